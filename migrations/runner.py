@@ -1,0 +1,65 @@
+"""`pedro-ingest migrate`: upgrade to head, adopting a database that Prisma created.
+
+A database the web app built with `prisma migrate` already holds the baseline tables but no
+`alembic_version`: it is stamped at the baseline (0001) so that only pedro-ingest's revisions run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, inspect, text
+
+from models.db import make_engine
+
+BASELINE_REVISION = "0001"
+MIGRATION_LOCK_ID = 0x70656472
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).resolve().parent))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+def head_revision(database_url: str = "postgresql://unused") -> str:
+    return ScriptDirectory.from_config(alembic_config(database_url)).get_current_head() or ""
+
+
+def current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def is_unversioned_prisma_database(connection: Connection) -> bool:
+    tables = set(inspect(connection).get_table_names())
+    return "User" in tables and "CreditBalance" in tables and "alembic_version" not in tables
+
+
+def migrate(database_url: str, revision: str = "head") -> tuple[str | None, str | None, bool]:
+    """Upgrade the database; returns (revision before, revision after, whether it was adopted)."""
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+            connection.commit()
+            try:
+                config = alembic_config(database_url)
+                config.attributes["connection"] = connection
+                adopted = is_unversioned_prisma_database(connection)
+                if adopted:
+                    command.stamp(config, BASELINE_REVISION)
+                    connection.commit()
+                before = current_revision(connection)
+                command.upgrade(config, revision)
+                connection.commit()
+                return before, current_revision(connection), adopted
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
+                connection.commit()
+    finally:
+        engine.dispose()

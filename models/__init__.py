@@ -1,0 +1,32 @@
+"""SQLAlchemy models of the shared database, and the modules that own access to each concept."""
+
+from models.base import Base
+from models.prisma import (
+    AdminSettings,
+    CreditBalance,
+    Feature,
+    OperationType,
+    Plan,
+    StorageObject,
+    SubscriptionEvent,
+    UsageHistory,
+    User,
+)
+from models.tables import CreditGrant, EntityVersion, EventStatus, WebhookEvent
+
+__all__ = [
+    "AdminSettings",
+    "Base",
+    "CreditBalance",
+    "CreditGrant",
+    "EntityVersion",
+    "EventStatus",
+    "Feature",
+    "OperationType",
+    "Plan",
+    "StorageObject",
+    "SubscriptionEvent",
+    "UsageHistory",
+    "User",
+    "WebhookEvent",
+]

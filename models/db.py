@@ -1,0 +1,59 @@
+"""Engines and sessions: one connection pool per process, built from `DATABASE_URL`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.orm import Session, sessionmaker
+
+# Query parameters that Prisma understands and libpq rejects ("invalid connection option").
+PRISMA_ONLY_PARAMS = {"schema", "connection_limit", "pool_timeout", "pgbouncer", "socket_timeout", "statement_cache_size"}
+
+
+def sqlalchemy_url(database_url: str) -> str:
+    """Turn a Prisma/libpq URL into a psycopg2 SQLAlchemy URL (Prisma's `?schema=` becomes search_path)."""
+    parts = urlsplit(database_url)
+    params = parse_qsl(parts.query, keep_blank_values=True)
+    schema = next((value for key, value in params if key == "schema"), None)
+    kept = [(key, value) for key, value in params if key not in PRISMA_ONLY_PARAMS]
+    if schema and schema != "public":
+        kept.append(("options", f"-csearch_path={schema}"))
+    return urlunsplit(("postgresql+psycopg2", parts.netloc, parts.path, urlencode(kept), parts.fragment))
+
+
+def make_engine(database_url: str, *, pool_size: int = 5, connect_timeout: int = 3, **kwargs: object) -> Engine:
+    """An engine whose connections fail fast when PostgreSQL is down (the receiver must answer 503 quickly)."""
+    return create_engine(
+        sqlalchemy_url(database_url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=False,
+        pool_recycle=1800,
+        connect_args={"connect_timeout": connect_timeout, "application_name": "pedro-ingest"},
+        **kwargs,
+    )
+
+
+@lru_cache(maxsize=4)
+def engine_for(database_url: str, pool_size: int = 5, connect_timeout: int = 3) -> Engine:
+    """The process's engine for a URL (cached: a pool per process, re-created after fork by `dispose`)."""
+    return make_engine(database_url, pool_size=pool_size, connect_timeout=connect_timeout)
+
+
+def default_engine() -> Engine:
+    from ingest.settings import get_settings
+
+    settings = get_settings()
+    return engine_for(settings.database_url, settings.db_pool_size, settings.db_connect_timeout)
+
+
+@contextmanager
+def transaction(engine: Engine | None = None) -> Iterator[Session]:
+    """A session inside one transaction: committed on success, rolled back on any exception."""
+    factory = sessionmaker(bind=engine or default_engine(), expire_on_commit=False)
+    with factory.begin() as session:
+        yield session

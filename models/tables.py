@@ -1,0 +1,85 @@
+"""pedro-ingest's own tables (migration 0002), in the web app's conventions.
+
+The README carries the matching Prisma model block so the web app can add them to its schema.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, PrimaryKeyConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, Timestamp, created_at, str_id, updated_at
+
+
+class EventStatus(enum.StrEnum):
+    """Life of an inbox row. `processed` and `ignored` are final; `failed` and `dead` are replayable."""
+
+    RECEIVED = "received"
+    ENQUEUED = "enqueued"
+    PROCESSED = "processed"
+    IGNORED = "ignored"
+    FAILED = "failed"
+    DEAD = "dead"
+
+
+FINAL_STATUSES = frozenset({EventStatus.PROCESSED, EventStatus.IGNORED})
+
+
+class WebhookEvent(Base):
+    """The inbox: one row per accepted provider event, deduplicated on (provider, eventId)."""
+
+    __tablename__ = "WebhookEvent"
+    __table_args__ = (
+        Index("WebhookEvent_provider_eventId_key", "provider", "eventId", unique=True),
+        Index(None, "status", "receivedAt"),
+    )
+
+    id: Mapped[str_id]
+    provider: Mapped[str]
+    eventId: Mapped[str]
+    eventType: Mapped[str]
+    payload: Mapped[dict[str, Any] | None]
+    receivedAt: Mapped[created_at]
+    occurredAt: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    status: Mapped[str] = mapped_column(server_default=text("'received'"), default=EventStatus.RECEIVED.value)
+    attempts: Mapped[int] = mapped_column(server_default=text("0"), default=0)
+    lastError: Mapped[str | None]
+    lastErrorDetail: Mapped[str | None]
+    processedAt: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    updatedAt: Mapped[updated_at]
+
+
+class CreditGrant(Base):
+    """One row per credit fact (a grant or its reversal); the unique key makes each happen once."""
+
+    __tablename__ = "CreditGrant"
+    __table_args__ = (
+        Index("CreditGrant_grantKey_key", "grantKey", unique=True),
+        Index(None, "userId"),
+    )
+
+    id: Mapped[str_id]
+    grantKey: Mapped[str]
+    userId: Mapped[str] = mapped_column(ForeignKey("User.id", ondelete="RESTRICT", onupdate="CASCADE"))
+    planId: Mapped[str | None] = mapped_column(ForeignKey("Plan.id", ondelete="SET NULL", onupdate="CASCADE"))
+    amount: Mapped[int]
+    sourceEventId: Mapped[str | None]
+    createdAt: Mapped[created_at]
+
+
+class EntityVersion(Base):
+    """The newest provider version applied per entity, so older events never overwrite newer state."""
+
+    __tablename__ = "EntityVersion"
+    __table_args__ = (PrimaryKeyConstraint("entityType", "entityId"),)
+
+    entityType: Mapped[str]
+    entityId: Mapped[str]
+    version: Mapped[int] = mapped_column(BigInteger)
+    deleted: Mapped[bool] = mapped_column(server_default=text("false"), default=False)
+    sourceEventId: Mapped[str | None]
+    updatedAt: Mapped[updated_at]
