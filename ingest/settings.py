@@ -32,9 +32,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 
     database_url: str = Field(description="PostgreSQL URL of the web app's database (Prisma's DATABASE_URL works).")
-    celery_broker_url: str = Field(
-        default="redis://localhost:6379/0", description="Celery broker (Redis) URL."
-    )
+    celery_broker_url: str = Field(default="redis://localhost:6379/0", description="Celery broker (Redis) URL.")
     celery_queue: str = Field(default="pedro-ingest", description="Queue that carries webhook events.")
     clerk_webhook_secret: SecretStr | None = Field(
         default=None,

@@ -36,7 +36,8 @@ Timestamp = TIMESTAMP(precision=3)
 
 str_id = Annotated[str, mapped_column(Text, primary_key=True, default=new_id)]
 created_at = Annotated[
-    dt.datetime, mapped_column(Timestamp, nullable=False, default=utcnow, server_default=text("CURRENT_TIMESTAMP"))
+    dt.datetime,
+    mapped_column(Timestamp, nullable=False, default=utcnow, server_default=text("CURRENT_TIMESTAMP")),
 ]
 # Prisma's @updatedAt: no database default, the client sets it on every insert and update.
 updated_at = Annotated[dt.datetime, mapped_column(Timestamp, nullable=False, default=utcnow, onupdate=utcnow)]

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 # Query parameters that Prisma understands and libpq rejects ("invalid connection option").
-PRISMA_ONLY_PARAMS = {"schema", "connection_limit", "pool_timeout", "pgbouncer", "socket_timeout", "statement_cache_size"}
+PRISMA_ONLY_PARAMS = {
+    "schema",
+    "connection_limit",
+    "pool_timeout",
+    "pgbouncer",
+    "socket_timeout",
+    "statement_cache_size",
+}
 
 
 def sqlalchemy_url(database_url: str) -> str:
@@ -33,15 +39,27 @@ def make_engine(database_url: str, *, pool_size: int = 5, connect_timeout: int =
         max_overflow=pool_size,
         pool_pre_ping=False,
         pool_recycle=1800,
+        hide_parameters=True,  # SQL errors must never carry payloads or personal data into logs
         connect_args={"connect_timeout": connect_timeout, "application_name": "pedro-ingest"},
         **kwargs,
     )
 
 
-@lru_cache(maxsize=4)
+_engines: dict[tuple[str, int, int], Engine] = {}
+
+
 def engine_for(database_url: str, pool_size: int = 5, connect_timeout: int = 3) -> Engine:
-    """The process's engine for a URL (cached: a pool per process, re-created after fork by `dispose`)."""
-    return make_engine(database_url, pool_size=pool_size, connect_timeout=connect_timeout)
+    """The process's engine for a URL: one pool per process, shared by every caller."""
+    key = (database_url, pool_size, connect_timeout)
+    if key not in _engines:
+        _engines[key] = make_engine(database_url, pool_size=pool_size, connect_timeout=connect_timeout)
+    return _engines[key]
+
+
+def forget_inherited_connections() -> None:
+    """In a forked child: drop the parent's pooled connections without closing the parent's sockets."""
+    for engine in _engines.values():
+        engine.dispose(close=False)
 
 
 def default_engine() -> Engine:

@@ -1,0 +1,58 @@
+"""Flask application factory for the receiver."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from ingest.errors import WebhookRejected
+from ingest.publisher import CeleryPublisher
+from ingest.receiving import Publisher, Receiver
+from ingest.settings import Settings, get_settings
+from ingest.verification import ClerkVerifier
+from models.db import engine_for
+
+log = logging.getLogger(__name__)
+
+
+def error_response(status: int, code: str, detail: str, retry_after: int | None = None):
+    response = jsonify(error=code, detail=detail)
+    response.status_code = status
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def create_app(settings: Settings | None = None, *, publisher: Publisher | None = None) -> Flask:
+    """Build the receiver. Settings default to the environment; tests pass their own."""
+    settings = settings or get_settings()
+    app = Flask("pedro_ingest")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    engine = engine_for(settings.database_url, settings.db_pool_size, settings.db_connect_timeout)
+    app.extensions["pedro_receiver"] = Receiver(
+        engine=engine,
+        publisher=publisher or CeleryPublisher(settings.celery_broker_url, settings.celery_queue),
+        clerk=ClerkVerifier(settings.clerk_secrets),
+    )
+
+    from ingest.views import webhooks
+
+    app.register_blueprint(webhooks)
+
+    @app.errorhandler(WebhookRejected)
+    def rejected(error: WebhookRejected):
+        return error_response(error.status, error.code, error.detail, error.retry_after)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        code = {413: "body_too_large", 404: "not_found", 405: "method_not_allowed"}.get(error.code or 500, "http_error")
+        return error_response(error.code or 500, code, error.description or code)
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception):
+        log.exception("unexpected error in receiver")
+        return error_response(500, "internal_error", "unexpected error; the event was not acknowledged")
+
+    return app

@@ -1,0 +1,36 @@
+"""HTTP endpoints: translate requests to the `Receiver` and its results to JSON. No logic lives here."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+
+from ingest.errors import WebhookRejected
+from ingest.receiving import Accepted, Receiver
+
+webhooks = Blueprint("webhooks", __name__)
+
+
+def receiver() -> Receiver:
+    return current_app.extensions["pedro_receiver"]
+
+
+def read_json_body() -> bytes:
+    """The raw body, after the checks that need no reading: content type and declared size."""
+    if request.mimetype != "application/json":
+        raise WebhookRejected(415, "unsupported_media_type", "Content-Type must be application/json")
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is not None and request.content_length > limit:
+        raise WebhookRejected(413, "body_too_large", f"body exceeds {limit} bytes")
+    return request.get_data(cache=False)
+
+
+def accepted_response(result: Accepted):
+    if result.duplicate:
+        return jsonify(status="duplicate"), 200
+    return jsonify(status="accepted", id=result.row_id, enqueued=result.enqueued), 200
+
+
+@webhooks.post("/webhooks/clerk")
+def clerk_webhook():
+    body = read_json_body()
+    return accepted_response(receiver().receive_clerk(body, request.headers))

@@ -1,0 +1,106 @@
+"""The inbox (`WebhookEvent`): the only module that writes inbox rows.
+
+The receiver stores with `INSERT … ON CONFLICT DO NOTHING RETURNING id`, so a redelivery is detected by
+the unique key in one round trip; workers lock a row with `FOR UPDATE` for the whole transaction that
+applies its effects.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Connection, select, text, update
+from sqlalchemy.orm import Session
+
+from models.base import new_id, utcnow
+from models.tables import EventStatus, WebhookEvent
+
+_STORE = text(
+    """
+    INSERT INTO "WebhookEvent"
+        (id, provider, "eventId", "eventType", payload, "receivedAt", "occurredAt", status, attempts, "updatedAt")
+    VALUES (:id, :provider, :event_id, :event_type, CAST(:payload AS jsonb), :now, :occurred_at, :status, 0, :now)
+    ON CONFLICT (provider, "eventId") DO NOTHING
+    RETURNING id
+    """
+)
+
+_MARK_ENQUEUED = text(
+    """UPDATE "WebhookEvent" SET status = 'enqueued', "updatedAt" = :now
+       WHERE id = :id AND status = 'received'"""
+)
+
+
+def store(
+    connection: Connection,
+    *,
+    provider: str,
+    event_id: str,
+    event_type: str,
+    payload_json: str,
+    occurred_at: dt.datetime | None,
+    status: EventStatus = EventStatus.RECEIVED,
+    error: tuple[str, str] | None = None,
+) -> str | None:
+    """Store an event once; returns the new row's id, or None when (provider, event_id) is already stored."""
+    row_id = connection.execute(
+        _STORE,
+        {
+            "id": new_id(),
+            "provider": provider,
+            "event_id": event_id,
+            "event_type": event_type,
+            "payload": payload_json,
+            "now": utcnow(),
+            "occurred_at": occurred_at,
+            "status": status.value,
+        },
+    ).scalar_one_or_none()
+    if row_id is not None and error is not None:
+        connection.execute(
+            update(WebhookEvent)
+            .where(WebhookEvent.id == row_id)
+            .values(lastError=error[0], lastErrorDetail=error[1][:2000], updatedAt=utcnow())
+        )
+    return row_id
+
+
+def mark_enqueued(connection: Connection, row_id: str) -> None:
+    """`received` → `enqueued` once the broker took the task (a worker may already have finished it)."""
+    connection.execute(_MARK_ENQUEUED, {"id": row_id, "now": utcnow()})
+
+
+def lock(session: Session, row_id: str) -> WebhookEvent | None:
+    """The row, locked until the end of the transaction (concurrent workers queue up behind it)."""
+    return session.execute(select(WebhookEvent).where(WebhookEvent.id == row_id).with_for_update()).scalar_one_or_none()
+
+
+def finish(session: Session, event: WebhookEvent, status: EventStatus) -> None:
+    """Mark a locked row processed or ignored, in the transaction that applied its effects."""
+    now = utcnow()
+    event.status = status.value
+    event.attempts += 1
+    event.lastError = None
+    event.lastErrorDetail = None
+    event.processedAt = now
+    event.updatedAt = now
+
+
+def record_failure(session: Session, row_id: str, status: EventStatus, code: str, detail: str) -> None:
+    """Count an attempt that did not apply, with its reason (`failed`, `dead`, or still pending)."""
+    values: dict[str, object] = {
+        "attempts": WebhookEvent.attempts + 1,
+        "lastError": code,
+        "lastErrorDetail": detail[:2000],
+        "updatedAt": utcnow(),
+    }
+    if status is not None:
+        values["status"] = status.value
+    session.execute(
+        update(WebhookEvent)
+        .where(
+            WebhookEvent.id == row_id,
+            WebhookEvent.status.not_in([s.value for s in (EventStatus.PROCESSED, EventStatus.IGNORED)]),
+        )
+        .values(**values)
+    )

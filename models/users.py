@@ -1,0 +1,46 @@
+"""`User` rows keyed by Clerk id: the only module that writes users."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from models.base import new_id, utcnow
+
+_RELEASE_EMAIL = text(
+    """UPDATE "User" SET email = NULL, "updatedAt" = :now WHERE email = :email AND "clerkId" <> :clerk_id"""
+)
+_UPSERT = text(
+    """
+    INSERT INTO "User" (id, "clerkId", email, name, "isActive", "createdAt", "updatedAt")
+    VALUES (:id, :clerk_id, :email, :name, :active, :now, :now)
+    ON CONFLICT ("clerkId") DO UPDATE
+       SET email = EXCLUDED.email, name = EXCLUDED.name, "isActive" = EXCLUDED."isActive",
+           "updatedAt" = EXCLUDED."updatedAt"
+    RETURNING id
+    """
+)
+_ERASE = text(
+    """UPDATE "User" SET "isActive" = false, email = NULL, name = NULL, "updatedAt" = :now
+       WHERE "clerkId" = :clerk_id RETURNING id"""
+)
+
+
+def upsert_from_clerk(session: Session, clerk_id: str, *, email: str | None, name: str | None, active: bool) -> str:
+    """Create or update the user; returns `User.id`.
+
+    Clerk guarantees an address belongs to one user at a time, so another row still holding it is stale
+    (its change was missed or is older): the address is released there rather than failing the event.
+    """
+    now = utcnow()
+    if email is not None:
+        session.execute(_RELEASE_EMAIL, {"email": email, "clerk_id": clerk_id, "now": now})
+    return session.execute(
+        _UPSERT,
+        {"id": new_id(), "clerk_id": clerk_id, "email": email, "name": name, "active": active, "now": now},
+    ).scalar_one()
+
+
+def deactivate_and_erase(session: Session, clerk_id: str) -> str | None:
+    """Deletion: keep the row (ledger and history reference it) but drop personal data."""
+    return session.execute(_ERASE, {"clerk_id": clerk_id, "now": utcnow()}).scalar_one_or_none()

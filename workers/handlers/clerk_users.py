@@ -1,0 +1,62 @@
+"""Clerk `user.*` events: keep `User` (and its first `CreditBalance`) equal to Clerk's newest state."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
+
+from models import ledger, users, versions
+from models.tables import WebhookEvent
+from workers.errors import PermanentError
+from workers.handlers.clerk_payloads import ClerkDeletedObject, ClerkEnvelope, ClerkUser
+
+if TYPE_CHECKING:
+    from workers.handlers import HandlerContext
+
+ENTITY = "clerk_user"
+
+
+def event_version(envelope: ClerkEnvelope, event: WebhookEvent, updated_at: int | None) -> int:
+    """Milliseconds: the user's `updated_at`, else the event's own timestamp."""
+    if updated_at:
+        return updated_at
+    if envelope.timestamp:
+        return envelope.timestamp
+    if event.occurredAt is not None:
+        return int(event.occurredAt.replace(tzinfo=dt.UTC).timestamp() * 1000)
+    raise PermanentError("invalid_payload", "event carries no updated_at or timestamp to order it by")
+
+
+def apply_clerk_user(
+    session: Session, user: ClerkUser, version: int, source_event_id: str | None, signup_credits: int
+) -> bool:
+    """Upsert a Clerk user at `version`; False when a newer state (or the deletion) was already applied.
+
+    Shared by the webhooks and the Backend API resync, so both obey the same version rules.
+    """
+    if not versions.advance(session, ENTITY, user.id, version, deleted=False, source_event_id=source_event_id):
+        return False
+    user_id = users.upsert_from_clerk(
+        session, user.id, email=user.primary_email, name=user.full_name, active=not user.banned
+    )
+    ledger.open_balance_with_signup_grant(
+        session, user_id=user_id, clerk_id=user.id, amount=signup_credits, source_event_id=source_event_id
+    )
+    return True
+
+
+def user_upserted(session: Session, event: WebhookEvent, context: HandlerContext) -> None:
+    envelope = ClerkEnvelope.model_validate(event.payload)
+    user = ClerkUser.model_validate(envelope.data)
+    version = event_version(envelope, event, user.updated_at)
+    apply_clerk_user(session, user, version, event.id, context.settings.signup_credits)
+
+
+def user_deleted(session: Session, event: WebhookEvent, context: HandlerContext) -> None:
+    envelope = ClerkEnvelope.model_validate(event.payload)
+    deleted = ClerkDeletedObject.model_validate(envelope.data)
+    version = event_version(envelope, event, None)
+    if versions.advance(session, ENTITY, deleted.id, version, deleted=True, source_event_id=event.id):
+        users.deactivate_and_erase(session, deleted.id)
