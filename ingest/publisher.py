@@ -17,6 +17,8 @@ class CeleryPublisher:
     """Sends `process_event(row_id)` by name, so the receiver never imports worker code."""
 
     def __init__(self, broker_url: str, queue: str, *, timeout: float = 2.0) -> None:
+        # Celery lets the CELERY_BROKER_URL variable win over `broker=`; it is also our setting's name,
+        # so both always agree in a real process.
         self.queue = queue
         self._app = Celery("pedro_ingest_publisher", broker=broker_url, set_as_current=False)
         self._app.conf.update(

@@ -74,7 +74,9 @@ class Settings(BaseSettings):
             if not secret.startswith("whsec_"):
                 raise ValueError("each secret must start with whsec_ (copy it from the Clerk dashboard)")
             try:
-                base64.b64decode(secret[len("whsec_") :] + "==", validate=True)
+                key = secret[len("whsec_") :]
+                if not base64.b64decode(key + "=" * (-len(key) % 4), validate=True):
+                    raise ValueError
             except (binascii.Error, ValueError):
                 raise ValueError("a secret is not valid base64 after whsec_") from None
         return value

@@ -34,3 +34,9 @@ def accepted_response(result: Accepted):
 def clerk_webhook():
     body = read_json_body()
     return accepted_response(receiver().receive_clerk(body, request.headers))
+
+
+@webhooks.get("/healthz")
+def healthz():
+    """Liveness: the process answers. No I/O, so a database outage never restarts receivers."""
+    return jsonify(status="ok"), 200

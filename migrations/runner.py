@@ -12,9 +12,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, inspect, text
+from sqlalchemy import Connection, inspect, make_url, text
 
-from models.db import make_engine
+from models.db import make_engine, sqlalchemy_url
 
 BASELINE_REVISION = "0001"
 MIGRATION_LOCK_ID = 0x70656472
@@ -38,6 +38,23 @@ def current_revision(connection: Connection) -> str | None:
 def is_unversioned_prisma_database(connection: Connection) -> bool:
     tables = set(inspect(connection).get_table_names())
     return "User" in tables and "CreditBalance" in tables and "alembic_version" not in tables
+
+
+def ensure_database(database_url: str) -> bool:
+    """Create the URL's database when it does not exist (local runs only); True when it was created."""
+    url = make_url(sqlalchemy_url(database_url))
+    maintenance = make_engine(url.set(database="postgres").render_as_string(hide_password=False), pool_size=1)
+    try:
+        with maintenance.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            exists = connection.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": url.database}
+            ).scalar()
+            if exists:
+                return False
+            connection.exec_driver_sql(f'CREATE DATABASE "{url.database}"')
+            return True
+    finally:
+        maintenance.dispose()
 
 
 def migrate(database_url: str, revision: str = "head") -> tuple[str | None, str | None, bool]:

@@ -1,0 +1,139 @@
+"""Test session: real PostgreSQL (a throw-away database per run) and real Redis (a queue per run)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import Engine, text
+
+from tests import services
+from tests.support import CLERK_SECRET, REDIS_URL, Process, cli_argv, create_database, drop_database, free_port
+
+OWN_TABLES = ["WebhookEvent", "CreditGrant", "EntityVersion"]
+PRISMA_TABLES = ["SubscriptionEvent", "StorageObject", "UsageHistory", "CreditBalance", "Plan", "AdminSettings",
+                 "Feature", "User"]  # fmt: skip
+
+
+@pytest.fixture(scope="session", autouse=True)
+def running_services() -> None:
+    problems = services.ensure_services()
+    if problems:
+        pytest.exit("; ".join(problems), returncode=3)
+
+
+@pytest.fixture(scope="session")
+def database() -> Iterator[str]:
+    """URL of a database migrated to head, private to this test session."""
+    from migrations.runner import migrate
+
+    name, url = create_database()
+    migrate(url)
+    yield url
+    from models.db import _engines
+
+    for engine in _engines.values():
+        engine.dispose()
+    drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def queue_name() -> str:
+    return f"pedro-test-{secrets.token_hex(4)}"
+
+
+@pytest.fixture(scope="session")
+def service_env(database: str, queue_name: str) -> dict[str, str]:
+    """The environment a real receiver or worker process of this session runs with."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("CLERK_", "ASAAS_", "CELERY_"))}
+    env.update(
+        DATABASE_URL=database,
+        CELERY_BROKER_URL=REDIS_URL,
+        CELERY_QUEUE=queue_name,
+        CLERK_WEBHOOK_SECRET=CLERK_SECRET,
+        ASAAS_WEBHOOK_TOKEN="asaas-test-token",
+        TASK_MAX_RETRIES="3",
+        RETRY_BACKOFF_MAX="2",
+        LOG_LEVEL="INFO",
+    )
+    return env
+
+
+@pytest.fixture(scope="session", autouse=True)
+def process_settings(service_env: dict[str, str]) -> Iterator[None]:
+    """In-process code (Flask test client, direct handler calls) sees the same settings."""
+    from ingest.settings import get_settings
+
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(service_env)
+    get_settings.cache_clear()
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def engine(database: str) -> Engine:
+    """The session database, emptied before the test."""
+    from models.db import default_engine
+
+    engine = default_engine()
+    tables = ", ".join(f'"{table}"' for table in OWN_TABLES + PRISMA_TABLES)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} CASCADE"))
+    return engine
+
+
+@pytest.fixture
+def app(engine: Engine):
+    from ingest.app import create_app
+
+    return create_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def worker(service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
+    """A real `pedro-ingest worker` (Celery prefork, one child) consuming this session's queue."""
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    process = Process(
+        cli_argv("worker", "-c", "1", "--without-gossip", "--without-mingle", "--without-heartbeat", "-n",
+                 f"test-{secrets.token_hex(3)}@%h"),
+        service_env, log,
+    )  # fmt: skip
+    process.wait_for_output("ready.", timeout=60)
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def receiver_url(service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `pedro-ingest serve` (gunicorn) on a free loopback port."""
+    port = free_port()
+    log: Path = tmp_path_factory.mktemp("receiver") / "receiver.log"
+    process = Process(cli_argv("serve", "--port", str(port), "--workers", "2"), service_env, log)
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        if process.popen.poll() is not None:
+            raise AssertionError(process.output())
+        try:
+            return requests.get(f"{url}/healthz", timeout=1).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    from tests.support import wait_for
+
+    wait_for(up, 30, what="receiver to answer /healthz")
+    yield url
+    process.stop()
