@@ -14,8 +14,11 @@ target_metadata = Base.metadata
 
 
 def run_with(connection) -> None:
+    # Session-level timeouts, committed so that Alembic sees no outer transaction and really runs one
+    # transaction per revision.
     connection.execute(text("SET lock_timeout = '5s'"))
     connection.execute(text("SET statement_timeout = '10min'"))
+    connection.commit()
     context.configure(connection=connection, target_metadata=target_metadata, transaction_per_migration=True)
     with context.begin_transaction():
         context.run_migrations()
@@ -26,14 +29,18 @@ def run_online() -> None:
     if connection is not None:
         run_with(connection)
         return
-    engine = make_engine(config.get_main_option("sqlalchemy.url"))
-    with engine.connect() as connection:
-        connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
-        try:
-            run_with(connection)
-        finally:
-            connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
+    engine = make_engine(config.get_main_option("sqlalchemy.url"), pool_size=1)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
             connection.commit()
+            try:
+                run_with(connection)
+            finally:
+                connection.rollback()  # a failed revision leaves the transaction aborted: unlock needs a clean one
+                connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
+                connection.commit()
+    finally:
         engine.dispose()
 
 

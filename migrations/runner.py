@@ -76,6 +76,7 @@ def migrate(database_url: str, revision: str = "head") -> tuple[str | None, str 
                 connection.commit()
                 return before, current_revision(connection), adopted
             finally:
+                connection.rollback()  # after a failed revision the transaction is aborted; unlock needs a clean one
                 connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
                 connection.commit()
     finally:
