@@ -46,16 +46,9 @@ def serve(host: str, port: int, workers: int, dev: bool) -> None:
 
         create_app().run(host=host, port=port)
         return
-    argv = [
-        sys.executable, "-m", "gunicorn",
-        "--bind", f"{host}:{port}",
-        "--workers", str(workers),
-        "--worker-class", "sync",
-        "--timeout", "30",
-        "--graceful-timeout", "20",
-        "--access-logfile", "-",
-        "ingest.wsgi:app",
-    ]  # fmt: skip
+    from ingest.serving import gunicorn_argv
+
+    argv = gunicorn_argv(host, port, workers)
     os.execv(sys.executable, argv)
 
 
