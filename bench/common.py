@@ -198,7 +198,7 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
         try:
             requests.get(url, timeout=1)
             return
-        except requests.ConnectionError:
+        except requests.RequestException:  # refused while booting, or slow to answer on a loaded machine
             time.sleep(0.1)
     raise RuntimeError(f"{url} did not answer within {timeout}s")
 
@@ -209,7 +209,11 @@ def start_gunicorn(app: str, port: int, env: dict[str, str], workers: int, threa
             "--threads", str(threads), "--worker-class", "gthread" if threads > 1 else "sync",
             "--log-level", "warning", "--chdir", str(ROOT), app]  # fmt: skip
     process = subprocess.Popen(argv, env=env, start_new_session=True)
-    wait_http(f"http://127.0.0.1:{port}/healthz")
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz")
+    except BaseException:
+        stop(process)
+        raise
     return process
 
 
@@ -299,8 +303,16 @@ class SignedRequests:
         return body_path, sig_path
 
 
-def run_wrk(url: str, path: str, requests: SignedRequests, *, seconds: float, connections: int, threads: int,
-            rate_per_connection_delay_ms: float = 0.0) -> LoadResult:
+def run_wrk(
+    url: str,
+    path: str,
+    requests: SignedRequests,
+    *,
+    seconds: float,
+    connections: int,
+    threads: int,
+    rate_per_connection_delay_ms: float = 0.0,
+) -> LoadResult:
     """Drive with wrk (its own threads; each thread takes a disjoint slice of the signed deliveries)."""
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
@@ -333,8 +345,9 @@ def run_wrk(url: str, path: str, requests: SignedRequests, *, seconds: float, co
     )
 
 
-def run_python(url: str, path: str, requests: SignedRequests, *, seconds: float, connections: int,
-               delay_ms: float = 0.0) -> LoadResult:
+def run_python(
+    url: str, path: str, requests: SignedRequests, *, seconds: float, connections: int, delay_ms: float = 0.0
+) -> LoadResult:
     """A dependency-free driver (threads with keep-alive connections) for smoke runs and machines without wrk."""
     import http.client
 

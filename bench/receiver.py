@@ -47,7 +47,7 @@ def drive(args: argparse.Namespace, url: str, requests: SignedRequests, delay_ms
 def measure(args: argparse.Namespace, app: str, env: dict[str, str], requests: SignedRequests) -> tuple:
     port = free_port()
     workers, threads = gunicorn_workers(args.workers)
-    server = start_gunicorn(app, port, env, workers, threads)
+    server = start_gunicorn(app, port, env, workers, args.threads or threads)
     url = f"http://127.0.0.1:{port}"
     try:
         warm = argparse.Namespace(**{**vars(args), "seconds": max(1, args.seconds // 5)})
@@ -69,6 +69,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (both apps)")
+    parser.add_argument("--threads", type=int, default=0, help="override serve's threads per worker (both apps)")
     parser.add_argument("--load-threads", type=int, default=1, help="wrk processes")
     parser.add_argument("--driver", choices=["wrk", "python"], default="wrk" if have_wrk() else "python")
     parser.add_argument("--no-half-rate", dest="half_rate", action="store_false")
@@ -79,9 +80,7 @@ def main() -> None:
         env = {**os.environ, "DATABASE_URL": database.url, "CELERY_BROKER_URL": REDIS_URL, "CELERY_QUEUE": queue,
                "CLERK_WEBHOOK_SECRET": SECRET, "LOG_LEVEL": "WARNING", "PYTHONPATH": str(Path.cwd())}  # fmt: skip
         requests = SignedRequests(max(2000, 8000 * args.seconds))
-        bare, _ = measure(
-            argparse.Namespace(**{**vars(args), "half_rate": False}), "bench.bare_app:app", env, requests
-        )
+        bare, _ = measure(argparse.Namespace(**{**vars(args), "half_rate": False}), "bench.bare_app:app", env, requests)
         database.truncate()
         started = time.monotonic()
         receiver, half = measure(args, "ingest.wsgi:app", env, requests)
@@ -92,6 +91,7 @@ def main() -> None:
 
     body_kb = len(requests.body) / 1024
     workers, threads = gunicorn_workers(args.workers)
+    threads = args.threads or threads
     print(f"bare      {bare.line()}")
     print(f"receiver  {receiver.line()}  (stored {stored:,} rows, queued {queued:,} tasks in {elapsed:.0f}s)")
     if half:

@@ -7,9 +7,10 @@ import logging
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
+from ingest.batching import BatchPublisher, InboxWriter
 from ingest.errors import WebhookRejected
 from ingest.publisher import CeleryPublisher
-from ingest.receiving import Publisher, Receiver
+from ingest.receiving import Receiver
 from ingest.settings import Settings, get_settings
 from ingest.verification import ClerkVerifier
 from models.db import engine_for
@@ -25,17 +26,14 @@ def error_response(status: int, code: str, detail: str, retry_after: int | None 
     return response
 
 
-def create_app(settings: Settings | None = None, *, publisher: Publisher | None = None) -> Flask:
+def create_app(settings: Settings | None = None, *, publisher: BatchPublisher | None = None) -> Flask:
     """Build the receiver. Settings default to the environment; tests pass their own."""
     settings = settings or get_settings()
     app = Flask("pedro_ingest")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     engine = engine_for(settings.database_url, settings.db_pool_size, settings.db_connect_timeout)
-    app.extensions["pedro_receiver"] = Receiver(
-        engine=engine,
-        publisher=publisher or CeleryPublisher(settings.celery_broker_url, settings.celery_queue),
-        clerk=ClerkVerifier(settings.clerk_secrets),
-    )
+    writer = InboxWriter(engine, publisher or CeleryPublisher(settings.celery_broker_url, settings.celery_queue))
+    app.extensions["pedro_receiver"] = Receiver(writer=writer, clerk=ClerkVerifier(settings.clerk_secrets))
 
     from ingest.views import webhooks
 

@@ -10,6 +10,7 @@ import logging
 from celery import Celery
 
 PROCESS_EVENT_TASK = "pedro_ingest.process_event"
+PROCESS_EVENTS_TASK = "pedro_ingest.process_events"
 log = logging.getLogger(__name__)
 
 
@@ -36,4 +37,15 @@ class CeleryPublisher:
             return True
         except Exception as error:  # kombu/redis raise many connection error types; all mean "not sent"
             log.warning("enqueue failed; the sweeper will pick the event up", extra={"error": type(error).__name__})
+            return False
+
+    def publish_many(self, row_ids: list[str]) -> bool:
+        """One task for a batch of ids (the receiver's group commit): the broker cost is paid once."""
+        if len(row_ids) == 1:
+            return self.publish(row_ids[0])
+        try:
+            self._app.send_task(PROCESS_EVENTS_TASK, args=[row_ids], queue=self.queue, retry=False)
+            return True
+        except Exception as error:
+            log.warning("enqueue failed; the sweeper will pick the events up", extra={"error": type(error).__name__})
             return False

@@ -9,30 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from sqlalchemy import Engine
-from sqlalchemy.exc import DataError, DBAPIError, OperationalError
-
+from ingest.batching import Accepted, InboxWriter
 from ingest.errors import WebhookRejected
 from ingest.verification import ClerkVerifier
-from models import inbox
-
-DATABASE_RETRY_AFTER = 30
-
-
-class Publisher(Protocol):
-    def publish(self, row_id: str) -> bool: ...
-
-
-@dataclass(frozen=True)
-class Accepted:
-    """A stored (or already stored) event: what the 200 response reports."""
-
-    row_id: str | None
-    duplicate: bool
-    enqueued: bool
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:
@@ -58,9 +39,8 @@ def clerk_occurred_at(document: Mapping[str, Any], svix_timestamp: str) -> dt.da
 class Receiver:
     """Turns authentic provider requests into durable inbox rows and queued tasks."""
 
-    def __init__(self, engine: Engine, publisher: Publisher, clerk: ClerkVerifier) -> None:
-        self.engine = engine
-        self.publisher = publisher
+    def __init__(self, writer: InboxWriter, clerk: ClerkVerifier) -> None:
+        self.writer = writer
         self.clerk = clerk
 
     def receive_clerk(self, body: bytes, headers: Mapping[str, str]) -> Accepted:
@@ -78,33 +58,5 @@ class Receiver:
         )
 
     def store_and_enqueue(self, **event: Any) -> Accepted:
-        row_id = self.store(**event)
-        if row_id is None:
-            return Accepted(row_id=None, duplicate=True, enqueued=False)
-        enqueued = self.publisher.publish(row_id)
-        if enqueued:
-            try:
-                with self.engine.begin() as connection:
-                    inbox.mark_enqueued(connection, row_id)
-            except DBAPIError:
-                pass  # the task is queued and the row durable; the status is only a hint for the sweeper
-        return Accepted(row_id=row_id, duplicate=False, enqueued=enqueued)
-
-    def store(self, **event: Any) -> str | None:
-        try:
-            with self.engine.begin() as connection:
-                return inbox.store(connection, **event)
-        except DataError:
-            # PostgreSQL refused the JSON (for example a \u0000 escape, which jsonb cannot hold).
-            raise WebhookRejected(400, "invalid_json", "body is JSON that PostgreSQL cannot store") from None
-        except (OperationalError, DBAPIError) as error:
-            if isinstance(error, DBAPIError) and not (
-                isinstance(error, OperationalError) or error.connection_invalidated
-            ):
-                raise
-            raise WebhookRejected(
-                503,
-                "database_unavailable",
-                "the event store is unavailable; retry later",
-                retry_after=DATABASE_RETRY_AFTER,
-            ) from None
+        """Durable first, then queued: see `ingest.batching` for how requests share the round trips."""
+        return self.writer.submit(event)

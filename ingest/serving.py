@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-THREADS_PER_WORKER = 1
+THREADS_PER_WORKER = 8
 
 
 def gunicorn_workers(workers: int) -> tuple[int, int]:

@@ -25,6 +25,10 @@ _STORE = text(
     """
 )
 
+_MARK_ENQUEUED_MANY = text(
+    """UPDATE "WebhookEvent" SET status = 'enqueued', "updatedAt" = :now
+       WHERE id = ANY(:ids) AND status = 'received'"""
+)
 _MARK_ENQUEUED = text(
     """UPDATE "WebhookEvent" SET status = 'enqueued', "updatedAt" = :now
        WHERE id = :id AND status = 'received'"""
@@ -63,6 +67,43 @@ def store(
             .values(lastError=error[0], lastErrorDetail=error[1][:2000], updatedAt=utcnow())
         )
     return row_id
+
+
+_STORE_MANY = """
+    INSERT INTO "WebhookEvent"
+        (id, provider, "eventId", "eventType", payload, "receivedAt", "occurredAt", status, attempts,
+         "lastError", "lastErrorDetail", "updatedAt")
+    VALUES {rows}
+    ON CONFLICT (provider, "eventId") DO NOTHING
+    RETURNING id, provider, "eventId"
+"""
+_STORE_MANY_ROW = "(%s, %s, %s, %s, %s::jsonb, %s, %s, %s, 0, %s, %s, %s)"
+
+
+def store_many(connection: Connection, events: list[dict]) -> dict[tuple[str, str], str]:
+    """Store a batch in one statement (group commit); returns {(provider, event_id): new row id}.
+
+    Events whose key is already stored, or repeated inside the batch, are absent from the result. An event
+    may carry `status` (default `received`) and `error` = (code, detail), for bodies stored as `failed`.
+    """
+    now = utcnow()
+    rows = []
+    for e in events:
+        code, detail = e.get("error") or (None, None)
+        status = e.get("status", EventStatus.RECEIVED)
+        rows.append(
+            (new_id(), e["provider"], e["event_id"], e["event_type"], e["payload_json"], now, e["occurred_at"],
+             status.value, code, detail[:2000] if detail else None, now)
+        )  # fmt: skip
+    # Through SQLAlchemy (not a raw cursor) so that errors are wrapped and dead connections invalidated.
+    sql = _STORE_MANY.format(rows=", ".join([_STORE_MANY_ROW] * len(rows)))
+    inserted = connection.exec_driver_sql(sql, tuple(value for row in rows for value in row)).all()
+    return {(provider, event_id): row_id for row_id, provider, event_id in inserted}
+
+
+def mark_enqueued_many(connection: Connection, row_ids: list[str]) -> None:
+    """`received` → `enqueued` for a batch the broker took (rows a worker already finished stay as they are)."""
+    connection.execute(_MARK_ENQUEUED_MANY, {"ids": row_ids, "now": utcnow()})
 
 
 def mark_enqueued(connection: Connection, row_id: str) -> None:
