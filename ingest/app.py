@@ -10,8 +10,8 @@ from werkzeug.exceptions import HTTPException
 from ingest.errors import WebhookRejected
 from ingest.publisher import CeleryPublisher
 from ingest.receiving import Publisher, Receiver
-from ingest.settings import Settings, get_settings
-from ingest.verification import ClerkVerifier
+from ingest.settings import Settings, get_settings, parse_networks
+from ingest.verification import AsaasVerifier, ClerkVerifier, IpAllowList
 from models.db import engine_for
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,10 @@ def create_app(settings: Settings | None = None, *, publisher: Publisher | None 
         engine=engine,
         publisher=publisher or CeleryPublisher(settings.celery_broker_url, settings.celery_queue),
         clerk=ClerkVerifier(settings.clerk_secrets),
+        asaas=AsaasVerifier(settings.asaas_tokens),
+        asaas_ips=IpAllowList(
+            parse_networks(settings.asaas_allowed_ips), parse_networks(settings.asaas_trusted_proxies)
+        ),
     )
 
     from ingest.views import webhooks

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, text
 from tests import services
 from tests.support import CLERK_SECRET, REDIS_URL, Process, cli_argv, create_database, drop_database, free_port
 
-OWN_TABLES = ["WebhookEvent", "CreditGrant", "EntityVersion"]
+OWN_TABLES = ["WebhookEvent", "CreditGrant", "EntityVersion", "AsaasSubscriptionLink"]
 PRISMA_TABLES = ["SubscriptionEvent", "StorageObject", "UsageHistory", "CreditBalance", "Plan", "AdminSettings",
                  "Feature", "User"]  # fmt: skip
 
