@@ -11,8 +11,8 @@ from ingest.batching import BatchPublisher, InboxWriter
 from ingest.errors import WebhookRejected
 from ingest.publisher import CeleryPublisher
 from ingest.receiving import Receiver
-from ingest.settings import Settings, get_settings
-from ingest.verification import ClerkVerifier
+from ingest.settings import Settings, get_settings, parse_networks
+from ingest.verification import AsaasVerifier, ClerkVerifier, IpAllowList
 from models.db import engine_for
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,14 @@ def create_app(settings: Settings | None = None, *, publisher: BatchPublisher | 
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     engine = engine_for(settings.database_url, settings.db_pool_size, settings.db_connect_timeout)
     writer = InboxWriter(engine, publisher or CeleryPublisher(settings.celery_broker_url, settings.celery_queue))
-    app.extensions["pedro_receiver"] = Receiver(writer=writer, clerk=ClerkVerifier(settings.clerk_secrets))
+    app.extensions["pedro_receiver"] = Receiver(
+        writer=writer,
+        clerk=ClerkVerifier(settings.clerk_secrets),
+        asaas=AsaasVerifier(settings.asaas_tokens),
+        asaas_ips=IpAllowList(
+            parse_networks(settings.asaas_allowed_ips), parse_networks(settings.asaas_trusted_proxies)
+        ),
+    )
 
     from ingest.views import webhooks
 

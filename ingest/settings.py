@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 from functools import lru_cache
 from typing import Literal
 
@@ -17,6 +18,18 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message names it and is safe to print."""
+
+
+def parse_networks(raw: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Comma-separated IPs or CIDRs; raises ValueError naming the bad entry."""
+    networks = []
+    for part in (item.strip() for item in raw.split(",")):
+        if part:
+            try:
+                networks.append(ipaddress.ip_network(part, strict=False))
+            except ValueError:
+                raise ValueError(f"{part!r} is not an IP address or CIDR") from None
+    return networks
 
 
 def split_secrets(raw: SecretStr | None) -> list[str]:
@@ -53,6 +66,17 @@ class Settings(BaseSettings):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level.")
 
+    # ---- billing (Asaas receiver, plan grants) ----
+    asaas_allowed_ips: str = Field(
+        default="", description="Comma-separated IPs/CIDRs allowed to call /webhooks/asaas; empty: no IP check."
+    )
+    asaas_trusted_proxies: str = Field(
+        default="", description="Comma-separated proxy IPs/CIDRs whose X-Forwarded-For is believed; empty: none."
+    )
+    credit_grant_policy: Literal["add", "reset"] = Field(
+        default="add", description="Paid period grant: `add` to the balance, or `reset` it to the plan's credits."
+    )
+
     @field_validator("database_url")
     @classmethod
     def _postgres_only(cls, value: str) -> str:
@@ -79,6 +103,12 @@ class Settings(BaseSettings):
                     raise ValueError
             except (binascii.Error, ValueError):
                 raise ValueError("a secret is not valid base64 after whsec_") from None
+        return value
+
+    @field_validator("asaas_allowed_ips", "asaas_trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)
         return value
 
     @property

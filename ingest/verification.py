@@ -8,12 +8,15 @@ provider with no secret configured refuses every request (fail closed).
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from collections.abc import Mapping
 
 from svix.webhooks import Webhook, WebhookVerificationError
 
 from ingest.errors import WebhookRejected
 
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 SVIX_HEADERS = ("svix-id", "svix-timestamp", "svix-signature")
 
 
@@ -73,3 +76,42 @@ class AsaasVerifier:
             raise WebhookRejected(401, "missing_token", "missing asaas-access-token header")
         if not matched:
             raise WebhookRejected(401, "invalid_token", "asaas-access-token does not match")
+
+
+class IpAllowList:
+    """Optional source-address check for Asaas (it publishes its webhook IPs). Empty list: check is off.
+
+    `X-Forwarded-For` is believed only when the direct peer is a configured trusted proxy; the client is
+    then the right-most address that is not itself a trusted proxy (left-most entries are client-forged).
+    """
+
+    def __init__(self, allowed: list[IpNetwork], trusted_proxies: list[IpNetwork]) -> None:
+        self.allowed = allowed
+        self.trusted_proxies = trusted_proxies
+
+    @staticmethod
+    def _address(raw: str | None) -> IpAddress | None:
+        try:
+            return ipaddress.ip_address((raw or "").strip())
+        except ValueError:
+            return None
+
+    def _trusted(self, address: IpAddress | None) -> bool:
+        return address is not None and any(address in network for network in self.trusted_proxies)
+
+    def client_address(self, remote_addr: str | None, forwarded_for: str | None) -> IpAddress | None:
+        client = self._address(remote_addr)
+        if not self._trusted(client) or not forwarded_for:
+            return client
+        for hop in reversed(forwarded_for.split(",")):
+            client = self._address(hop)
+            if not self._trusted(client):
+                return client
+        return client
+
+    def check(self, remote_addr: str | None, headers: Mapping[str, str]) -> None:
+        if not self.allowed:
+            return
+        client = self.client_address(remote_addr, headers.get("X-Forwarded-For"))
+        if client is None or not any(client in network for network in self.allowed):
+            raise WebhookRejected(403, "ip_not_allowed", "source address is not in ASAAS_ALLOWED_IPS")

@@ -18,6 +18,11 @@ def read_json_body() -> bytes:
     """The raw body, after the checks that need no reading: content type and declared size."""
     if request.mimetype != "application/json":
         raise WebhookRejected(415, "unsupported_media_type", "Content-Type must be application/json")
+    return read_body()
+
+
+def read_body() -> bytes:
+    """The raw body, after the declared-size check."""
     limit = current_app.config["MAX_CONTENT_LENGTH"]
     if request.content_length is not None and request.content_length > limit:
         raise WebhookRejected(413, "body_too_large", f"body exceeds {limit} bytes")
@@ -34,6 +39,12 @@ def accepted_response(result: Accepted):
 def clerk_webhook():
     body = read_json_body()
     return accepted_response(receiver().receive_clerk(body, request.headers))
+
+
+@webhooks.post("/webhooks/asaas")
+def asaas_webhook():
+    """Token checked before the body is read; any authentic stored body is answered 200 (see Receiver)."""
+    return accepted_response(receiver().receive_asaas(request.headers, request.remote_addr, read_body))
 
 
 @webhooks.get("/healthz")

@@ -12,9 +12,10 @@ from models.prisma import (
     UsageHistory,
     User,
 )
-from models.tables import CreditGrant, EntityVersion, EventStatus, WebhookEvent
+from models.tables import AsaasSubscriptionLink, CreditGrant, EntityVersion, EventStatus, WebhookEvent
 
 __all__ = [
+    "AsaasSubscriptionLink",
     "AdminSettings",
     "Base",
     "CreditBalance",

@@ -83,3 +83,27 @@ class EntityVersion(Base):
     deleted: Mapped[bool] = mapped_column(server_default=text("false"), default=False)
     sourceEventId: Mapped[str | None]
     updatedAt: Mapped[updated_at]
+
+
+class AsaasSubscriptionLink(Base):
+    """Asaas subscription id → user and plan, learnt from `SUBSCRIPTION_*` events (migration 0004).
+
+    Asaas subscriptions carry no plan object; this is how a later payment of the subscription finds
+    whom to credit. Written only by `models.billing_links`.
+    """
+
+    __tablename__ = "AsaasSubscriptionLink"
+    __table_args__ = (
+        Index("AsaasSubscriptionLink_asaasSubscriptionId_key", "asaasSubscriptionId", unique=True),
+        Index(None, "userId"),
+    )
+
+    id: Mapped[str_id]
+    asaasSubscriptionId: Mapped[str]
+    userId: Mapped[str] = mapped_column(ForeignKey("User.id", ondelete="RESTRICT", onupdate="CASCADE"))
+    planId: Mapped[str | None] = mapped_column(ForeignKey("Plan.id", ondelete="SET NULL", onupdate="CASCADE"))
+    asaasCustomerId: Mapped[str | None]
+    externalReference: Mapped[str | None]
+    sourceEventId: Mapped[str | None]
+    createdAt: Mapped[created_at]
+    updatedAt: Mapped[updated_at]

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, text
 from tests import services
 from tests.support import CLERK_SECRET, REDIS_URL, Process, cli_argv, create_database, drop_database, free_port
 
-OWN_TABLES = ["WebhookEvent", "CreditGrant", "EntityVersion"]
+OWN_TABLES = ["WebhookEvent", "CreditGrant", "EntityVersion", "AsaasSubscriptionLink"]
 PRISMA_TABLES = ["SubscriptionEvent", "StorageObject", "UsageHistory", "CreditBalance", "Plan", "AdminSettings",
                  "Feature", "User"]  # fmt: skip
 
@@ -129,7 +129,7 @@ def receiver_url(service_env: dict[str, str], tmp_path_factory: pytest.TempPathF
             raise AssertionError(process.output())
         try:
             return requests.get(f"{url}/healthz", timeout=1).status_code == 200
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # booting workers may accept before answering
             return False
 
     from tests.support import wait_for

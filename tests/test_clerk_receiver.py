@@ -32,7 +32,9 @@ def test_signed_event_is_stored_once_and_enqueued(client, engine: Engine) -> Non
         again = post(client, body, headers)
         assert again.status_code == 200
         assert again.json == {"status": "duplicate"}
-    assert stored_events(engine) == [("clerk", headers["svix-id"], "user.created", "enqueued")]
+    [(provider, event_id, event_type, status)] = stored_events(engine)
+    assert (provider, event_id, event_type) == ("clerk", headers["svix-id"], "user.created")
+    assert status in {"enqueued", "processed"}  # a session worker may already have applied it
 
 
 def test_secret_rotation_accepts_either_secret(engine: Engine, monkeypatch) -> None:

@@ -24,9 +24,10 @@ from tests.support import FIXTURES, create_database, drop_database, run_sql
 BASELINE_SQL = (FIXTURES / "prisma_baseline.sql").read_text()
 PRISMA_TABLES = {"User", "Feature", "CreditBalance", "UsageHistory", "AdminSettings", "Plan", "StorageObject",
                  "SubscriptionEvent"}  # fmt: skip
-OWN_TABLES = {"WebhookEvent", "CreditGrant", "EntityVersion"}
+OWN_TABLES = {"WebhookEvent", "CreditGrant", "EntityVersion", "AsaasSubscriptionLink"}
 OWN_INDEXES = {"WebhookEvent_provider_eventId_key", "WebhookEvent_status_receivedAt_idx", "CreditGrant_grantKey_key",
-               "CreditGrant_userId_idx"}  # fmt: skip
+               "CreditGrant_userId_idx", "AsaasSubscriptionLink_asaasSubscriptionId_key",
+               "AsaasSubscriptionLink_userId_idx"}  # fmt: skip
 OWN_CONSTRAINTS = {
     ("WebhookEvent", "WebhookEvent_pkey"): ("p", "PRIMARY KEY (id)"),
     ("CreditGrant", "CreditGrant_pkey"): ("p", "PRIMARY KEY (id)"),
@@ -35,6 +36,11 @@ OWN_CONSTRAINTS = {
     ("CreditGrant", "CreditGrant_planId_fkey"): (
         "f", 'FOREIGN KEY ("planId") REFERENCES "Plan"(id) ON UPDATE CASCADE ON DELETE SET NULL'),
     ("EntityVersion", "EntityVersion_pkey"): ("p", 'PRIMARY KEY ("entityType", "entityId")'),
+    ("AsaasSubscriptionLink", "AsaasSubscriptionLink_pkey"): ("p", "PRIMARY KEY (id)"),
+    ("AsaasSubscriptionLink", "AsaasSubscriptionLink_userId_fkey"): (
+        "f", 'FOREIGN KEY ("userId") REFERENCES "User"(id) ON UPDATE CASCADE ON DELETE RESTRICT'),
+    ("AsaasSubscriptionLink", "AsaasSubscriptionLink_planId_fkey"): (
+        "f", 'FOREIGN KEY ("planId") REFERENCES "Plan"(id) ON UPDATE CASCADE ON DELETE SET NULL'),
 }  # fmt: skip
 DatabaseFactory = Callable[[], str]
 NEW_OPERATION_TYPES = ("CREDIT_GRANT", "CREDIT_REVERSAL", "CREDIT_ADJUSTMENT")
@@ -361,6 +367,7 @@ def ledger_database(new_database: DatabaseFactory) -> str:
 
 def test_downgrade_of_0003_refuses_while_ledger_uses_new_operation_types(new_database: DatabaseFactory) -> None:
     url = ledger_database(new_database)
+    command.downgrade(alembic_config(url), "0003")  # later revisions step down first
     at_head, rows = snapshot(url), table_rows(url, PRISMA_TABLES)
 
     with pytest.raises(sqlalchemy.exc.DBAPIError):
@@ -377,7 +384,7 @@ def test_downgrade_of_0003_rebuilds_the_prisma_enum_keeping_rows(new_database: D
     seed_prisma_rows(url)
     prisma_schema, rows = snapshot(url), table_rows(url, PRISMA_TABLES)
     migrate(url)
-    assert version_of(url) == ["0003"]
+    assert version_of(url) == [head_revision()]
 
     command.downgrade(alembic_config(url), "0002")
 

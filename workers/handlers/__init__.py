@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from ingest.settings import Settings
 from models.tables import WebhookEvent
-from workers.handlers import clerk_users
+from workers.handlers import asaas_billing, clerk_billing, clerk_users
 
 
 @dataclass(frozen=True)
@@ -28,4 +28,10 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("clerk", "user.created"): clerk_users.user_upserted,
     ("clerk", "user.updated"): clerk_users.user_upserted,
     ("clerk", "user.deleted"): clerk_users.user_deleted,
+    # Billing. Asaas `PAYMENT_CREATED` is deliberately absent (charges are created 40 days ahead): ignored.
+    **{("asaas", name): asaas_billing.payment_event for name in sorted(asaas_billing.PAYMENT_STATUS)},
+    **{("asaas", name): asaas_billing.subscription_event for name in asaas_billing.SUBSCRIPTION_EVENTS},
+    **{("clerk", name): clerk_billing.subscription_event for name in clerk_billing.SUBSCRIPTION_EVENTS},
+    **{("clerk", name): clerk_billing.subscription_item_event for name in clerk_billing.ITEM_EVENTS},
+    **{("clerk", name): clerk_billing.payment_attempt_event for name in clerk_billing.PAYMENT_ATTEMPT_EVENTS},
 }

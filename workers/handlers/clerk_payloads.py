@@ -49,3 +49,55 @@ class ClerkEnvelope(ClerkModel):
     type: str
     timestamp: int | None = None
     data: dict
+
+
+# ---- Clerk Billing (beta: fields are optional where Clerk has changed them) ----
+
+
+class ClerkPayer(ClerkModel):
+    """`payer`: `user_id` for user payers (their `organization_id` is an empty string)."""
+
+    user_id: str | None = None
+    organization_id: str | None = None
+
+
+class ClerkBillingPlan(ClerkModel):
+    id: str | None = None
+    slug: str | None = None
+    amount: int | None = None
+    is_default: bool = False
+
+
+class ClerkSubscriptionItem(ClerkModel):
+    id: str = Field(min_length=1)
+    status: str | None = None
+    period_start: int | None = None
+    period_end: int | None = None
+    plan: ClerkBillingPlan | None = None
+    plan_id: str | None = None
+    payer: ClerkPayer | None = None
+
+    @property
+    def plan_ids(self) -> tuple[str | None, str | None]:
+        """(Clerk plan id, slug)."""
+        return (self.plan.id if self.plan and self.plan.id else self.plan_id, self.plan.slug if self.plan else None)
+
+    @property
+    def free(self) -> bool:
+        return self.plan is not None and (self.plan.amount == 0 or (self.plan.is_default and not self.plan.amount))
+
+
+class ClerkSubscription(ClerkModel):
+    id: str = Field(min_length=1)
+    status: str | None = None
+    payer_id: str | None = None
+    payer: ClerkPayer | None = None
+    items: list[ClerkSubscriptionItem] = []
+
+
+class ClerkPaymentAttempt(ClerkModel):
+    id: str = Field(min_length=1)
+    status: str | None = None
+    charge_type: str | None = None
+    payer: ClerkPayer | None = None
+    subscription_items: list[ClerkSubscriptionItem] = []

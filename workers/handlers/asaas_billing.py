@@ -1,0 +1,167 @@
+"""Asaas payment and subscription events: plan credits granted once per paid payment, reversed once.
+
+Card and boleto send `PAYMENT_CONFIRMED` and `PAYMENT_RECEIVED` (different event ids) for one payment, Pix
+only `PAYMENT_RECEIVED`: the first of them grants under `asaas:payment:<payment id>`; the other finds the
+key taken. Subscription charges are created 40 days ahead, so `PAYMENT_CREATED` never grants (it is not
+registered at all). Every state change is logged in `SubscriptionEvent`.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
+
+from models import billing_links, ledger, subscription_log
+from models.billing_links import Payer, PlanRef
+from models.tables import WebhookEvent
+from workers.errors import PermanentError
+from workers.handlers.asaas_payloads import AsaasPayment, AsaasPaymentEnvelope, AsaasSubscriptionEnvelope
+
+if TYPE_CHECKING:
+    from workers.handlers import HandlerContext
+
+GRANTING = {"PAYMENT_CONFIRMED", "PAYMENT_RECEIVED"}
+FULL_REVERSALS = {
+    "PAYMENT_REFUNDED",
+    "PAYMENT_CHARGEBACK_REQUESTED",
+    "PAYMENT_RECEIVED_IN_CASH_UNDONE",
+    "PAYMENT_DELETED",
+}
+PARTIAL_REVERSAL = "PAYMENT_PARTIALLY_REFUNDED"
+PAYMENT_STATUS = {
+    "PAYMENT_CONFIRMED": "active",
+    "PAYMENT_RECEIVED": "active",
+    "PAYMENT_OVERDUE": "past_due",
+    "PAYMENT_REFUNDED": "refunded",
+    "PAYMENT_PARTIALLY_REFUNDED": "partially_refunded",
+    "PAYMENT_CHARGEBACK_REQUESTED": "chargeback",
+    "PAYMENT_RECEIVED_IN_CASH_UNDONE": "payment_undone",
+    "PAYMENT_DELETED": "payment_deleted",
+}
+SUBSCRIPTION_EVENTS = (
+    "SUBSCRIPTION_CREATED",
+    "SUBSCRIPTION_UPDATED",
+    "SUBSCRIPTION_INACTIVATED",
+    "SUBSCRIPTION_DELETED",
+)
+SUBSCRIPTION_STATUS = {"ACTIVE": "active", "INACTIVE": "canceled", "EXPIRED": "ended"}
+SUBSCRIPTION_EVENT_STATUS = {"SUBSCRIPTION_INACTIVATED": "canceled", "SUBSCRIPTION_DELETED": "canceled"}
+
+
+def grant_key(payment_id: str) -> str:
+    return f"asaas:payment:{payment_id}"
+
+
+def _link(session: Session, payment: AsaasPayment) -> tuple[Payer, PlanRef | None]:
+    payer, plan = billing_links.resolve_asaas(
+        session,
+        external_reference=payment.externalReference,
+        subscription_id=payment.subscription,
+        payment_link_id=payment.paymentLink,
+    )
+    if payer is None:
+        raise PermanentError(
+            "unlinked_payment",
+            f"payment {payment.id} links to no user (externalReference, subscription link); fix the link and replay",
+        )
+    return payer, plan
+
+
+def _details(event: WebhookEvent, payment: AsaasPayment, plan: PlanRef | None) -> dict:
+    return {
+        "kind": "plan_grant",
+        "provider": "asaas",
+        "paymentId": payment.id,
+        "subscriptionId": payment.subscription,
+        "planId": plan.id if plan else None,
+        "eventId": event.eventId,
+        "eventType": event.eventType,
+    }
+
+
+def _log(session: Session, event: WebhookEvent, payer: Payer, plan: PlanRef | None, status: str, ids: dict) -> None:
+    subscription_log.record(
+        session,
+        clerk_user_id=payer.clerk_id,
+        user_id=payer.user_id,
+        plan_key=plan.key if plan else None,
+        status=status,
+        event_type=event.eventType,
+        occurred_at=event.occurredAt,
+        metadata={"provider": "asaas", "eventId": event.eventId, **ids},
+    )
+
+
+def payment_event(session: Session, event: WebhookEvent, context: HandlerContext) -> None:
+    """Grant, reverse or only log, depending on the event type; one transaction with the inbox mark."""
+    payment = AsaasPaymentEnvelope.model_validate(event.payload).payment
+    payer, plan = _link(session, payment)
+    metadata = {"paymentId": payment.id, "subscriptionId": payment.subscription, "billingType": payment.billingType}
+    if event.eventType in GRANTING:
+        if plan is None:
+            raise PermanentError("unlinked_plan", f"payment {payment.id} links to no plan; fix the link and replay")
+        change = ledger.grant_once(
+            session,
+            key=grant_key(payment.id),
+            user_id=payer.user_id,
+            clerk_id=payer.clerk_id,
+            plan_id=plan.id,
+            amount=plan.credits,
+            policy=context.settings.credit_grant_policy,
+            source_event_id=event.id,
+            details=_details(event, payment, plan),
+        )
+        metadata["granted"] = change.added if change.applied else 0
+    elif event.eventType in FULL_REVERSALS or event.eventType == PARTIAL_REVERSAL:
+        fraction = Fraction(1)
+        key = grant_key(payment.id) + ledger.REVERSAL_SUFFIX
+        if event.eventType == PARTIAL_REVERSAL:
+            if not payment.value or payment.value <= 0:
+                raise PermanentError("invalid_payload", "partial refund of a payment without a positive value")
+            fraction = Fraction(payment.refunded_value()) / Fraction(payment.value)
+            key = f"{key}:partial:{event.eventId}"
+        change = ledger.reverse_once(
+            session,
+            grant_key=grant_key(payment.id),
+            reversal_key=key,
+            user_id=payer.user_id,
+            clerk_id=payer.clerk_id,
+            fraction=fraction,
+            source_event_id=event.id,
+            details={**_details(event, payment, plan), "kind": "plan_reversal"},
+        )
+        metadata.update(reversed=-change.added, shortfall=change.shortfall or None, beforeGrant=change.before_grant)
+    _log(session, event, payer, plan, PAYMENT_STATUS.get(event.eventType, "updated"), metadata)
+
+
+def subscription_event(session: Session, event: WebhookEvent, context: HandlerContext) -> None:
+    """Remember subscription → user/plan for its payments, and log the state change."""
+    subscription = AsaasSubscriptionEnvelope.model_validate(event.payload).subscription
+    payer, plan = billing_links.resolve_asaas(
+        session,
+        external_reference=subscription.externalReference,
+        subscription_id=subscription.id,
+        payment_link_id=subscription.paymentLink,
+    )
+    if payer is None:
+        raise PermanentError(
+            "unlinked_payment",
+            f"subscription {subscription.id} links to no user (externalReference); fix the link and replay",
+        )
+    billing_links.remember_asaas_subscription(
+        session,
+        subscription_id=subscription.id,
+        payer=payer,
+        plan=plan,
+        customer_id=subscription.customer,
+        external_reference=subscription.externalReference,
+        source_event_id=event.id,
+    )
+    status = SUBSCRIPTION_EVENT_STATUS.get(event.eventType) or SUBSCRIPTION_STATUS.get(
+        (subscription.status or "").upper(), "updated"
+    )
+    if subscription.deleted:
+        status = "canceled"
+    _log(session, event, payer, plan, status, {"subscriptionId": subscription.id, "cycle": subscription.cycle})

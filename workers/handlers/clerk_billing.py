@@ -1,0 +1,182 @@
+"""Clerk Billing events: plan credits once per subscription item and billing period, every change logged.
+
+Grant key `clerk:subscription_item:<item id>:<period_start>`. An item is granted when it is `active`:
+Clerk makes a paid item active only once its period is paid (a failed renewal makes it `past_due`), and a
+renewal arrives as `subscriptionItem.updated` with a new `period_start`. A `paymentAttempt` with status
+`paid` grants its items too, under the same keys, so whichever event comes first grants and the rest are
+no-ops. Subscription events may carry their items; active ones are granted the same way.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
+
+from models import billing_links, ledger, subscription_log
+from models.billing_links import Payer
+from models.tables import WebhookEvent
+from workers.errors import PermanentError, TransientError
+from workers.handlers.clerk_payloads import (
+    ClerkEnvelope,
+    ClerkPayer,
+    ClerkPaymentAttempt,
+    ClerkSubscription,
+    ClerkSubscriptionItem,
+)
+
+if TYPE_CHECKING:
+    from workers.handlers import HandlerContext
+
+SUBSCRIPTION_EVENTS = (
+    "subscription.created",
+    "subscription.updated",
+    "subscription.active",
+    "subscription.pastDue",
+    "subscription.past_due",
+)
+ITEM_EVENTS = tuple(
+    f"subscriptionItem.{name}"
+    for name in (
+        "created",
+        "active",
+        "updated",
+        "canceled",
+        "ended",
+        "pastDue",
+        "past_due",
+        "upcoming",
+        "abandoned",
+        "incomplete",
+        "freeTrialEnding",
+    )
+)
+PAYMENT_ATTEMPT_EVENTS = ("paymentAttempt.created", "paymentAttempt.updated")
+NOT_BILLABLE = {"upcoming", "abandoned", "incomplete", "ended", "expired"}
+
+
+def normalize_status(status: str | None, event_type: str) -> str:
+    """`pastDue`/`past_due` → `past_due`; otherwise Clerk's status, else the event's verb."""
+    raw = status or event_type.rsplit(".", 1)[-1]
+    return {"pastdue": "past_due", "past_due": "past_due", "cancelled": "canceled"}.get(raw.lower(), raw.lower())
+
+
+def _payer(session: Session, *candidates: ClerkPayer | None) -> Payer:
+    user_id = next((payer.user_id for payer in candidates if payer is not None and payer.user_id), None)
+    if not user_id:
+        raise PermanentError("unsupported_payer", "billing event without payer.user_id (organization payers)")
+    payer = billing_links.find_user(session, user_id)
+    if payer is None:
+        # user.created is usually a moment behind: retry with backoff; `dead` (replayable) if it never comes.
+        raise TransientError("payer user not synced yet")
+    return payer
+
+
+def _grant_item(session: Session, event: WebhookEvent, context: HandlerContext, payer: Payer, item) -> str | None:
+    """Grant one item's period once; returns the plan key (Plan.id, else Clerk's slug or id)."""
+    clerk_plan_id, slug = item.plan_ids
+    plan = billing_links.find_clerk_plan(session, clerk_plan_id, slug)
+    plan_key = plan.key if plan else slug or clerk_plan_id
+    if plan is None:
+        if item.free or (item.status or "").lower() != "active":
+            return plan_key
+        raise PermanentError("unlinked_plan", "no Plan with this Clerk plan id or slug; add it and replay")
+    if plan.credits <= 0:
+        return plan_key
+    if item.period_start is None:
+        raise PermanentError("invalid_payload", "active subscription item without period_start")
+    ledger.grant_once(
+        session,
+        key=f"clerk:subscription_item:{item.id}:{item.period_start}",
+        user_id=payer.user_id,
+        clerk_id=payer.clerk_id,
+        plan_id=plan.id,
+        amount=plan.credits,
+        policy=context.settings.credit_grant_policy,
+        source_event_id=event.id,
+        details={
+            "kind": "plan_grant",
+            "provider": "clerk",
+            "subscriptionItemId": item.id,
+            "periodStart": item.period_start,
+            "planId": plan.id,
+            "eventId": event.eventId,
+            "eventType": event.eventType,
+        },
+    )
+    return plan_key
+
+
+def _billable(item: ClerkSubscriptionItem, paid: bool) -> bool:
+    status = (item.status or "").lower()
+    return status == "active" or (paid and status not in NOT_BILLABLE)
+
+
+def _log(session: Session, event: WebhookEvent, payer: Payer, plan_key: str | None, status: str, ids: dict) -> None:
+    subscription_log.record(
+        session,
+        clerk_user_id=payer.clerk_id,
+        user_id=payer.user_id,
+        plan_key=plan_key,
+        status=status,
+        event_type=event.eventType,
+        occurred_at=event.occurredAt,
+        metadata={"provider": "clerk", "eventId": event.eventId, **ids},
+    )
+
+
+def subscription_event(session: Session, event: WebhookEvent, context: HandlerContext) -> None:
+    subscription = ClerkSubscription.model_validate(ClerkEnvelope.model_validate(event.payload).data)
+    payer = _payer(session, subscription.payer, *(item.payer for item in subscription.items))
+    plan_keys = [
+        _grant_item(session, event, context, payer, item) for item in subscription.items if _billable(item, False)
+    ]
+    status = normalize_status(subscription.status, event.eventType)
+    if event.eventType.endswith(("pastDue", "past_due")):
+        status = "past_due"
+    _log(
+        session,
+        event,
+        payer,
+        next((key for key in plan_keys if key), None),
+        status,
+        {"subscriptionId": subscription.id},
+    )
+
+
+def subscription_item_event(session: Session, event: WebhookEvent, context: HandlerContext) -> None:
+    item = ClerkSubscriptionItem.model_validate(ClerkEnvelope.model_validate(event.payload).data)
+    payer = _payer(session, item.payer)
+    if _billable(item, False):
+        plan_key = _grant_item(session, event, context, payer, item)
+    else:
+        clerk_plan_id, slug = item.plan_ids
+        plan = billing_links.find_clerk_plan(session, clerk_plan_id, slug)
+        plan_key = plan.key if plan else slug or clerk_plan_id
+    _log(
+        session,
+        event,
+        payer,
+        plan_key,
+        normalize_status(item.status, event.eventType),
+        {"subscriptionItemId": item.id, "periodStart": item.period_start},
+    )
+
+
+def payment_attempt_event(session: Session, event: WebhookEvent, context: HandlerContext) -> None:
+    attempt = ClerkPaymentAttempt.model_validate(ClerkEnvelope.model_validate(event.payload).data)
+    payer = _payer(session, attempt.payer, *(item.payer for item in attempt.subscription_items))
+    paid = (attempt.status or "").lower() == "paid"
+    plan_keys = [
+        _grant_item(session, event, context, payer, item)
+        for item in attempt.subscription_items
+        if paid and _billable(item, True)
+    ]
+    _log(
+        session,
+        event,
+        payer,
+        next((key for key in plan_keys if key), None),
+        f"payment_{(attempt.status or 'unknown').lower()}",
+        {"paymentAttemptId": attempt.id, "chargeType": attempt.charge_type},
+    )
