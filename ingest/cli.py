@@ -28,6 +28,13 @@ def settings_or_exit() -> Settings:
         raise  # unreachable; keeps type checkers calm
 
 
+def share_metrics_between_processes(role: str) -> None:
+    """Prometheus multiprocess mode for the process family about to start (a fresh or emptied directory)."""
+    from ingest.metrics import MULTIPROC_ENV, prepare_multiproc_dir
+
+    os.environ[MULTIPROC_ENV] = prepare_multiproc_dir(os.environ.get(MULTIPROC_ENV), role)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Webhook ingestion for Clerk and Asaas: verified receiver, durable inbox, exactly-once workers."""
@@ -40,12 +47,15 @@ def main() -> None:
 @click.option("--dev", is_flag=True, help="Flask's development server instead of gunicorn (never in production).")
 def serve(host: str, port: int, workers: int, dev: bool) -> None:
     """Run the webhook receiver (gunicorn, sync workers)."""
-    settings_or_exit()
+    settings = settings_or_exit()
     if dev:
         from ingest.app import create_app
+        from ingest.logs import configure_logging
 
+        configure_logging(settings.log_level, settings.log_format)
         create_app().run(host=host, port=port)
         return
+    share_metrics_between_processes("receiver")
     argv = [
         sys.executable, "-m", "gunicorn",
         "--bind", f"{host}:{port}",
@@ -53,7 +63,7 @@ def serve(host: str, port: int, workers: int, dev: bool) -> None:
         "--worker-class", "sync",
         "--timeout", "30",
         "--graceful-timeout", "20",
-        "--access-logfile", "-",
+        "--config", "python:ingest.gunicorn_conf",
         "ingest.wsgi:app",
     ]  # fmt: skip
     os.execv(sys.executable, argv)
@@ -67,6 +77,7 @@ def worker(celery_args: tuple[str, ...]) -> None:
     argv = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", settings.celery_queue]
     if not any(arg.startswith(("-l", "--loglevel")) for arg in celery_args):
         argv += ["--loglevel", settings.log_level]
+    share_metrics_between_processes("worker")
     os.execv(sys.executable, argv + list(celery_args))
 
 

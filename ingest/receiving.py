@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
 from ingest.errors import WebhookRejected
+from ingest.observability import webhook_stored
 from ingest.verification import ClerkVerifier
 from models import inbox
 
@@ -80,8 +81,10 @@ class Receiver:
     def store_and_enqueue(self, **event: Any) -> Accepted:
         row_id = self.store(**event)
         if row_id is None:
+            webhook_stored(event["provider"], event["event_id"], event["event_type"], duplicate=True, enqueued=False)
             return Accepted(row_id=None, duplicate=True, enqueued=False)
         enqueued = self.publisher.publish(row_id)
+        webhook_stored(event["provider"], event["event_id"], event["event_type"], duplicate=False, enqueued=enqueued)
         if enqueued:
             try:
                 with self.engine.begin() as connection:
