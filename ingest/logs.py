@@ -28,9 +28,22 @@ class DropSensitiveFields(logging.Filter):
         return True
 
 
+# Attributes every LogRecord has; anything else came from `extra=` and is shown as key=value in text.
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+class TextFormatter(logging.Formatter):
+    """Readable local lines, with the structured fields appended as `key=value`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        extras = " ".join(f"{k}={v}" for k, v in record.__dict__.items() if k not in _STANDARD and v is not None)
+        return f"{line} {extras}" if extras else line
+
+
 def make_formatter(log_format: str) -> logging.Formatter:
     if log_format == "text":
-        return logging.Formatter(TEXT_FORMAT)
+        return TextFormatter(TEXT_FORMAT)
     return JsonFormatter(
         JSON_FIELDS,
         rename_fields={"levelname": "level", "name": "logger"},

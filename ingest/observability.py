@@ -32,7 +32,9 @@ def webhook_stored(provider: str, event_id: str, event_type: str, *, duplicate: 
 
 def _provider() -> str | None:
     rule = request.url_rule.rule if request.url_rule else ""
-    return rule[len(WEBHOOK_PREFIX) :] or None if rule.startswith(WEBHOOK_PREFIX) else None
+    if not rule.startswith(WEBHOOK_PREFIX):
+        return None
+    return rule[len(WEBHOOK_PREFIX) :] or None
 
 
 def _outcome(response: Response) -> str:
@@ -67,5 +69,5 @@ def install(app: Flask) -> None:
             fields["provider"] = provider
         fields.update(g.get("pedro_event", {}))
         level = logging.DEBUG if request.path in QUIET_PATHS and response.status_code < 400 else logging.INFO
-        log.log(level, "request", extra=fields)
+        log.log(level, "%s %s %s", request.method, request.path, response.status_code, extra=fields)
         return response
