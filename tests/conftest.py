@@ -128,8 +128,8 @@ def receiver_url(service_env: dict[str, str], tmp_path_factory: pytest.TempPathF
         if process.popen.poll() is not None:
             raise AssertionError(process.output())
         try:
-            return requests.get(f"{url}/healthz", timeout=1).status_code == 200
-        except requests.ConnectionError:
+            return requests.get(f"{url}/healthz", timeout=2).status_code == 200
+        except requests.RequestException:  # refused, or a read timeout while gunicorn's workers boot
             return False
 
     from tests.support import wait_for
