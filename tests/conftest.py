@@ -134,6 +134,8 @@ def receiver_url(service_env: dict[str, str], tmp_path_factory: pytest.TempPathF
 
     from tests.support import wait_for
 
-    wait_for(up, 30, what="receiver to answer /healthz")
-    yield url
-    process.stop()
+    try:
+        wait_for(up, 30, what="receiver to answer /healthz")
+        yield url
+    finally:  # also when it never came up: no orphaned gunicorn
+        process.stop()
