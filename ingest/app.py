@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from flask import Flask, jsonify
+from sqlalchemy import Engine
 from werkzeug.exceptions import HTTPException
 
 from ingest.batching import BatchPublisher, InboxWriter
 from ingest.errors import WebhookRejected
+from ingest.metrics import ScrapeTimeCollector
 from ingest.publisher import CeleryPublisher
 from ingest.receiving import Receiver
 from ingest.settings import Settings, get_settings, parse_networks
@@ -16,6 +19,15 @@ from ingest.verification import AsaasVerifier, ClerkVerifier, IpAllowList
 from models.db import engine_for
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Operations:
+    """What the operations endpoints need: the engine, the settings and the backlog gauges."""
+
+    engine: Engine
+    settings: Settings
+    backlog: ScrapeTimeCollector
 
 
 def error_response(status: int, code: str, detail: str, retry_after: int | None = None):
@@ -29,7 +41,7 @@ def error_response(status: int, code: str, detail: str, retry_after: int | None 
 def create_app(settings: Settings | None = None, *, publisher: BatchPublisher | None = None) -> Flask:
     """Build the receiver. Settings default to the environment; tests pass their own."""
     settings = settings or get_settings()
-    app = Flask("pedro_ingest")
+    app = Flask("pedro_ingest", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     engine = engine_for(settings.database_url, settings.db_pool_size, settings.db_connect_timeout)
     writer = InboxWriter(engine, publisher or CeleryPublisher(settings.celery_broker_url, settings.celery_queue))
@@ -42,9 +54,15 @@ def create_app(settings: Settings | None = None, *, publisher: BatchPublisher | 
         ),
     )
 
+    from ingest import observability
+    from ingest.backlog import backlog_collector
+    from ingest.ops_views import operations
     from ingest.views import webhooks
 
+    app.extensions["pedro_ops"] = Operations(engine, settings, backlog_collector(engine, settings))
     app.register_blueprint(webhooks)
+    app.register_blueprint(operations)
+    observability.install(app)
 
     @app.errorhandler(WebhookRejected)
     def rejected(error: WebhookRejected):

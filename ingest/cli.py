@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import click
 from sqlalchemy.exc import OperationalError
@@ -28,6 +29,13 @@ def settings_or_exit() -> Settings:
         raise  # unreachable; keeps type checkers calm
 
 
+def share_metrics_between_processes(role: str) -> None:
+    """Prometheus multiprocess mode for the process family about to start (a fresh or emptied directory)."""
+    from ingest.metrics import MULTIPROC_ENV, prepare_multiproc_dir
+
+    os.environ[MULTIPROC_ENV] = prepare_multiproc_dir(os.environ.get(MULTIPROC_ENV), role)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Webhook ingestion for Clerk and Asaas: verified receiver, durable inbox, exactly-once workers."""
@@ -40,14 +48,17 @@ def main() -> None:
 @click.option("--dev", is_flag=True, help="Flask's development server instead of gunicorn (never in production).")
 def serve(host: str, port: int, workers: int, dev: bool) -> None:
     """Run the webhook receiver (gunicorn, sync workers)."""
-    settings_or_exit()
+    settings = settings_or_exit()
     if dev:
         from ingest.app import create_app
+        from ingest.logs import configure_logging
 
+        configure_logging(settings.log_level, settings.log_format)
         create_app().run(host=host, port=port)
         return
     from ingest.serving import gunicorn_argv
 
+    share_metrics_between_processes("receiver")
     argv = gunicorn_argv(host, port, workers)
     os.execv(sys.executable, argv)
 
@@ -60,6 +71,7 @@ def worker(celery_args: tuple[str, ...]) -> None:
     argv = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", settings.celery_queue]
     if not any(arg.startswith(("-l", "--loglevel")) for arg in celery_args):
         argv += ["--loglevel", settings.log_level]
+    share_metrics_between_processes("worker")
     os.execv(sys.executable, argv + list(celery_args))
 
 
@@ -83,29 +95,75 @@ def migrate(revision: str) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Receiver interface.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Receiver port.")
-def dev(host: str, port: int) -> None:
-    """Migrate, then run receiver and worker together until Ctrl-C (local runs)."""
-    from ingest.devrun import run_children
+@click.option(
+    "--state-dir",
+    default=".pedro",
+    show_default=True,
+    envvar="PEDRO_STATE_DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the embedded servers keep their data and dev secrets (kept between runs).",
+)
+@click.option("--reset", is_flag=True, help="Wipe the state directory first (embedded data and dev secrets).")
+def dev(host: str, port: int, state_dir: Path, reset: bool) -> None:
+    """Migrate, then run receiver, worker and beat together until Ctrl-C (local runs).
+
+    With neither DATABASE_URL nor CELERY_BROKER_URL set, an embedded PostgreSQL and Redis are started
+    with their data under --state-dir; otherwise the configured servers are used.
+    """
+    from ingest import devrun
+
+    embedded = None
+    if not os.environ.get("DATABASE_URL") and not os.environ.get("CELERY_BROKER_URL"):
+        from ingest import embedded as embedded_servers
+
+        try:
+            embedded = embedded_servers.start(state_dir, reset=reset)
+        except embedded_servers.EmbeddedUnavailable as error:
+            fail(str(error))
+        os.environ["DATABASE_URL"] = embedded.database_url
+        os.environ["CELERY_BROKER_URL"] = embedded.broker_url
+    elif reset:
+        click.echo("--reset only applies to the embedded servers; the configured ones are left alone", err=True)
+    try:
+        for name, value in devrun.dev_secrets(state_dir).items():
+            if not os.environ.get(name):
+                os.environ[name] = value
+                click.echo(f"{name} not set: using the dev value kept in {state_dir}/dev.env")
+        get_settings.cache_clear()
+        settings = settings_or_exit()
+        _create_and_migrate(settings)
+        me = [sys.executable, "-m", "ingest.cli"]
+        children = {
+            "receiver": [*me, "serve", "--host", host, "--port", str(port), "--workers", "2"],
+            "worker": [*me, "worker", "-c", "2"],
+        }
+        if "beat" in main.commands:
+            children["beat"] = [*me, "beat"]
+        click.echo(f"receiver: http://{host}:{port}/webhooks/clerk  (metrics: /metrics, ready: /readyz)")
+        click.echo(f"database: {devrun.redact_url(settings.database_url)}")
+        click.echo(f"broker:   {devrun.redact_url(settings.celery_broker_url)}")
+        click.echo(f"running {', '.join(children)}; Ctrl-C stops them all")
+        code = devrun.run_children(children)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    sys.exit(code)
+
+
+def _create_and_migrate(settings: Settings) -> None:
     from migrations.runner import ensure_database
 
-    settings = settings_or_exit()
     try:
         if ensure_database(settings.database_url):
             click.echo("created the database named in DATABASE_URL")
     except OperationalError as error:
         fail(f"database unreachable: {str(error.orig).strip().splitlines()[0]}")
     click.get_current_context().invoke(migrate)
-    me = [sys.executable, "-m", "ingest.cli"]
-    click.echo(f"receiver: http://{host}:{port}/webhooks/clerk  broker: {settings.celery_broker_url}")
-    sys.exit(
-        run_children(
-            {
-                "receiver": [*me, "serve", "--host", host, "--port", str(port), "--workers", "2"],
-                "worker": [*me, "worker", "-c", "2"],
-            }
-        )
-    )
 
+
+from ingest.cli_ops import send_sample  # noqa: E402  (operator commands, own module)
+
+main.add_command(send_sample)
 
 if __name__ == "__main__":
     main()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import secrets
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 CHILD_STOP_SECONDS = 20
 
@@ -38,3 +42,24 @@ def run_children(commands: dict[str, list[str]]) -> int:
             child.kill()
             child.wait()
     return 1 if exited else 0
+
+
+def dev_secrets(state_dir: Path) -> dict[str, str]:
+    """Signing secret and token for local runs, made once and kept in `<state_dir>/dev.env` (mode 600)."""
+    path = state_dir / "dev.env"
+    if not path.exists():
+        state_dir.mkdir(parents=True, exist_ok=True)
+        key = base64.b64encode(secrets.token_bytes(24)).decode()
+        path.touch(mode=0o600)
+        path.write_text(f"CLERK_WEBHOOK_SECRET=whsec_{key}\nASAAS_WEBHOOK_TOKEN=dev_{secrets.token_urlsafe(24)}\n")
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    return {name.strip(): value.strip() for name, value in pairs}
+
+
+def redact_url(url: str) -> str:
+    """A URL safe to print: the password replaced by `***`."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))

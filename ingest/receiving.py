@@ -17,6 +17,7 @@ from typing import Any
 from ingest.batching import Accepted, InboxWriter
 from ingest.dates import parse_date
 from ingest.errors import WebhookRejected
+from ingest.observability import webhook_stored
 from ingest.verification import AsaasVerifier, ClerkVerifier, IpAllowList
 from models.tables import EventStatus
 
@@ -141,11 +142,11 @@ class Receiver:
             "error": ("invalid_payload", problem),
         }
         try:
-            return self.writer.submit({"payload_json": payload_json, **failed})
+            return self.store_and_enqueue(payload_json=payload_json, **failed)  # stored `failed`: not enqueued
         except WebhookRejected as rejected:
             if rejected.code != "invalid_json":
                 raise
-            return self.writer.submit({"payload_json": unparsed_payload(body), **failed})
+            return self.store_and_enqueue(payload_json=unparsed_payload(body), **failed)
 
     def receive_clerk(self, body: bytes, headers: Mapping[str, str]) -> Accepted:
         self.clerk.verify(body, headers)
@@ -163,4 +164,9 @@ class Receiver:
 
     def store_and_enqueue(self, **event: Any) -> Accepted:
         """Durable first, then queued: see `ingest.batching` for how requests share the round trips."""
-        return self.writer.submit(event)
+        accepted = self.writer.submit(event)
+        webhook_stored(
+            event["provider"], event["event_id"], event["event_type"],
+            duplicate=accepted.duplicate, enqueued=accepted.enqueued, stored_failed="status" in event,
+        )  # fmt: skip
+        return accepted

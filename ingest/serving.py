@@ -22,6 +22,6 @@ def gunicorn_argv(host: str, port: int, workers: int) -> list[str]:
         "--worker-class", "gthread" if threads > 1 else "sync",
         "--timeout", "30",
         "--graceful-timeout", "20",
-        "--access-logfile", "-",
+        "--config", "python:ingest.gunicorn_conf",
         "ingest.wsgi:app",
     ]  # fmt: skip

@@ -65,6 +65,19 @@ class Settings(BaseSettings):
         default=3600, ge=60, description="Seconds before Redis redelivers an unacknowledged task."
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level.")
+    # --- operations: logs, metrics, readiness (issue 6) ---
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="`json`: one JSON object per line (production); `text`: readable local logs."
+    )
+    worker_metrics_port: int = Field(
+        default=9808, ge=0, le=65535, description="Port of each worker's Prometheus `/metrics` endpoint; 0 disables."
+    )
+    worker_metrics_host: str = Field(
+        default="127.0.0.1", description="Interface of the worker's `/metrics` (`0.0.0.0` in containers)."
+    )
+    ready_timeout: float = Field(
+        default=2.0, gt=0, le=30, description="Seconds `/readyz` waits for PostgreSQL and for the broker."
+    )
 
     # ---- billing (Asaas receiver, plan grants) ----
     asaas_allowed_ips: str = Field(

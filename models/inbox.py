@@ -145,3 +145,28 @@ def record_failure(session: Session, row_id: str, status: EventStatus, code: str
         )
         .values(**values)
     )
+
+
+_BACKLOG = text(
+    """
+    SELECT status, count(*) AS rows,
+           EXTRACT(EPOCH FROM (now() AT TIME ZONE 'UTC') - min("receivedAt")) AS oldest_seconds
+    FROM "WebhookEvent"
+    WHERE status IN ('received', 'enqueued', 'failed', 'dead')
+    GROUP BY status
+    """
+)
+_SUMMARY = text(
+    """SELECT provider, "eventId", "eventType", status, "receivedAt", "processedAt"
+       FROM "WebhookEvent" WHERE id = :id"""
+)
+
+
+def backlog(connection: Connection) -> dict[str, tuple[int, float]]:
+    """Rows not yet final, by status: (count, age in seconds of the oldest). Uses the (status, receivedAt) index."""
+    return {row.status: (int(row.rows), float(row.oldest_seconds or 0.0)) for row in connection.execute(_BACKLOG).all()}
+
+
+def summary(connection: Connection, row_id: str):
+    """Identity and timing of one row (for the per-event log line and the lag histogram), or None."""
+    return connection.execute(_SUMMARY, {"id": row_id}).one_or_none()

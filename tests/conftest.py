@@ -128,12 +128,14 @@ def receiver_url(service_env: dict[str, str], tmp_path_factory: pytest.TempPathF
         if process.popen.poll() is not None:
             raise AssertionError(process.output())
         try:
-            return requests.get(f"{url}/healthz", timeout=1).status_code == 200
-        except (requests.ConnectionError, requests.Timeout):  # booting workers may accept before answering
+            return requests.get(f"{url}/healthz", timeout=2).status_code == 200
+        except requests.RequestException:  # refused, or a read timeout while gunicorn's workers boot
             return False
 
     from tests.support import wait_for
 
-    wait_for(up, 30, what="receiver to answer /healthz")
-    yield url
-    process.stop()
+    try:
+        wait_for(up, 30, what="receiver to answer /healthz")
+        yield url
+    finally:  # also when it never came up: no orphaned gunicorn
+        process.stop()

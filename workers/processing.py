@@ -19,6 +19,7 @@ from ingest.settings import Settings, get_settings
 from models import inbox
 from models.db import default_engine, transaction
 from models.tables import FINAL_STATUSES, EventStatus
+from workers import telemetry
 from workers.errors import PermanentError, is_transient
 from workers.handlers import HANDLERS, HandlerContext
 
@@ -64,16 +65,7 @@ def process_event(
             outcome = Outcome("retry", retry_in=backoff_seconds(attempt, settings.retry_backoff_max))
         if not is_transient(error):
             log.exception("handler raised", extra={"event_row": row_id})
-    log.info(
-        "event %s",
-        outcome.status,
-        extra={
-            "event_row": row_id,
-            "outcome": outcome.status,
-            "attempt": attempt,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-        },
-    )
+    telemetry.event_finished(engine, row_id, outcome.status, attempt, time.perf_counter() - started)
     return outcome
 
 

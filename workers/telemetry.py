@@ -1,0 +1,88 @@
+"""Worker observability: the per-event JSON log line, the processing metrics and the worker's `/metrics`.
+
+`event_finished` is called once per processing attempt. It reads the row's identity and timing in a
+small query of its own, so the processing transaction stays as it is and the lag is measured from the
+committed `processedAt`, the moment the effect became visible.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from celery.signals import setup_logging, worker_init, worker_process_shutdown, worker_shutdown
+from sqlalchemy import Engine
+
+from ingest import metrics
+from ingest.logs import configure_logging
+from models import inbox
+
+log = logging.getLogger("pedro_ingest.event")
+LAGGED_OUTCOMES = frozenset({"processed", "ignored"})
+
+
+def event_finished(engine: Engine, row_id: str, outcome: str, attempt: int, duration_s: float) -> None:
+    """One log line and the metrics for one attempt; never raises (observability must not fail work)."""
+    row = None
+    try:
+        with engine.connect() as connection:
+            row = inbox.summary(connection, row_id)
+    except Exception:
+        pass  # the database is down: the line is still written, with what we know
+    provider = metrics.label(row.provider if row else None)
+    event_type = metrics.label(row.eventType if row else None)
+    fields: dict[str, object] = {
+        "event_row": row_id,
+        "provider": provider,
+        "event_id": row.eventId if row else None,
+        "event_type": event_type,
+        "outcome": outcome,
+        "attempt": attempt,
+        "duration_ms": round(duration_s * 1000, 2),
+    }
+    metrics.EVENTS_PROCESSED.labels(provider, event_type, outcome).inc()
+    metrics.EVENT_DURATION.labels(provider).observe(duration_s)
+    if outcome == "retry":
+        metrics.EVENT_RETRIES.labels(provider, event_type).inc()
+    if row is not None and outcome in LAGGED_OUTCOMES and row.processedAt and row.receivedAt:
+        lag = max(0.0, (row.processedAt - row.receivedAt).total_seconds())
+        metrics.PROCESSING_LAG.labels(provider).observe(lag)
+        fields["lag_ms"] = round(lag * 1000, 2)
+    log.info("event %s", outcome, extra=fields)
+
+
+@setup_logging.connect
+def _logging(**_: object) -> None:
+    """Celery leaves logging to us: the same JSON/text lines as the receiver."""
+    from ingest.settings import get_settings
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+
+
+@worker_init.connect
+def _serve_metrics(**_: object) -> None:
+    """The worker's main process serves every pool process's samples on WORKER_METRICS_PORT."""
+    from prometheus_client import start_http_server
+
+    from ingest.settings import get_settings
+
+    settings = get_settings()
+    port = settings.worker_metrics_port
+    if not port:
+        return
+    try:
+        start_http_server(port, addr=settings.worker_metrics_host, registry=metrics.process_registry())
+        log.info("worker metrics on port %s", port)
+    except OSError as error:  # another worker on this host has the port: work goes on without it
+        log.warning("worker metrics not served: port %s: %s", port, error.strerror)
+
+
+@worker_process_shutdown.connect
+def _pool_process_gone(pid: int | None = None, **_: object) -> None:
+    metrics.mark_process_dead(pid or os.getpid())
+
+
+@worker_shutdown.connect
+def _worker_gone(**_: object) -> None:
+    metrics.remove_owned_multiproc_dir()
