@@ -114,5 +114,10 @@ def dev(host: str, port: int) -> None:
     )
 
 
+from ingest.periodic_cli import PERIODIC_COMMANDS  # noqa: E402 - periodic jobs' commands (own module)
+
+for _command in PERIODIC_COMMANDS:
+    main.add_command(_command)
+
 if __name__ == "__main__":
     main()
