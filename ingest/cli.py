@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 
 import click
 from sqlalchemy.exc import OperationalError
@@ -62,9 +63,10 @@ def serve(host: str, port: int, workers: int, dev: bool) -> None:
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
 def worker(celery_args: tuple[str, ...]) -> None:
-    """Run a Celery worker on the events queue; extra arguments go to `celery worker`."""
+    """Run a Celery worker on the events and periodic queues; extra arguments go to `celery worker`."""
     settings = settings_or_exit()
-    argv = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", settings.celery_queue]
+    queues = f"{settings.celery_queue},{settings.periodic_queue}"  # events + periodic jobs (celeryconfig.py)
+    argv = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", queues]
     if not any(arg.startswith(("-l", "--loglevel")) for arg in celery_args):
         argv += ["--loglevel", settings.log_level]
     os.execv(sys.executable, argv + list(celery_args))
@@ -91,7 +93,7 @@ def migrate(revision: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Receiver interface.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Receiver port.")
 def dev(host: str, port: int) -> None:
-    """Migrate, then run receiver and worker together until Ctrl-C (local runs)."""
+    """Migrate, then run receiver, worker and beat together until Ctrl-C (local runs)."""
     from ingest.devrun import run_children
     from migrations.runner import ensure_database
 
@@ -109,6 +111,7 @@ def dev(host: str, port: int) -> None:
             {
                 "receiver": [*me, "serve", "--host", host, "--port", str(port), "--workers", "2"],
                 "worker": [*me, "worker", "-c", "2"],
+                "beat": [*me, "beat", "--schedule", os.path.join(tempfile.gettempdir(), "pedro-ingest-beat-schedule")],
             }
         )
     )
