@@ -129,7 +129,7 @@ def receiver_url(service_env: dict[str, str], tmp_path_factory: pytest.TempPathF
             raise AssertionError(process.output())
         try:
             return requests.get(f"{url}/healthz", timeout=1).status_code == 200
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # listening, but no gunicorn worker booted yet
             return False
 
     from tests.support import wait_for
