@@ -8,6 +8,7 @@ deduction; 0.1% were changed behind the ledger's back. Runs, in order:
   baseline  one plain SQL aggregate that finds the same mismatches (no paging, no writes)
   first     reconcile (report policy): records the opening rows, reports drift, stamps lastSyncedAt
   steady    reconcile again: nothing to write but lastSyncedAt
+  read-only the same with --dry-run: the read cost alone
   traced    steady again under tracemalloc, for the peak Python heap (slower; not a speed figure)
 Prints figures only; it asserts nothing about speed.
 """
@@ -123,6 +124,13 @@ def run(url: str, n: int, page_size: int) -> None:
             f"{label:<9} reconcile: {report.scanned:,} rows, {report.openings:,} openings, {report.drifted:,} drifted,"
             f" {seconds:.2f}s, {report.scanned / seconds:,.0f} rows/s, {seconds / baseline:.1f}x the baseline"
         )
+    started = time.perf_counter()
+    report = reconcile(fix=False, page_size=page_size, engine=engine, dry_run=True)
+    seconds = time.perf_counter() - started
+    print(
+        f"read-only reconcile --dry-run (no lastSyncedAt stamps): {report.scanned / seconds:,.0f} rows/s, "
+        f"{seconds:.2f}s, {seconds / baseline:.1f}x the baseline"
+    )
     print(f"peak RSS  {peak_rss_mib():.0f} MiB (before the reconcile runs: {rss_before:.0f} MiB)")
     tracemalloc.start()
     reconcile(fix=False, page_size=page_size, engine=engine)

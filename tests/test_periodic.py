@@ -116,3 +116,22 @@ def test_two_beats_and_a_worker_reconcile_once(engine: Engine, worker, service_e
     assert adjustments(engine, "drift_correction") == [], "the default policy reports drift, it does not fix it"
     assert [row[0] for row in invariant_breaks(engine)] != []
     assert "Sending due task reconcile" in beats[0].output() + beats[1].output()
+
+
+def test_bench_smoke(database: str) -> None:
+    """The benchmark runs end to end on a tiny data set (figures are not checked: speed is not a test)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parent.parent / "bench" / "reconcile.py"
+    result = subprocess.run(
+        [sys.executable, str(bench), "--balances", "300", "--page-size", "64"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "baseline  SQL aggregate: 300 rows, 31 mismatched" in result.stdout
+    assert "first     reconcile: 300 rows, 30 openings, 1 drifted" in result.stdout
+    assert "steady    reconcile: 300 rows, 0 openings, 1 drifted" in result.stdout

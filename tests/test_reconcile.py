@@ -8,6 +8,7 @@ import threading
 import psycopg2
 import pytest
 from click.testing import CliRunner
+from prometheus_client import REGISTRY
 from sqlalchemy import Engine, text
 
 from models.db import transaction
@@ -126,6 +127,8 @@ def test_tampered_balance_is_detected_fixed_once_and_then_clean(engine: Engine) 
     assert (report.scanned, report.drifted, report.fixed, report.drift_credits) == (2, 1, 0, 37)
     assert [(s.id, s.balance, s.ledger) for s in report.drifts] == [(bad, 137, 100)]
     assert adjustments(engine, "drift_correction") == []
+    assert REGISTRY.get_sample_value("pedro_ingest_balance_drift_balances") == 1
+    assert REGISTRY.get_sample_value("pedro_ingest_balance_drift_credits") == 37
 
     fixed = service.reconcile(fix=True, page_size=1)
     assert (fixed.drifted, fixed.fixed) == (1, 1)
@@ -135,6 +138,7 @@ def test_tampered_balance_is_detected_fixed_once_and_then_clean(engine: Engine) 
 
     again = service.reconcile(fix=True)
     assert (again.drifted, again.fixed, again.openings, again.consistent) == (0, 0, 0, 2)
+    assert REGISTRY.get_sample_value("pedro_ingest_balance_drift_balances") == 0
     assert len(adjustments(engine, "drift_correction")) == 1
     with engine.connect() as c:
         synced = c.execute(
