@@ -37,3 +37,29 @@ task_send_sent_event = False
 imports = ("workers.tasks",)
 timezone = "UTC"
 enable_utc = True
+
+# ---- periodic jobs (beat) -------------------------------------------------------------------------
+# Run exactly ONE `pedro-ingest beat`. A second one is harmless (each job takes a non-blocking PostgreSQL
+# advisory lock and skips when it is held; each job is idempotent) but doubles the messages. Periodic
+# jobs go to their own queue so slow work never delays webhooks (DESIGN.md §7); `pedro-ingest worker`
+# consumes both queues, or run a dedicated one with `pedro-ingest worker -Q <CELERY_PERIODIC_QUEUE>`.
+# `expires` drops a run that waited longer than its interval (workers down): the next one replaces it.
+imports = (*imports, "workers.periodic_tasks")
+_periodic = {"queue": _settings.periodic_queue}
+task_routes = {
+    "pedro_ingest.reconcile": _periodic,
+    "pedro_ingest.resync_users": _periodic,
+    "pedro_ingest.prune_payloads": _periodic,
+}
+
+
+def _every(task: str, seconds: float) -> dict[str, object]:
+    return {"task": task, "schedule": seconds, "options": {**_periodic, "expires": seconds}}
+
+
+beat_schedule = {
+    # "sweep": _every("pedro_ingest.sweep", _settings.sweep_interval),  <- the reliability issue's sweeper
+    "reconcile": _every("pedro_ingest.reconcile", _settings.reconcile_interval),
+    "resync-users": _every("pedro_ingest.resync_users", _settings.resync_interval),
+    "prune-payloads": _every("pedro_ingest.prune_payloads", _settings.retention_interval),
+}

@@ -66,9 +66,10 @@ def serve(host: str, port: int, workers: int, dev: bool) -> None:
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
 def worker(celery_args: tuple[str, ...]) -> None:
-    """Run a Celery worker on the events queue; extra arguments go to `celery worker`."""
+    """Run a Celery worker on the events and periodic queues; extra arguments go to `celery worker`."""
     settings = settings_or_exit()
-    argv = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", settings.celery_queue]
+    queues = f"{settings.celery_queue},{settings.periodic_queue}"  # events + periodic jobs (celeryconfig.py)
+    argv = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", queues]
     if not any(arg.startswith(("-l", "--loglevel")) for arg in celery_args):
         argv += ["--loglevel", settings.log_level]
     share_metrics_between_processes("worker")
@@ -138,7 +139,7 @@ def dev(host: str, port: int, state_dir: Path, reset: bool) -> None:
             "worker": [*me, "worker", "-c", "2"],
         }
         if "beat" in main.commands:
-            children["beat"] = [*me, "beat"]
+            children["beat"] = [*me, "beat", "--schedule", str(state_dir / "beat-schedule")]
         click.echo(f"receiver: http://{host}:{port}/webhooks/clerk  (metrics: /metrics, ready: /readyz)")
         click.echo(f"database: {devrun.redact_url(settings.database_url)}")
         click.echo(f"broker:   {devrun.redact_url(settings.celery_broker_url)}")
@@ -164,6 +165,11 @@ def _create_and_migrate(settings: Settings) -> None:
 from ingest.cli_ops import send_sample  # noqa: E402  (operator commands, own module)
 
 main.add_command(send_sample)
+
+from ingest.periodic_cli import PERIODIC_COMMANDS  # noqa: E402 - periodic jobs' commands (own module)
+
+for _command in PERIODIC_COMMANDS:
+    main.add_command(_command)
 
 if __name__ == "__main__":
     main()

@@ -90,6 +90,25 @@ class Settings(BaseSettings):
         default="add", description="Paid period grant: `add` to the balance, or `reset` it to the plan's credits."
     )
 
+    # ---- periodic jobs (beat): reconciliation, Clerk resync, payload retention -----------------------
+    celery_periodic_queue: str | None = Field(
+        default=None, description="Queue for periodic jobs (default: CELERY_QUEUE + '-periodic'), off the event queue."
+    )
+    reconcile_interval: float = Field(default=3600, ge=1, description="Seconds between two reconciliation runs.")
+    reconcile_policy: Literal["report", "fix"] = Field(
+        default="report", description="Scheduled reconciliation: only report drift, or also fix it with a ledger row."
+    )
+    reconcile_page_size: int = Field(default=1000, ge=1, le=10_000, description="Balances per reconciliation page.")
+    clerk_secret_key: SecretStr | None = Field(
+        default=None, description="Clerk Backend API secret key `sk_…` for the user resync. Unset: resync skipped."
+    )
+    clerk_api_url: str = Field(default="https://api.clerk.com", description="Clerk Backend API base URL.")
+    resync_interval: float = Field(default=21600, ge=1, description="Seconds between two Clerk user resyncs.")
+    payload_retention_days: float = Field(
+        default=30, gt=0, description="Payloads of processed/ignored events older than this are dropped."
+    )
+    retention_interval: float = Field(default=86400, ge=1, description="Seconds between two retention runs.")
+
     @field_validator("database_url")
     @classmethod
     def _postgres_only(cls, value: str) -> str:
@@ -123,6 +142,10 @@ class Settings(BaseSettings):
     def _networks(cls, value: str) -> str:
         parse_networks(value)
         return value
+
+    @property
+    def periodic_queue(self) -> str:
+        return self.celery_periodic_queue or f"{self.celery_queue}-periodic"
 
     @property
     def clerk_secrets(self) -> list[str]:

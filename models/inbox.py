@@ -170,3 +170,21 @@ def backlog(connection: Connection) -> dict[str, tuple[int, float]]:
 def summary(connection: Connection, row_id: str):
     """Identity and timing of one row (for the per-event log line and the lag histogram), or None."""
     return connection.execute(_SUMMARY, {"id": row_id}).one_or_none()
+
+
+_DROP_OLD_PAYLOADS = text(
+    """
+    UPDATE "WebhookEvent" SET payload = NULL, "updatedAt" = :now
+     WHERE id IN (SELECT id FROM "WebhookEvent"
+                   WHERE status IN ('processed', 'ignored') AND payload IS NOT NULL AND "processedAt" < :cutoff
+                   ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED)
+    """
+)
+
+
+def drop_old_payloads(connection: Connection, cutoff: dt.datetime, limit: int) -> int:
+    """Retention: forget the bodies of final events processed before `cutoff`, keep the rows (dedupe, audit).
+
+    Only `processed`/`ignored` rows: `failed` and `dead` keep their payload for replay. Returns rows changed.
+    """
+    return connection.execute(_DROP_OLD_PAYLOADS, {"now": utcnow(), "cutoff": cutoff, "limit": limit}).rowcount

@@ -122,8 +122,6 @@ def test_compose_runs_every_role_with_health_checks_and_restart_policies() -> No
 
 def test_compose_commands_exist_in_the_cli() -> None:
     missing = {svc["command"][0] for svc in pedro_services().values()} - set(main.commands)
-    if missing == {"beat"}:
-        pytest.xfail("`pedro-ingest beat` arrives with the periodic-tasks branch; this passes once it is merged")
     assert not missing
 
 

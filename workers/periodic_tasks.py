@@ -1,0 +1,36 @@
+"""Celery wrappers of the periodic jobs (beat sends them to the periodic queue; see celeryconfig.py).
+
+Thin on purpose: each calls its service, which holds a PostgreSQL advisory lock, so a second beat or an
+overlapping run is skipped rather than doubled. No retry here: the next scheduled run is the retry.
+"""
+
+from __future__ import annotations
+
+from ingest.settings import get_settings
+from workers.celery_app import app
+
+RECONCILE_TASK = "pedro_ingest.reconcile"
+RESYNC_USERS_TASK = "pedro_ingest.resync_users"
+PRUNE_PAYLOADS_TASK = "pedro_ingest.prune_payloads"
+
+
+@app.task(name=RECONCILE_TASK, ignore_result=True)
+def reconcile() -> dict[str, object]:
+    from workers.reconcile import reconcile as run
+
+    settings = get_settings()
+    return run(fix=settings.reconcile_policy == "fix", page_size=settings.reconcile_page_size).summary()
+
+
+@app.task(name=RESYNC_USERS_TASK, ignore_result=True)
+def resync_users() -> str:
+    from workers.resync import resync_users as run
+
+    return run().status
+
+
+@app.task(name=PRUNE_PAYLOADS_TASK, ignore_result=True)
+def prune_payloads() -> int:
+    from workers.retention import prune_payloads as run
+
+    return run(days=get_settings().payload_retention_days).pruned

@@ -1,0 +1,179 @@
+"""Reconciliation service: every `CreditBalance` against its ledger, page by page (DESIGN.md §1, §2.5).
+
+Per page: one lock-free read; consistent balances get `lastSyncedAt`; balances without an origin get
+their opening row; drift is reported, and with `fix` booked as one adjustment row. Writes happen in one
+short transaction per page on the balances that need them, locked in id order and re-read under the
+lock, so a deduction committed meanwhile is never mistaken for drift and never lost. The balance itself
+is never overwritten: corrections are ledger rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+
+from prometheus_client import Gauge
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
+
+from models import reconciliation as rec
+from models.db import default_engine, transaction
+from models.locks import try_job_lock
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = "reconcile"
+MAX_REPORTED = 1000  # drift rows kept for the CLI table; counts and sums cover everything
+
+DRIFTED = Gauge("pedro_ingest_balance_drift_balances", "Balances whose creditsRemaining differs from the ledger.")
+DRIFT_CREDITS = Gauge("pedro_ingest_balance_drift_credits", "Sum of |creditsRemaining - ledger| over drifted balances.")
+LAST_RUN = Gauge("pedro_ingest_reconcile_last_run_timestamp_seconds", "End of the last complete reconciliation.")
+
+
+@dataclass
+class ReconcileReport:
+    """What one run saw and did."""
+
+    run_id: str
+    status: str = "done"  # done | skipped_locked
+    scanned: int = 0
+    consistent: int = 0
+    openings: int = 0
+    opening_credits: int = 0
+    drifted: int = 0
+    drift_credits: int = 0
+    fixed: int = 0
+    busy: int = 0
+    seconds: float = 0.0
+    drifts: list[rec.BalanceState] = field(default_factory=list)
+
+    def summary(self) -> dict[str, object]:
+        return {k: v for k, v in self.__dict__.items() if k != "drifts"}
+
+
+def reconcile(
+    *,
+    fix: bool,
+    clerk_user_id: str | None = None,
+    page_size: int = 1000,
+    dry_run: bool = False,
+    engine: Engine | None = None,
+    use_lock: bool = True,
+    lock_timeout_ms: int = 2000,
+) -> ReconcileReport:
+    """One pass over every balance (or one user's). `dry_run` writes nothing, not even opening rows."""
+    engine = engine or default_engine()
+    report = ReconcileReport(run_id=secrets.token_hex(6))
+    started = time.perf_counter()
+    if not use_lock:
+        _run(engine, report, fix, clerk_user_id, page_size, dry_run, lock_timeout_ms)
+    else:
+        with try_job_lock(engine, LOCK_NAME) as held:
+            if not held:
+                report.status = "skipped_locked"
+                log.info("reconcile skipped: another run holds the lock")
+                return report
+            _run(engine, report, fix, clerk_user_id, page_size, dry_run, lock_timeout_ms)
+    report.seconds = round(time.perf_counter() - started, 3)
+    if clerk_user_id is None and not dry_run:
+        DRIFTED.set(report.drifted - report.fixed)
+        DRIFT_CREDITS.set(report.drift_credits)
+        LAST_RUN.set_to_current_time()
+    log.info("reconcile %s", report.status, extra=report.summary())
+    return report
+
+
+def _run(
+    engine: Engine,
+    report: ReconcileReport,
+    fix: bool,
+    clerk_user_id: str | None,
+    page_size: int,
+    dry_run: bool,
+    lock_timeout_ms: int,
+) -> None:
+    after = ""
+    while True:
+        with engine.connect() as connection:
+            if clerk_user_id is not None:
+                page = rec.read_one(connection, clerk_user_id)
+            else:
+                page = rec.read_page(connection, after, page_size)
+            connection.rollback()
+        if not page:
+            return
+        report.scanned += len(page)
+        _settle_page(engine, report, page, fix, dry_run, lock_timeout_ms)
+        if clerk_user_id is not None or len(page) < page_size:
+            return
+        after = page[-1].id
+
+
+def _settle_page(
+    engine: Engine,
+    report: ReconcileReport,
+    page: list[rec.BalanceState],
+    fix: bool,
+    dry_run: bool,
+    lock_timeout_ms: int,
+) -> None:
+    consistent = [s.id for s in page if s.consistent]
+    report.consistent += len(consistent)
+    pending = [s for s in page if not s.consistent]
+    if dry_run:
+        for state in pending:
+            if state.needs_opening:
+                report.openings += 1
+                report.opening_credits += state.drift
+            else:
+                _count(report, state, fixed=False)
+        return
+    if consistent:
+        with engine.begin() as connection:
+            rec.touch_synced(connection, consistent)
+    if not pending:
+        return
+    try:
+        with transaction(engine) as session:
+            session.execute(text("SELECT set_config('lock_timeout', :ms, true)"), {"ms": f"{lock_timeout_ms}ms"})
+            settled: list[str] = []
+            for state in rec.lock_and_reread(session, [s.id for s in pending]):
+                if state.needs_opening:
+                    rec.record_opening(session, state, report.run_id)
+                    report.openings += 1
+                    report.opening_credits += state.drift
+                    settled.append(state.id)
+                elif state.drift != 0:
+                    _count(report, state, fixed=fix)
+                    if fix:
+                        rec.record_drift_correction(session, state, report.run_id)
+                        settled.append(state.id)
+                else:
+                    settled.append(state.id)  # a concurrent run (or the web app) already made it consistent
+                    report.consistent += 1
+            rec.mark_synced_locked(session, settled)
+    except OperationalError as error:
+        if getattr(error.orig, "pgcode", None) != "55P03":  # lock_not_available
+            raise
+        report.busy += len(pending)
+        log.warning("reconcile: balances busy, left for the next run", extra={"balances": len(pending)})
+
+
+def _count(report: ReconcileReport, state: rec.BalanceState, *, fixed: bool) -> None:
+    report.drifted += 1
+    report.drift_credits += abs(state.drift)
+    report.fixed += int(fixed)
+    if len(report.drifts) < MAX_REPORTED:
+        report.drifts.append(state)
+    log.warning(
+        "balance drift%s",
+        " fixed" if fixed else "",
+        extra={
+            "clerk_user_id": state.clerk_user_id,
+            "balance": state.balance,
+            "ledger": state.ledger,
+            "drift": state.drift,
+        },
+    )

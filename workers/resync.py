@@ -1,0 +1,91 @@
+"""Clerk user resync: recover users whose webhooks never arrived (an outage longer than Svix retries).
+
+Every user the Backend API lists goes through `apply_clerk_user`, the webhooks' own upsert, at version
+`updated_at`: a snapshot older than what a webhook already applied (or than a deletion) changes nothing.
+One short transaction per user, so the web app is never blocked and a failure loses at most one user.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+from sqlalchemy import Engine
+
+from ingest.settings import Settings, get_settings
+from models.db import default_engine, transaction
+from models.locks import try_job_lock
+from workers.clerk_api import ClerkApiError, ClerkUnauthorized, ClerkUsersApi
+from workers.handlers.clerk_payloads import ClerkUser
+from workers.handlers.clerk_users import apply_clerk_user
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = "resync_users"
+
+
+@dataclass
+class ResyncReport:
+    status: str = "done"  # done | skipped_no_key | skipped_locked | unauthorized | failed
+    pages: int = 0
+    seen: int = 0
+    applied: int = 0
+    stale: int = 0
+    invalid: int = 0
+
+
+def resync_users(
+    *, settings: Settings | None = None, engine: Engine | None = None, api: ClerkUsersApi | None = None
+) -> ResyncReport:
+    """Page through Clerk's users and apply each; a run that stops early has applied what it read."""
+    settings = settings or get_settings()
+    report = ResyncReport()
+    if api is None:
+        if settings.clerk_secret_key is None:
+            log.info("resync skipped: CLERK_SECRET_KEY is not set")
+            report.status = "skipped_no_key"
+            return report
+        api = ClerkUsersApi(settings.clerk_api_url, settings.clerk_secret_key.get_secret_value())
+    engine = engine or default_engine()
+    with try_job_lock(engine, LOCK_NAME) as held:
+        if not held:
+            log.info("resync skipped: another run holds the lock")
+            report.status = "skipped_locked"
+            return report
+        source = f"resync:{secrets.token_hex(6)}"
+        try:
+            for page in api.pages():
+                report.pages += 1
+                for raw in page:
+                    _apply_one(engine, raw, source, settings.signup_credits, report)
+        except ClerkUnauthorized as error:
+            report.status = "unauthorized"
+            log.error("resync stopped: %s", error)
+        except ClerkApiError as error:
+            report.status = "failed"
+            log.error("resync stopped: %s", error)
+    log.info("resync %s", report.status, extra=report.__dict__)
+    return report
+
+
+def _apply_one(engine: Engine, raw: object, source: str, signup_credits: int, report: ResyncReport) -> None:
+    report.seen += 1
+    try:
+        user = ClerkUser.model_validate(raw)
+    except ValidationError:
+        report.invalid += 1
+        log.warning("resync: a user object failed validation; skipped")
+        return
+    version = user.updated_at or user.created_at
+    if not version:
+        report.invalid += 1
+        log.warning("resync: user has no updated_at to order it by; skipped", extra={"clerk_user_id": user.id})
+        return
+    with transaction(engine) as session:
+        applied = apply_clerk_user(session, user, version, source, signup_credits)
+    if applied:
+        report.applied += 1
+    else:
+        report.stale += 1
