@@ -400,3 +400,73 @@ def run_python(
 
 def have_wrk() -> bool:
     return shutil.which("wrk") is not None
+
+
+def run_open_loop(
+    url: str, path: str, requests: SignedRequests, phases: list[tuple[str, float, float]], *, connections: int = 64
+) -> dict[str, LoadResult]:
+    """Open-loop load: requests are *scheduled* at a fixed rate per phase (name, seconds, rate) and latency
+    is measured from the scheduled time, so a server that falls behind shows its backlog (no coordinated
+    omission). Returns one result per phase."""
+    import http.client
+    import queue as queue_module
+
+    host, port = urlsplit(url).hostname, urlsplit(url).port
+    work: queue_module.Queue = queue_module.Queue()
+    results: dict[str, list[float]] = {name: [] for name, _, _ in phases}
+    errors: dict[str, int] = {name: 0 for name, _, _ in phases}
+    lock = threading.Lock()
+
+    def sender() -> None:
+        conn = http.client.HTTPConnection(host, port, timeout=30)
+        while True:
+            item = work.get()
+            if item is None:
+                return
+            phase, due, (msg_id, stamp, sig) = item
+            headers = {"Content-Type": "application/json", "svix-id": msg_id, "svix-timestamp": stamp,
+                       "svix-signature": sig}  # fmt: skip
+            try:
+                conn.request("POST", path, body=requests.body, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                ok = response.status == 200
+            except OSError:
+                ok = False
+                conn = http.client.HTTPConnection(host, port, timeout=30)
+            latency = time.perf_counter() - due
+            with lock:
+                results[phase].append(latency)
+                if not ok:
+                    errors[phase] += 1
+
+    threads = [threading.Thread(target=sender, daemon=True) for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    index = 0
+    started = time.perf_counter()
+    offset = 0.0
+    for name, seconds, rate in phases:
+        count = int(seconds * rate)
+        for k in range(count):
+            due = started + offset + k / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            work.put((name, due, requests.rows[index % len(requests.rows)]))
+            index += 1
+        offset += seconds
+    for _ in threads:
+        work.put(None)
+    for thread in threads:
+        thread.join(120)
+
+    out = {}
+    for name, seconds, _rate in phases:
+        values = sorted(results[name])
+
+        def pct(p: float, values: list[float] = values) -> float:
+            return values[min(len(values) - 1, int(len(values) * p))] * 1000 if values else 0.0
+
+        out[name] = LoadResult(len(values), seconds, errors[name], pct(0.50), pct(0.99))
+    return out
