@@ -426,14 +426,20 @@ def run_open_loop(
             phase, due, (msg_id, stamp, sig) = item
             headers = {"Content-Type": "application/json", "svix-id": msg_id, "svix-timestamp": stamp,
                        "svix-signature": sig}  # fmt: skip
-            try:
-                conn.request("POST", path, body=requests.body, headers=headers)
-                response = conn.getresponse()
-                response.read()
-                ok = response.status == 200
-            except OSError:
-                ok = False
-                conn = http.client.HTTPConnection(host, port, timeout=30)
+            ok = False
+            for _attempt in range(2):  # a keep-alive connection the server closed while idle is reopened once
+                try:
+                    conn.request("POST", path, body=requests.body, headers=headers)
+                    response = conn.getresponse()
+                    response.read()
+                    ok = response.status == 200
+                    break
+                except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                    conn.close()
+                    conn = http.client.HTTPConnection(host, port, timeout=30)
+                except OSError:
+                    conn = http.client.HTTPConnection(host, port, timeout=30)
+                    break
             latency = time.perf_counter() - due
             with lock:
                 results[phase].append(latency)

@@ -1,0 +1,40 @@
+"""Tiny runs of the benchmarks so they do not rot. They check that each prints its summary and that the
+work was really done; they assert nothing about speed (figures belong in the benchmarks' output)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_bench(script: str, *args: str) -> dict[str, str]:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *args],
+        capture_output=True, text=True, timeout=600, check=False, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    summary = re.search(r"^SUMMARY (.*)$", result.stdout, re.MULTILINE)
+    assert summary, result.stdout
+    return dict(field.split("=", 1) for field in summary.group(1).split())
+
+
+def test_receiver_benchmark_smoke() -> None:
+    figures = run_bench("receiver.py", "--seconds", "1", "--connections", "4", "--driver", "python",
+                        "--no-half-rate")  # fmt: skip
+    assert figures["errors"] == "0"
+    assert float(figures["receiver_rps"]) > 0 and float(figures["bare_rps"]) > 0
+
+
+def test_drain_benchmark_smoke() -> None:
+    figures = run_bench("drain.py", "--events", "200", "--batch", "10")
+    assert figures["not_processed"] == "0"
+    assert figures["ledger_rows_pedro"] == figures["ledger_rows_raw"] != "0"  # same effects as the ceiling
+
+
+def test_inline_baseline_smoke() -> None:
+    figures = run_bench("inline_baseline.py", "--rate", "10", "--steady", "1", "--burst", "1")
+    assert figures["errors"] == "0"
