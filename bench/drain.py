@@ -150,6 +150,17 @@ def count(url: str, sql: str) -> int:
     return value
 
 
+def effects(url: str) -> str:
+    """Order-independent effects: plan grants, and users whose newest event left them active.
+
+    (Signup grants are not compared: when a deletion is applied before its creation, the user never gets
+    a balance; applied the other way round, it does, then is deactivated. Both are correct final states.)
+    """
+    grants = count(url, 'SELECT count(*) FROM "UsageHistory" WHERE "creditsUsed" = -500')
+    active = count(url, 'SELECT count(*) FROM "User" WHERE "isActive" AND email IS NOT NULL')
+    return f"{grants}grants/{active}active"
+
+
 def run_pedro(url: str, order: list[str], args: argparse.Namespace) -> tuple[float, float]:
     """Publish every delivery, then start the workers; events/s from first to last processedAt."""
     from ingest.publisher import CeleryPublisher
@@ -207,10 +218,10 @@ def main() -> None:
         raw_one = run_raw(database.url, order, 1)
         reset(database.url, payers, plan_id)
         raw = run_raw(database.url, order, args.processes)
-        raw_ledger = count(database.url, 'SELECT count(*) FROM "UsageHistory"')
+        raw_state = effects(database.url)
         reset(database.url, payers, plan_id)
         pedro, wall = run_pedro(database.url, order, args)
-        pedro_ledger = count(database.url, 'SELECT count(*) FROM "UsageHistory"')
+        pedro_state = effects(database.url)
         failed = count(database.url, """SELECT count(*) FROM "WebhookEvent" WHERE status NOT IN ('processed')""")
 
     print(f"raw psycopg2 loop, 1 process:  {raw_one:,.0f} events/s")
@@ -219,7 +230,7 @@ def main() -> None:
     print(
         f"SUMMARY drain/raw={pedro / raw if raw else 0:.2f} pedro_eps={pedro:.0f} raw_eps={raw:.0f} "
         f"raw_1proc_eps={raw_one:.0f} events={len(ids)} deliveries={len(order)} batch={args.batch} "
-        f"processes={args.processes} ledger_rows_pedro={pedro_ledger} ledger_rows_raw={raw_ledger} "
+        f"processes={args.processes} effects_pedro={pedro_state} effects_raw={raw_state} "
         f"not_processed={failed} python={platform.python_version()} cores={os.cpu_count()}"
     )
 
