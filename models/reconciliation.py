@@ -117,27 +117,19 @@ def lock_and_reread(session: Session, ids: Sequence[str]) -> list[BalanceState]:
     return sorted(_states(session.execute(_LOCKED_STATE, {"ids": list(ids)}).all()), key=lambda s: s.id)
 
 
-def record_opening(session: Session, state: BalanceState, run_id: str) -> None:
-    """The balance's opening row: the ledger then explains every credit it holds. Balance untouched."""
+def record_adjustment(session: Session, state: BalanceState, run_id: str, kind: str) -> None:
+    """Book the balance's unexplained difference as an adjustment row; the balance itself is untouched.
+
+    `OPENING_KIND`: the first row of a balance that predates pedro-ingest. `DRIFT_KIND`: a change made
+    behind the ledger's back. Either way the ledger explains every credit the balance holds again.
+    """
     ledger.write_ledger_row(
         session,
         user_id=state.user_id,
         balance_id=state.id,
         operation=OperationType.CREDIT_ADJUSTMENT,
         added=state.drift,
-        details={"kind": OPENING_KIND, "balance": state.balance, "ledgerBefore": state.ledger, "run": run_id},
-    )
-
-
-def record_drift_correction(session: Session, state: BalanceState, run_id: str) -> None:
-    """Book a change made behind the ledger's back as an adjustment row, so the ledger explains it again."""
-    ledger.write_ledger_row(
-        session,
-        user_id=state.user_id,
-        balance_id=state.id,
-        operation=OperationType.CREDIT_ADJUSTMENT,
-        added=state.drift,
-        details={"kind": DRIFT_KIND, "balance": state.balance, "ledgerBefore": state.ledger, "run": run_id},
+        details={"kind": kind, "balance": state.balance, "ledgerBefore": state.ledger, "run": run_id},
     )
 
 

@@ -141,14 +141,14 @@ def _settle_page(
             settled: list[str] = []
             for state in rec.lock_and_reread(session, [s.id for s in pending]):
                 if state.needs_opening:
-                    rec.record_opening(session, state, report.run_id)
+                    rec.record_adjustment(session, state, report.run_id, rec.OPENING_KIND)
                     report.openings += 1
                     report.opening_credits += state.drift
                     settled.append(state.id)
                 elif state.drift != 0:
                     _count(report, state, fixed=fix)
                     if fix:
-                        rec.record_drift_correction(session, state, report.run_id)
+                        rec.record_adjustment(session, state, report.run_id, rec.DRIFT_KIND)
                         settled.append(state.id)
                 else:
                     settled.append(state.id)  # a concurrent run (or the web app) already made it consistent
