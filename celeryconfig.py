@@ -37,3 +37,8 @@ task_send_sent_event = False
 imports = ("workers.tasks",)
 timezone = "UTC"
 enable_utc = True
+
+# --- reliability (issue 4): the sweeper re-enqueues stranded inbox rows every minute (safe to overlap).
+beat_schedule = {
+    "pedro-ingest-sweep-stranded": {"task": "pedro_ingest.sweep_stranded", "schedule": 60.0},
+}

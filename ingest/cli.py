@@ -114,5 +114,11 @@ def dev(host: str, port: int) -> None:
     )
 
 
+from ingest import cli_events  # noqa: E402 - needs `main` above
+
+main.add_command(cli_events.events)
+main.add_command(cli_events.replay)
+main.add_command(cli_events.sweep)
+
 if __name__ == "__main__":
     main()

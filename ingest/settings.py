@@ -11,7 +11,7 @@ import binascii
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -52,6 +52,16 @@ class Settings(BaseSettings):
         default=3600, ge=60, description="Seconds before Redis redelivers an unacknowledged task."
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level.")
+    # --- reliability (issue 4): the stranded-event sweeper -------------------------------------------------
+    sweep_received_after: int = Field(
+        default=60, ge=0, description="Re-enqueue rows still `received` (broker was down) after this many seconds."
+    )
+    sweep_stuck_after: int = Field(
+        default=1800,
+        ge=0,
+        description="Re-enqueue rows `enqueued` but untouched this long (task lost or stuck); above RETRY_BACKOFF_MAX.",
+    )
+    sweep_batch: int = Field(default=500, ge=1, le=10_000, description="Rows claimed per sweep transaction.")
 
     @field_validator("database_url")
     @classmethod
@@ -80,6 +90,13 @@ class Settings(BaseSettings):
             except (binascii.Error, ValueError):
                 raise ValueError("a secret is not valid base64 after whsec_") from None
         return value
+
+    @model_validator(mode="after")
+    def _retries_below_visibility_timeout(self) -> Settings:
+        """A retry waiting longer than the visibility timeout would be redelivered while it still waits."""
+        if self.retry_backoff_max >= self.visibility_timeout:
+            raise ValueError("RETRY_BACKOFF_MAX must be below VISIBILITY_TIMEOUT")
+        return self
 
     @property
     def clerk_secrets(self) -> list[str]:

@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
-from ingest.publisher import PROCESS_EVENT_TASK
-from workers import processing
+from ingest.publisher import PROCESS_EVENT_TASK, CeleryPublisher
+from ingest.settings import get_settings
+from models.db import default_engine
+from workers import processing, sweeper
 from workers.celery_app import app
+
+SWEEP_TASK = "pedro_ingest.sweep_stranded"
 
 
 @app.task(bind=True, name=PROCESS_EVENT_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def process_event(self, row_id: str) -> str:
-    outcome = processing.process_event(row_id, attempt=self.request.retries + 1)
+    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+    outcome = processing.process_event(row_id, attempt=self.request.retries + 1, redelivered=redelivered)
     if outcome.retry_in is not None:
         raise self.retry(countdown=outcome.retry_in, max_retries=None)
     return outcome.status
+
+
+@app.task(name=SWEEP_TASK, ignore_result=True)
+def sweep_stranded() -> int:
+    """Periodic (beat) and on-demand: re-enqueue stranded inbox rows; returns how many were enqueued."""
+    settings = get_settings()
+    result = sweeper.sweep(
+        default_engine(),
+        CeleryPublisher(settings.celery_broker_url, settings.celery_queue),
+        received_after=settings.sweep_received_after,
+        stuck_after=settings.sweep_stuck_after,
+        batch=settings.sweep_batch,
+    )
+    return result.enqueued
