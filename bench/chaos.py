@@ -305,7 +305,7 @@ class Chaos:
         for _ in range(max(1, int(len(valid) * self.args.forged))):
             original = self.rng.choice(valid)
             how = self.rng.choice(["wrong_secret", "tampered", "stale"])
-            tampered = original.body.replace("@chaos.example", "@attacker.example").replace('"banned": false', "")
+            tampered = original.body.replace("@chaos.example", "@attacker.example").replace("First", "Mallory")
             msg_id = original.msg_id if how == "tampered" else f"msg_{secrets.token_hex(12)}"
             forged.append(Delivery(msg_id, tampered if how != "stale" else original.body, forged=how))
         everything = valid + duplicates + forged
