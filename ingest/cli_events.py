@@ -63,6 +63,10 @@ def _database_unreachable(error: OperationalError) -> None:
     fail(f"database unreachable: {str(error.orig).strip().splitlines()[0]}")
 
 
+def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.datetime | None:
+    return parse_since(value)
+
+
 STATUS_CHOICE = click.Choice([status.value for status in EventStatus])
 
 
@@ -75,9 +79,11 @@ def events() -> None:
 @click.option("--status", type=STATUS_CHOICE, help="Only events in this status.")
 @click.option("--provider", help="Only this provider (clerk, asaas).")
 @click.option("--type", "event_type", help="Only this event type (user.created…).")
-@click.option("--since", help="Received at or after: ISO time (UTC) or a duration (30m, 2h, 7d).")
+@click.option("--since", callback=_since, help="Received at or after: ISO time (UTC) or a duration (30m, 2h, 7d).")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
-def list_events(status: str | None, provider: str | None, event_type: str | None, since: str | None, limit: int):
+def list_events(
+    status: str | None, provider: str | None, event_type: str | None, since: dt.datetime | None, limit: int
+) -> None:
     """List events, newest first (never prints payloads)."""
     from models import inbox
     from models.db import transaction
@@ -86,7 +92,7 @@ def list_events(status: str | None, provider: str | None, event_type: str | None
     try:
         with transaction(engine) as session:
             rows = inbox.find(
-                session, status=status, provider=provider, event_type=event_type, since=parse_since(since), limit=limit
+                session, status=status, provider=provider, event_type=event_type, since=since, limit=limit
             )
             lines = [
                 f"{row.id}  {row.receivedAt:%Y-%m-%d %H:%M:%S}  {row.provider:<6} {row.eventType:<28} "
@@ -139,9 +145,9 @@ def show_event(row_id: str) -> None:
 @click.command()
 @click.argument("row_ids", nargs=-1)
 @click.option("--status", type=click.Choice(["failed", "dead"]), help="Replay every event in this status.")
-@click.option("--since", help="With --status: received at or after (ISO time or 30m, 2h, 7d).")
+@click.option("--since", callback=_since, help="With --status: received at or after (ISO time or 30m, 2h, 7d).")
 @click.option("--type", "event_type", help="With --status: only this event type.")
-def replay(row_ids: tuple[str, ...], status: str | None, since: str | None, event_type: str | None) -> None:
+def replay(row_ids: tuple[str, ...], status: str | None, since: dt.datetime | None, event_type: str | None) -> None:
     """Re-apply failed or dead events (by id, or all in a status); processed events are left alone."""
     from workers.replay import replay_ids, replay_matching
 
@@ -154,9 +160,7 @@ def replay(row_ids: tuple[str, ...], status: str | None, since: str | None, even
         if row_ids:
             result = replay_ids(engine, publisher, list(dict.fromkeys(row_ids)))
         else:
-            result = replay_matching(
-                engine, publisher, status=EventStatus(status), since=parse_since(since), event_type=event_type
-            )
+            result = replay_matching(engine, publisher, status=EventStatus(status), since=since, event_type=event_type)
     except OperationalError as error:
         _database_unreachable(error)
         return
