@@ -415,6 +415,8 @@ class Chaos:
             if final >= wanted:
                 break
             if final == last:
+                if time.monotonic() - still > self.args.quiet and self.args.no_sweep:
+                    return 0  # harness self-check: what is left stays lost
                 if time.monotonic() - still > self.args.quiet:
                     # No progress: whatever is left is stranded (lost with Redis, or held by a killed worker).
                     sweep(engine, publisher, received_after=0, stuck_after=0, batch=1000)
@@ -423,7 +425,8 @@ class Chaos:
             else:
                 last, still = final, time.monotonic()
             time.sleep(0.5)
-        sweep(engine, publisher, received_after=0, stuck_after=0, batch=1000)  # the final sweep
+        if not self.args.no_sweep:
+            sweep(engine, publisher, received_after=0, stuck_after=0, batch=1000)  # the final sweep
         engine.dispose()
         return sweeps + 1
 
@@ -471,7 +474,8 @@ class Chaos:
             sweeps = self.drain(database, broker, env)
             # A last check after the final sweep's tasks ran.
             with contextlib.suppress(RuntimeError):
-                wait_until(lambda: self.count_final(database) >= len(self.acknowledged), 60, "the final sweep")
+                if not self.args.no_sweep:
+                    wait_until(lambda: self.count_final(database) >= len(self.acknowledged), 60, "the final sweep")
             total_seconds = time.monotonic() - started
             result = self.verify(database, source)
         finally:
@@ -516,6 +520,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--drain-timeout", type=float, default=600.0)
     parser.add_argument("--database-url", help="use this PostgreSQL database (never restarted)")
     parser.add_argument("--broker-url", help="use this Redis (never restarted)")
+    parser.add_argument("--no-sweep", action="store_true", help="self-check: never sweep, so the run must report loss")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--logs", help="directory for process logs (default: a temp dir)")
     parser.add_argument("-v", "--verbose", action="store_true")
