@@ -50,6 +50,9 @@ from tests.support import svix_headers  # noqa: E402
 SECRET = "whsec_" + base64.b64encode(b"pedro-ingest-chaos-signing-key-1").decode()
 FORGER_SECRET = "whsec_" + base64.b64encode(b"not-the-real-key-of-this-tenant!").decode()
 FINAL = ("processed", "ignored")
+# pedro-ingest's settings that may be set in the caller's environment; the run sets its own. (Celery also
+# lets CELERY_BROKER_URL override `broker=` in this very process, which would send the sweeps elsewhere.)
+OUR_VARIABLES = ("CLERK_", "ASAAS_", "CELERY_", "DATABASE_", "TASK_", "RETRY_", "VISIBILITY_", "SWEEP_", "DB_")
 
 
 # ---- deliveries ----------------------------------------------------------------------------------------
@@ -238,6 +241,7 @@ class Chaos:
         self.responses: Counter[str] = Counter()
         self.acknowledged: set[str] = set()
         self.chaos_log: list[str] = []
+        self.supervisor_restarts = 0
         self.lock = threading.Lock()
 
     # -- infrastructure
@@ -258,15 +262,16 @@ class Chaos:
         return database, broker
 
     def env(self, database: str, broker: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("CLERK_", "ASAAS_", "CELERY_", "DATABASE_"))}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(OUR_VARIABLES)}
         env.update(
+            TASK_MAX_RETRIES="8",
             DATABASE_URL=database,
             CELERY_BROKER_URL=broker,
             CELERY_QUEUE=f"pedro-chaos-{secrets.token_hex(4)}",
             CLERK_WEBHOOK_SECRET=SECRET,
             RETRY_BACKOFF_MAX="5",
             VISIBILITY_TIMEOUT="60",
-            LOG_LEVEL="WARNING",
+            LOG_LEVEL=self.args.log_level,
             PYTHONPATH=str(ROOT),
         )
         return env
@@ -360,6 +365,20 @@ class Chaos:
         with ThreadPoolExecutor(self.args.senders) as pool:
             list(pool.map(one, deliveries))
 
+    # -- supervision
+    def supervise(self, stop: threading.Event) -> None:
+        """Restart a worker that exited by itself, as systemd or `restart: always` would in production.
+
+        Needed in practice: with kombu 5.7 / redis-py 8 a Celery worker whose Redis connection drops
+        ends with "Unrecoverable error: AttributeError(... 'hostname')" and exits instead of reconnecting.
+        """
+        while not stop.wait(1.0):
+            for worker in self.workers:
+                with self.lock:
+                    if worker.popen is not None and worker.popen.poll() is not None:
+                        worker.start()
+                        self.supervisor_restarts += 1
+
     # -- chaos
     def chaos(self, done: threading.Event) -> None:
         plan = [(0.08, "kill_worker"), (0.2, "kill_child"), (0.3, "restart_redis"), (0.45, "kill_worker"),
@@ -376,9 +395,10 @@ class Chaos:
         started = time.monotonic()
         if action == "kill_worker":
             worker = self.rng.choice(self.workers)
-            worker.kill()
-            time.sleep(0.5)
-            worker.start()
+            with self.lock:  # the supervisor must not restart it behind our back
+                worker.kill()
+                time.sleep(0.5)
+                worker.start()
         elif action == "kill_child":
             worker = self.rng.choice(self.workers)
             children = worker.children()
@@ -412,8 +432,8 @@ class Chaos:
         last, still = -1, 0.0
         while time.monotonic() < deadline:
             final = self.count_final(database)
-            if final >= wanted:
-                break
+            if final >= wanted or self.count_pending(database) == 0:
+                break  # everything applied, or what is left is failed/dead (reported as lost)
             if final == last:
                 if time.monotonic() - still > self.args.quiet and self.args.no_sweep:
                     return 0  # harness self-check: what is left stays lost
@@ -430,6 +450,11 @@ class Chaos:
         engine.dispose()
         return sweeps + 1
 
+    def count_pending(self, database: str) -> int:
+        with contextlib.closing(psycopg2.connect(database)) as connection, connection.cursor() as cursor:
+            cursor.execute("""SELECT count(*) FROM "WebhookEvent" WHERE status IN ('received', 'enqueued')""")
+            return cursor.fetchone()[0]
+
     def count_final(self, database: str) -> int:
         with contextlib.closing(psycopg2.connect(database)) as connection, connection.cursor() as cursor:
             cursor.execute("""SELECT count(*) FROM "WebhookEvent" WHERE status IN ('processed', 'ignored')""")
@@ -445,6 +470,11 @@ class Chaos:
             double, mismatches, examples = source.check(cursor, self.acknowledged)
             cursor.execute('SELECT max(attempts), sum(attempts) FROM "WebhookEvent"')
             max_attempts, sum_attempts = cursor.fetchone()
+            cursor.execute(
+                """SELECT status, "lastError", "lastErrorDetail", count(*) FROM "WebhookEvent"
+                    WHERE status NOT IN ('processed', 'ignored') GROUP BY 1, 2, 3 ORDER BY 4 DESC LIMIT 10"""
+            )
+            unfinished = cursor.fetchall()
         return {
             "lost": lost,
             "double": double,
@@ -453,6 +483,7 @@ class Chaos:
             "statuses": dict(statuses),
             "max_attempts": max_attempts,
             "sum_attempts": sum_attempts,
+            "unfinished": unfinished,
         }
 
     def run(self) -> int:
@@ -463,7 +494,8 @@ class Chaos:
             url = self.start_processes(env)
             deliveries, n_duplicates, n_forged = self.deliveries(source)
             self.total = len(deliveries)
-            done = threading.Event()
+            done, stop = threading.Event(), threading.Event()
+            threading.Thread(target=self.supervise, args=(stop,), daemon=True).start()
             chaos = threading.Thread(target=self.chaos, args=(done,), daemon=True)
             started = time.monotonic()
             chaos.start()
@@ -479,6 +511,10 @@ class Chaos:
             total_seconds = time.monotonic() - started
             result = self.verify(database, source)
         finally:
+            with contextlib.suppress(UnboundLocalError):
+                stop.set()
+            with self.lock:
+                pass  # let a restart in progress finish before stopping everything
             for service in self.services:
                 service.stop()
             for server in (self.redis, self.postgres):
@@ -490,7 +526,8 @@ class Chaos:
             f"forged_rejected={self.responses['forged_rejected']} lost={result['lost']} "
             f"double_applied={result['double']} mismatches={result['mismatches'] + forged_accepted} "
             f"duplicates_sent={n_duplicates} forged_sent={n_forged} users={self.args.users} "
-            f"chaos_actions={len(self.chaos_log)} sweeps={sweeps} send_s={send_seconds:.1f} "
+            f"chaos_actions={len(self.chaos_log)} worker_restarts={self.supervisor_restarts} sweeps={sweeps} "
+            f"send_s={send_seconds:.1f} "
             f"total_s={total_seconds:.1f} events_per_s={self.args.events / total_seconds:.0f}"
         )
         if self.args.verbose or result["lost"] or result["double"] or result["mismatches"] or forged_accepted:
@@ -498,6 +535,8 @@ class Chaos:
             print(f"inbox statuses: {result['statuses']} max_attempts={result['max_attempts']} "
                   f"sum_attempts={result['sum_attempts']}", file=sys.stderr)  # fmt: skip
             print("chaos: " + "; ".join(self.chaos_log), file=sys.stderr)
+            for status, code, detail, count in result["unfinished"]:
+                print(f"  unfinished: {count} x {status} {code} {detail}", file=sys.stderr)
             for example in result["examples"]:
                 print(f"  {example}", file=sys.stderr)
             print(f"logs: {self.logs}", file=sys.stderr)
@@ -517,15 +556,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency-per-worker", type=int, default=2)
     parser.add_argument("--outage", type=float, default=2.0, help="seconds Redis / PostgreSQL stay down")
     parser.add_argument("--quiet", type=float, default=5.0, help="seconds without progress before a sweep")
-    parser.add_argument("--drain-timeout", type=float, default=600.0)
+    parser.add_argument("--drain-timeout", type=float, default=240.0)
     parser.add_argument("--database-url", help="use this PostgreSQL database (never restarted)")
     parser.add_argument("--broker-url", help="use this Redis (never restarted)")
     parser.add_argument("--no-sweep", action="store_true", help="self-check: never sweep, so the run must report loss")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--logs", help="directory for process logs (default: a temp dir)")
+    parser.add_argument("--log-level", default="WARNING", help="LOG_LEVEL of the receiver and workers")
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
+    for name in [name for name in os.environ if name.startswith(OUR_VARIABLES)]:
+        del os.environ[name]
     sys.exit(Chaos(parse_args()).run())
