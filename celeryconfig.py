@@ -50,6 +50,7 @@ task_routes = {
     "pedro_ingest.reconcile": _periodic,
     "pedro_ingest.resync_users": _periodic,
     "pedro_ingest.prune_payloads": _periodic,
+    "pedro_ingest.sweep_stranded": _periodic,
 }
 
 
@@ -58,7 +59,8 @@ def _every(task: str, seconds: float) -> dict[str, object]:
 
 
 beat_schedule = {
-    # "sweep": _every("pedro_ingest.sweep", _settings.sweep_interval),  <- the reliability issue's sweeper
+    # Re-enqueue stranded inbox rows (broker was down, task lost); safe to overlap (SKIP LOCKED claims).
+    "sweep": _every("pedro_ingest.sweep_stranded", _settings.sweep_interval),
     "reconcile": _every("pedro_ingest.reconcile", _settings.reconcile_interval),
     "resync-users": _every("pedro_ingest.resync_users", _settings.resync_interval),
     "prune-payloads": _every("pedro_ingest.prune_payloads", _settings.retention_interval),

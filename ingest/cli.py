@@ -171,5 +171,11 @@ from ingest.periodic_cli import PERIODIC_COMMANDS  # noqa: E402 - periodic jobs'
 for _command in PERIODIC_COMMANDS:
     main.add_command(_command)
 
+from ingest import cli_events  # noqa: E402 - needs `main` above
+
+main.add_command(cli_events.events)
+main.add_command(cli_events.replay)
+main.add_command(cli_events.sweep)
+
 if __name__ == "__main__":
     main()

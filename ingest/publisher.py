@@ -6,12 +6,19 @@ A failed publish is not an error for the sender: the row is durable and the swee
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 
 from celery import Celery
 
 PROCESS_EVENT_TASK = "pedro_ingest.process_event"
 PROCESS_EVENTS_TASK = "pedro_ingest.process_events"
 log = logging.getLogger(__name__)
+
+
+class Publisher(Protocol):
+    """Anything that can hand one inbox row id to the workers (the sweeper and replay use it)."""
+
+    def publish(self, row_id: str) -> bool: ...
 
 
 class CeleryPublisher:

@@ -12,7 +12,7 @@ import ipaddress
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -109,6 +109,18 @@ class Settings(BaseSettings):
     )
     retention_interval: float = Field(default=86400, ge=1, description="Seconds between two retention runs.")
 
+    # --- reliability (issue 4): the stranded-event sweeper -------------------------------------------------
+    sweep_received_after: int = Field(
+        default=60, ge=0, description="Re-enqueue rows still `received` (broker was down) after this many seconds."
+    )
+    sweep_stuck_after: int = Field(
+        default=1800,
+        ge=0,
+        description="Re-enqueue rows `enqueued` but untouched this long (task lost or stuck); above RETRY_BACKOFF_MAX.",
+    )
+    sweep_batch: int = Field(default=500, ge=1, le=10_000, description="Rows claimed per sweep transaction.")
+    sweep_interval: float = Field(default=60, ge=1, description="Seconds between two sweeps (beat).")
+
     @field_validator("database_url")
     @classmethod
     def _postgres_only(cls, value: str) -> str:
@@ -146,6 +158,13 @@ class Settings(BaseSettings):
     @property
     def periodic_queue(self) -> str:
         return self.celery_periodic_queue or f"{self.celery_queue}-periodic"
+
+    @model_validator(mode="after")
+    def _retries_below_visibility_timeout(self) -> Settings:
+        """A retry waiting longer than the visibility timeout would be redelivered while it still waits."""
+        if self.retry_backoff_max >= self.visibility_timeout:
+            raise ValueError("RETRY_BACKOFF_MAX must be below VISIBILITY_TIMEOUT")
+        return self
 
     @property
     def clerk_secrets(self) -> list[str]:

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Connection, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, and_, case, or_, select, text, update
+from sqlalchemy.orm import Session, defer
 
 from models.base import new_id, utcnow
-from models.tables import EventStatus, WebhookEvent
+from models.tables import FINAL_STATUSES, EventStatus, WebhookEvent
+
+_FINAL = sorted(status.value for status in FINAL_STATUSES)
+_PENDING = [EventStatus.RECEIVED.value, EventStatus.ENQUEUED.value]
 
 _STORE = text(
     """
@@ -127,23 +130,84 @@ def finish(session: Session, event: WebhookEvent, status: EventStatus) -> None:
     event.updatedAt = now
 
 
-def record_failure(session: Session, row_id: str, status: EventStatus, code: str, detail: str) -> None:
-    """Count an attempt that did not apply, with its reason (`failed`, `dead`, or still pending)."""
-    values: dict[str, object] = {
-        "attempts": WebhookEvent.attempts + 1,
-        "lastError": code,
-        "lastErrorDetail": detail[:2000],
-        "updatedAt": utcnow(),
-    }
-    if status is not None:
-        values["status"] = status.value
-    session.execute(
+def record_failure(
+    session: Session,
+    row_id: str,
+    status: EventStatus | None,
+    code: str,
+    detail: str,
+    *,
+    max_attempts: int | None = None,
+) -> str | None:
+    """Count an attempt that did not apply, with its reason (`failed`, `dead`, or still pending).
+
+    With `max_attempts`, a pending row whose count reaches it becomes `dead` in the same statement.
+    Returns the row's status afterwards (None when it is missing or already final).
+    """
+    new_status: object = WebhookEvent.status if status is None else status.value
+    if status is None and max_attempts is not None:
+        exhausted = WebhookEvent.attempts + 1 >= max_attempts
+        new_status = case((exhausted, EventStatus.DEAD.value), else_=WebhookEvent.status)
+    return session.execute(
         update(WebhookEvent)
-        .where(
-            WebhookEvent.id == row_id,
-            WebhookEvent.status.not_in([s.value for s in (EventStatus.PROCESSED, EventStatus.IGNORED)]),
+        .where(WebhookEvent.id == row_id, WebhookEvent.status.not_in(_FINAL))
+        .values(
+            attempts=WebhookEvent.attempts + 1,
+            lastError=code,
+            lastErrorDetail=detail[:2000],
+            updatedAt=utcnow(),
+            status=new_status,
         )
-        .values(**values)
+        .returning(WebhookEvent.status)
+    ).scalar_one_or_none()
+
+
+def count_lost_attempt(session: Session, row_id: str, *, max_attempts: int) -> str | None:
+    """A redelivered task means its previous delivery died before finishing (worker killed, poison message):
+    count that attempt, which nothing else recorded, and make the row `dead` once the budget is spent.
+
+    Only pending rows are touched (a final, failed or dead row is left alone); returns the status afterwards.
+    """
+    return session.execute(
+        update(WebhookEvent)
+        .where(WebhookEvent.id == row_id, WebhookEvent.status.in_(_PENDING))
+        .values(
+            attempts=WebhookEvent.attempts + 1,
+            lastError="worker_lost",
+            lastErrorDetail="a previous delivery ended without finishing (worker killed or crashed)",
+            updatedAt=utcnow(),
+            status=case((WebhookEvent.attempts + 1 >= max_attempts, EventStatus.DEAD.value), else_=WebhookEvent.status),
+        )
+        .returning(WebhookEvent.status)
+    ).scalar_one_or_none()
+
+
+# ---- sweeping, replay and inspection -----------------------------------------------------------------
+
+
+def claim_stranded(
+    session: Session, *, received_before: dt.datetime, stuck_before: dt.datetime, limit: int
+) -> list[str]:
+    """Lock pending rows that no task will pick up: `received` (the broker was down when they arrived) or
+    `enqueued` but untouched for too long (task lost with a Redis restart, or stuck in a dead worker).
+
+    `SKIP LOCKED` lets two sweeps run at once without waiting on each other or on a worker that is applying
+    the row right now; the caller re-enqueues and calls `touch_enqueued` before committing, so a concurrent
+    sweep re-checks the condition against the new `updatedAt` and leaves the row alone.
+    """
+    return list(
+        session.execute(
+            select(WebhookEvent.id)
+            .where(
+                or_(
+                    and_(WebhookEvent.status == EventStatus.RECEIVED.value, WebhookEvent.receivedAt <= received_before),
+                    and_(WebhookEvent.status == EventStatus.ENQUEUED.value, WebhookEvent.updatedAt <= stuck_before),
+                )
+            )
+            .order_by(WebhookEvent.receivedAt)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).scalars()
     )
 
 
@@ -188,3 +252,60 @@ def drop_old_payloads(connection: Connection, cutoff: dt.datetime, limit: int) -
     Only `processed`/`ignored` rows: `failed` and `dead` keep their payload for replay. Returns rows changed.
     """
     return connection.execute(_DROP_OLD_PAYLOADS, {"now": utcnow(), "cutoff": cutoff, "limit": limit}).rowcount
+
+
+def touch_enqueued(session: Session, row_ids: list[str]) -> None:
+    """Mark rows (re-)enqueued now, which restarts their stuck clock."""
+    if row_ids:
+        session.execute(
+            update(WebhookEvent)
+            .where(WebhookEvent.id.in_(row_ids), WebhookEvent.status.in_(_PENDING))
+            .values(status=EventStatus.ENQUEUED.value, updatedAt=utcnow())
+        )
+
+
+def reset_for_replay(session: Session, row_ids: list[str]) -> dict[str, str]:
+    """Make `failed`/`dead` (and pending) rows pending again with a fresh attempt budget.
+
+    Returns each found row's status before the reset; final rows (`processed`, `ignored`) are not touched,
+    so replaying them is a no-op. Rows go back to `received`: if the enqueue that follows fails, the
+    sweeper still finds them.
+    """
+    rows = session.execute(
+        select(WebhookEvent.id, WebhookEvent.status).where(WebhookEvent.id.in_(row_ids)).with_for_update()
+    ).all()
+    before = {row.id: row.status for row in rows}
+    resettable = [row_id for row_id, status in before.items() if status not in _FINAL]
+    if resettable:
+        session.execute(
+            update(WebhookEvent)
+            .where(WebhookEvent.id.in_(resettable))
+            .values(status=EventStatus.RECEIVED.value, attempts=0, updatedAt=utcnow())
+        )
+    return before
+
+
+def find(
+    session: Session,
+    *,
+    status: str | None = None,
+    provider: str | None = None,
+    event_type: str | None = None,
+    since: dt.datetime | None = None,
+    limit: int = 100,
+) -> list[WebhookEvent]:
+    """Rows matching the filters, newest first (payload deferred: listing never loads bodies)."""
+    query = select(WebhookEvent).options(defer(WebhookEvent.payload)).order_by(WebhookEvent.receivedAt.desc())
+    if status is not None:
+        query = query.where(WebhookEvent.status == status)
+    if provider is not None:
+        query = query.where(WebhookEvent.provider == provider)
+    if event_type is not None:
+        query = query.where(WebhookEvent.eventType == event_type)
+    if since is not None:
+        query = query.where(WebhookEvent.receivedAt >= since)
+    return list(session.execute(query.limit(limit)).scalars())
+
+
+def get(session: Session, row_id: str) -> WebhookEvent | None:
+    return session.get(WebhookEvent, row_id)

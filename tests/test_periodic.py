@@ -74,11 +74,13 @@ def test_schedule_and_routes_come_from_settings() -> None:
     queue = settings.periodic_queue
     assert queue == f"{settings.celery_queue}-periodic"
     assert {name: entry["task"] for name, entry in celeryconfig.beat_schedule.items()} == {
+        "sweep": "pedro_ingest.sweep_stranded",
         "reconcile": "pedro_ingest.reconcile",
         "resync-users": "pedro_ingest.resync_users",
         "prune-payloads": "pedro_ingest.prune_payloads",
     }
     assert celeryconfig.beat_schedule["reconcile"]["schedule"] == settings.reconcile_interval
+    assert celeryconfig.beat_schedule["sweep"]["schedule"] == settings.sweep_interval
     assert all(entry["options"]["queue"] == queue for entry in celeryconfig.beat_schedule.values())
     assert all(route["queue"] == queue for route in celeryconfig.task_routes.values())
     assert "workers.periodic_tasks" in celeryconfig.imports

@@ -3,6 +3,17 @@
 One transaction: lock the inbox row → return if already final → run the handler registered for
 (provider, eventType) → mark the row. Effects and the `processed` mark commit together, so a crash at
 any point leaves either nothing or everything; a redelivered task finds the row final and stops.
+
+Lock order (deadlock freedom): every transaction takes the inbox row first (`inbox.lock`), then entity
+rows in one fixed order: `EntityVersion` → `User` → `CreditBalance` → `CreditGrant` / `UsageHistory`.
+Handlers lock at most one entity of each kind per event, through the `models` modules, in that order.
+
+Attempts: `attempts` counts started attempts. An attempt that ends (applied, failed, or to be retried)
+counts itself in the transaction that records it, so the happy path costs no extra round trip. An attempt
+that never ends (the worker was SIGKILLed, or the handler crashes the process: a poison message) is
+counted when its task is *redelivered* (kombu's Redis transport flags restored messages), in a small
+transaction of its own before the retry; once `TASK_MAX_RETRIES + 1` attempts are spent the row is
+`dead` and the handler is not run again.
 """
 
 from __future__ import annotations
@@ -39,14 +50,28 @@ def backoff_seconds(attempt: int, cap: float) -> float:
     return random.uniform(0.5, 1.0) * min(cap, 2.0 ** max(attempt - 1, 0))
 
 
+def max_attempts(settings: Settings) -> int:
+    """The attempt budget of one event: the first attempt plus `TASK_MAX_RETRIES` retries."""
+    return settings.task_max_retries + 1
+
+
 def process_event(
-    row_id: str, *, attempt: int = 1, engine: Engine | None = None, settings: Settings | None = None
+    row_id: str,
+    *,
+    attempt: int = 1,
+    redelivered: bool = False,
+    engine: Engine | None = None,
+    settings: Settings | None = None,
 ) -> Outcome:
-    """Apply the event once. `attempt` counts deliveries of this task (1 for the first)."""
+    """Apply the event once. `attempt` counts retries of this task (1 for the first); `redelivered` says
+    the broker handed this same message out before and that delivery never finished."""
     settings = settings or get_settings()
     engine = engine or default_engine()
     started = time.perf_counter()
     try:
+        if redelivered and _count_lost_attempt(engine, row_id, settings) == EventStatus.DEAD:
+            log.error("event dead: its worker died on every attempt", extra={"event_row": row_id})
+            return Outcome("dead")
         outcome = _apply(row_id, engine, settings)
     except PermanentError as error:
         _record(engine, row_id, EventStatus.FAILED, error.code, error.detail)
@@ -57,11 +82,9 @@ def process_event(
     except Exception as error:
         code = "transient_error" if is_transient(error) else "handler_error"
         detail = f"{type(error).__name__} on attempt {attempt}"
-        if attempt > settings.task_max_retries:
-            _record(engine, row_id, EventStatus.DEAD, code, detail)
+        if _record(engine, row_id, None, code, detail, max_attempts(settings)) == EventStatus.DEAD:
             outcome = Outcome("dead")
-        else:
-            _record(engine, row_id, None, code, detail)
+        else:  # also when the failure could not be recorded (database down): the row decides next time
             outcome = Outcome("retry", retry_in=backoff_seconds(attempt, settings.retry_backoff_max))
         if not is_transient(error):
             log.exception("handler raised", extra={"event_row": row_id})
@@ -76,6 +99,8 @@ def _apply(row_id: str, engine: Engine, settings: Settings) -> Outcome:
             return Outcome("missing")
         if event.status in FINAL_STATUSES:
             return Outcome("already_done")
+        if event.status in (EventStatus.FAILED, EventStatus.DEAD):
+            return Outcome(f"skipped_{event.status}")  # only `replay` makes these pending again
         handler = HANDLERS.get((event.provider, event.eventType))
         if handler is None:
             inbox.finish(session, event, EventStatus.IGNORED)
@@ -85,13 +110,21 @@ def _apply(row_id: str, engine: Engine, settings: Settings) -> Outcome:
         return Outcome("processed")
 
 
-def _record(engine: Engine, row_id: str, status: EventStatus | None, code: str, detail: str) -> None:
+def _record(
+    engine: Engine, row_id: str, status: EventStatus | None, code: str, detail: str, budget: int | None = None
+) -> str | None:
     """Best effort: when the database itself is down, the retry or the sweeper records it later."""
     try:
         with transaction(engine) as session:
-            inbox.record_failure(session, row_id, status, code, detail)
+            return inbox.record_failure(session, row_id, status, code, detail, max_attempts=budget)
     except Exception:
         log.warning("could not record the failure of an event", extra={"event_row": row_id, "code": code})
+        return None
+
+
+def _count_lost_attempt(engine: Engine, row_id: str, settings: Settings) -> str | None:
+    with transaction(engine) as session:
+        return inbox.count_lost_attempt(session, row_id, max_attempts=max_attempts(settings))
 
 
 def _describe_validation(error: ValidationError) -> str:

@@ -2,27 +2,51 @@
 
 from __future__ import annotations
 
-from ingest.publisher import PROCESS_EVENT_TASK, PROCESS_EVENTS_TASK
-from workers import processing
+from ingest.publisher import PROCESS_EVENT_TASK, PROCESS_EVENTS_TASK, CeleryPublisher
+from ingest.settings import get_settings
+from models.db import default_engine
+from workers import processing, sweeper
 from workers.celery_app import app
+
+SWEEP_TASK = "pedro_ingest.sweep_stranded"
 
 
 @app.task(bind=True, name=PROCESS_EVENT_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def process_event(self, row_id: str) -> str:
-    outcome = processing.process_event(row_id, attempt=self.request.retries + 1)
+    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+    outcome = processing.process_event(row_id, attempt=self.request.retries + 1, redelivered=redelivered)
     if outcome.retry_in is not None:
         raise self.retry(countdown=outcome.retry_in, max_retries=None)
     return outcome.status
 
 
-@app.task(name=PROCESS_EVENTS_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def process_events(row_ids: list[str]) -> None:
+@app.task(bind=True, name=PROCESS_EVENTS_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def process_events(self, row_ids: list[str]) -> None:
     """A batch from the receiver's group commit: each event still gets its own transaction.
 
     An event that needs a retry continues as its own `process_event` task, so one slow or failing event
-    never holds the others back.
+    never holds the others back. A *redelivered* batch (its worker died mid-way) is split into one task
+    per event: the lost-attempt count then falls on the event that kills workers, not on its neighbours.
     """
+    if (self.request.delivery_info or {}).get("redelivered"):
+        for row_id in row_ids:
+            process_event.apply_async(args=[row_id])
+        return
     for row_id in row_ids:
         outcome = processing.process_event(row_id, attempt=1)
         if outcome.retry_in is not None:
             process_event.apply_async(args=[row_id], countdown=outcome.retry_in, retries=1)
+
+
+@app.task(name=SWEEP_TASK, ignore_result=True)
+def sweep_stranded() -> int:
+    """Periodic (beat) and on-demand: re-enqueue stranded inbox rows; returns how many were enqueued."""
+    settings = get_settings()
+    result = sweeper.sweep(
+        default_engine(),
+        CeleryPublisher(settings.celery_broker_url, settings.celery_queue),
+        received_after=settings.sweep_received_after,
+        stuck_after=settings.sweep_stuck_after,
+        batch=settings.sweep_batch,
+    )
+    return result.enqueued

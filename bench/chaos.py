@@ -1,0 +1,573 @@
+"""Chaos run: signed webhooks against a real receiver and worker fleet while processes and servers die.
+
+    python bench/chaos.py --events 5000
+
+Generates N unique signed events for a few hundred users, adds duplicate deliveries (30%) and forged
+requests (1%), shuffles them and sends them concurrently to a receiver (gunicorn). Meanwhile it SIGKILLs
+worker processes several times (whole workers and single pool children), restarts Redis once and
+PostgreSQL once. Then it drains, runs the sweeper, and compares the database with an oracle computed from
+the unique valid events. One summary line:
+
+    events=N accepted=… forged_rejected=… lost=0 double_applied=0 mismatches=0 …
+
+By default Redis and PostgreSQL are private throw-away servers on free loopback ports (the run restarts
+them); `--database-url` / `--broker-url` point it at existing ones, which are then never restarted.
+Exit status 0 only when nothing was lost, nothing applied twice and the database matches the oracle.
+
+Event sources are classes with `deliveries()` and `check()`: Clerk users today; payments join the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import json
+import os
+import random
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import psycopg2  # noqa: E402
+import requests  # noqa: E402
+
+from tests.private_services import PrivatePostgres, PrivateRedis, free_port  # noqa: E402
+from tests.support import svix_headers  # noqa: E402
+
+SECRET = "whsec_" + base64.b64encode(b"pedro-ingest-chaos-signing-key-1").decode()
+FORGER_SECRET = "whsec_" + base64.b64encode(b"not-the-real-key-of-this-tenant!").decode()
+FINAL = ("processed", "ignored")
+# pedro-ingest's settings that may be set in the caller's environment; the run sets its own. (Celery also
+# lets CELERY_BROKER_URL override `broker=` in this very process, which would send the sweeps elsewhere.)
+OUR_VARIABLES = ("CLERK_", "ASAAS_", "CELERY_", "DATABASE_", "TASK_", "RETRY_", "VISIBILITY_", "SWEEP_", "DB_")
+
+
+# ---- deliveries ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Delivery:
+    """One HTTP request to make: a valid event (maybe a duplicate) or a forgery."""
+
+    msg_id: str
+    body: str
+    forged: str | None = None  # how: "wrong_secret", "tampered", "stale"
+
+
+@dataclass
+class ClerkUsers:
+    """`user.created` / `user.updated` / `user.deleted` for a set of users, with the state each must end in."""
+
+    users: int
+    signup_credits: int = 100
+    events: dict[str, dict[str, Any]] = field(default_factory=dict)  # msg_id -> event
+
+    def generate(self, count: int, rng: random.Random) -> list[Delivery]:
+        base = int(time.time() * 1000) - 3_600_000
+        per_user = [1] * self.users
+        for _ in range(max(count - self.users, 0)):
+            per_user[rng.randrange(self.users)] += 1
+        deliveries = []
+        for index, n_events in enumerate(per_user[:count]):
+            clerk_id = f"user_chaos{index:05d}{secrets.token_hex(4)}"
+            deleted_last = rng.random() < 0.1 and n_events > 1
+            for k in range(n_events):
+                version = base + index + k * 1000
+                if k == n_events - 1 and deleted_last:
+                    event = {"type": "user.deleted", "object": "event", "timestamp": version,
+                             "data": {"id": clerk_id, "deleted": True, "object": "user"}}  # fmt: skip
+                else:
+                    email_id = f"idn_{index}_{k}"
+                    event = {
+                        "type": "user.created" if k == 0 else "user.updated",
+                        "object": "event",
+                        "timestamp": version,
+                        "data": {
+                            "id": clerk_id,
+                            "object": "user",
+                            "email_addresses": [{"id": email_id, "email_address": f"u{index}.v{k}@chaos.example"}],
+                            "primary_email_address_id": email_id,
+                            "first_name": f"First{k}",
+                            "last_name": f"User{index}",
+                            "banned": k % 7 == 6,
+                            "created_at": base,
+                            "updated_at": version,
+                        },
+                    }
+                msg_id = f"msg_{secrets.token_hex(12)}"
+                self.events[msg_id] = event
+                deliveries.append(Delivery(msg_id, json.dumps(event)))
+        return deliveries
+
+    def expected(self, accepted: set[str]) -> dict[str, dict[str, Any]]:
+        """Per Clerk id: the newest accepted event decides the state."""
+        newest: dict[str, dict[str, Any]] = {}
+        for msg_id in accepted:
+            event = self.events[msg_id]
+            clerk_id = event["data"]["id"]
+            if clerk_id not in newest or event["timestamp"] > newest[clerk_id]["timestamp"]:
+                newest[clerk_id] = event
+        return newest
+
+    def check(self, cursor, accepted: set[str]) -> tuple[int, int, list[str]]:
+        """(double_applied, mismatches, examples) for the users, balances, ledger and grants."""
+        cursor.execute(
+            """SELECT u."clerkId", u.email, u.name, u."isActive", b."creditsRemaining",
+                      (SELECT count(*) FROM "UsageHistory" h WHERE h."userId" = u.id),
+                      (SELECT coalesce(-sum(h."creditsUsed"), 0) FROM "UsageHistory" h WHERE h."userId" = u.id),
+                      (SELECT count(*) FROM "CreditGrant" g WHERE g."userId" = u.id)
+                 FROM "User" u LEFT JOIN "CreditBalance" b ON b."userId" = u.id"""
+        )
+        found = {row[0]: row[1:] for row in cursor.fetchall()}
+        double, mismatches, examples = 0, 0, []
+
+        def bad(kind: str, clerk_id: str, detail: str) -> None:
+            if len(examples) < 10:
+                examples.append(f"{kind} {clerk_id}: {detail}")
+
+        for clerk_id, event in self.expected(accepted).items():
+            row = found.pop(clerk_id, None)
+            if row is not None:
+                _, _, _, balance, ledger_rows, ledger_sum, grants = row
+                if ledger_rows > 1 or grants > 1 or (balance or 0) > self.signup_credits:
+                    double += 1
+                    bad("double", clerk_id, f"ledger_rows={ledger_rows} grants={grants} balance={balance}")
+                    continue
+                if balance != self.signup_credits or ledger_sum != balance or ledger_rows != 1 or grants != 1:
+                    mismatches += 1
+                    bad("credits", clerk_id, f"balance={balance} ledger_sum={ledger_sum} grants={grants}")
+                    continue
+            if event["type"] == "user.deleted":
+                # Deleted: absent if the deletion was applied before any create, else erased and inactive.
+                if row is not None and row[:3] != (None, None, False):
+                    mismatches += 1
+                    bad("state", clerk_id, "deleted user still holds data or is active")
+                continue
+            data = event["data"]
+            want = (data["email_addresses"][0]["email_address"], f"{data['first_name']} {data['last_name']}",
+                    not data["banned"])  # fmt: skip
+            if row is None or row[:3] != want:
+                mismatches += 1
+                bad("state", clerk_id, "missing" if row is None else "not the newest state")
+        for clerk_id in found:  # users that no valid event describes (a forgery got through?)
+            mismatches += 1
+            bad("unexpected", clerk_id, "user not created by any valid event")
+        return double, mismatches, examples
+
+
+# ---- processes -------------------------------------------------------------------------------------------
+
+
+class Service:
+    """A child process in its own session, output to a log file, killable as a group."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], logs: Path) -> None:
+        self.name, self.argv, self.env, self.logs = name, argv, env, logs
+        self.generation = 0
+        self.popen: subprocess.Popen | None = None
+
+    def start(self) -> Service:
+        self.generation += 1
+        log = open(self.logs / f"{self.name}.{self.generation}.log", "wb")  # noqa: SIM115 - owned by the child
+        self.popen = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                      start_new_session=True)  # fmt: skip
+        return self
+
+    def output(self) -> str:
+        return (self.logs / f"{self.name}.{self.generation}.log").read_text(errors="replace")
+
+    def kill(self) -> None:
+        if self.popen and self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(10)
+
+    def stop(self) -> None:
+        if self.popen and self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def children(self) -> list[int]:
+        if not self.popen:
+            return []
+        pids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == self.popen.pid:
+                    pids.append(int(stat.parent.name))
+        return pids
+
+
+def wait_until(check, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out after {seconds}s waiting for {what}")
+        time.sleep(0.1)
+
+
+# ---- the run ---------------------------------------------------------------------------------------------
+
+
+class Chaos:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.rng = random.Random(args.seed)
+        self.logs = Path(args.logs or tempfile.mkdtemp(prefix="pedro-chaos-"))
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.redis: PrivateRedis | None = None
+        self.postgres: PrivatePostgres | None = None
+        self.services: list[Service] = []
+        self.workers: list[Service] = []
+        self.sent = 0
+        self.total = 0
+        self.responses: Counter[str] = Counter()
+        self.acknowledged: set[str] = set()
+        self.chaos_log: list[str] = []
+        self.supervisor_restarts = 0
+        self.lock = threading.Lock()
+
+    # -- infrastructure
+    def start_infrastructure(self) -> tuple[str, str]:
+        if self.args.broker_url:
+            broker = self.args.broker_url
+        else:
+            self.redis = PrivateRedis().start()
+            broker = self.redis.url
+        if self.args.database_url:
+            database = self.args.database_url
+        else:
+            self.postgres = PrivatePostgres().start()
+            database = self.postgres.create_database("pedro_chaos")
+        from migrations.runner import migrate
+
+        migrate(database)
+        return database, broker
+
+    def env(self, database: str, broker: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(OUR_VARIABLES)}
+        env.update(
+            TASK_MAX_RETRIES="8",
+            DATABASE_URL=database,
+            CELERY_BROKER_URL=broker,
+            CELERY_QUEUE=f"pedro-chaos-{secrets.token_hex(4)}",
+            CLERK_WEBHOOK_SECRET=SECRET,
+            RETRY_BACKOFF_MAX="5",
+            VISIBILITY_TIMEOUT="60",
+            LOG_LEVEL=self.args.log_level,
+            PYTHONPATH=str(ROOT),
+        )
+        return env
+
+    def start_processes(self, env: dict[str, str]) -> str:
+        port = free_port()
+        cli = [sys.executable, "-m", "ingest.cli"]
+        receiver = Service("receiver", [*cli, "serve", "--port", str(port), "--workers", str(self.args.receivers)],
+                           env, self.logs).start()  # fmt: skip
+        self.services.append(receiver)
+        for index in range(self.args.workers):
+            name = f"chaos{index}-{secrets.token_hex(2)}@%h"
+            argv = [*cli, "worker", "-c", str(self.args.concurrency_per_worker), "--without-gossip",
+                    "--without-mingle", "--without-heartbeat", "-n", name]  # fmt: skip
+            worker = Service(f"worker{index}", argv, env, self.logs).start()
+            self.workers.append(worker)
+            self.services.append(worker)
+        url = f"http://127.0.0.1:{port}"
+
+        def receiver_up() -> bool:
+            try:
+                return requests.get(f"{url}/healthz", timeout=2).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_until(receiver_up, 60, "the receiver")
+        for worker in self.workers:
+            wait_until(lambda w=worker: "[queues]" in w.output(), 60, f"{worker.name}")
+        return url
+
+    # -- sending
+    def deliveries(self, source: ClerkUsers) -> tuple[list[Delivery], int, int]:
+        valid = source.generate(self.args.events, self.rng)
+        duplicates = [self.rng.choice(valid) for _ in range(int(len(valid) * self.args.duplicates))]
+        forged = []
+        for _ in range(max(1, int(len(valid) * self.args.forged))):
+            original = self.rng.choice(valid)
+            how = self.rng.choice(["wrong_secret", "tampered", "stale"])
+            tampered = original.body.replace("@chaos.example", "@attacker.example").replace("First", "Mallory")
+            msg_id = original.msg_id if how == "tampered" else f"msg_{secrets.token_hex(12)}"
+            forged.append(Delivery(msg_id, tampered if how != "stale" else original.body, forged=how))
+        everything = valid + duplicates + forged
+        self.rng.shuffle(everything)
+        return everything, len(duplicates), len(forged)
+
+    def send(self, session: requests.Session, url: str, delivery: Delivery) -> None:
+        deadline = time.monotonic() + 180
+        while True:
+            if delivery.forged == "wrong_secret":
+                headers = svix_headers(delivery.body, secret=FORGER_SECRET, msg_id=delivery.msg_id)
+            elif delivery.forged == "tampered":  # a real signature, but of another body
+                signed_body = json.dumps(json.loads(delivery.body) | {"x": 1})
+                headers = svix_headers(signed_body, secret=SECRET, msg_id=delivery.msg_id)
+            elif delivery.forged == "stale":
+                import datetime as dt
+
+                old = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=30)
+                headers = svix_headers(delivery.body, secret=SECRET, msg_id=delivery.msg_id, timestamp=old)
+            else:
+                headers = svix_headers(delivery.body, secret=SECRET, msg_id=delivery.msg_id)
+            try:
+                response = session.post(f"{url}/webhooks/clerk", data=delivery.body.encode(), headers=headers,
+                                        timeout=15)  # fmt: skip
+                status = response.status_code
+            except requests.RequestException:
+                status = 0
+            if status in (0, 500, 502, 503) and time.monotonic() < deadline:  # as Svix does: retry later
+                with self.lock:
+                    self.responses[f"retry_{status}"] += 1
+                time.sleep(0.2)
+                continue
+            with self.lock:
+                self.sent += 1
+                if delivery.forged:
+                    self.responses["forged_rejected" if status == 401 else f"forged_{status}"] += 1
+                elif status == 200:
+                    self.acknowledged.add(delivery.msg_id)
+                    self.responses[response.json().get("status", "?")] += 1
+                else:
+                    self.responses[f"valid_{status}"] += 1
+            return
+
+    def send_all(self, url: str, deliveries: list[Delivery]) -> None:
+        local = threading.local()
+
+        def one(delivery: Delivery) -> None:
+            if not hasattr(local, "session"):
+                local.session = requests.Session()
+            self.send(local.session, url, delivery)
+
+        with ThreadPoolExecutor(self.args.senders) as pool:
+            list(pool.map(one, deliveries))
+
+    # -- supervision
+    def supervise(self, stop: threading.Event) -> None:
+        """Restart a worker that exited by itself, as systemd or `restart: always` would in production.
+
+        Needed in practice: with kombu 5.7 / redis-py 8 a Celery worker whose Redis connection drops
+        ends with "Unrecoverable error: AttributeError(... 'hostname')" and exits instead of reconnecting.
+        """
+        while not stop.wait(1.0):
+            for worker in self.workers:
+                with self.lock:
+                    if worker.popen is not None and worker.popen.poll() is not None:
+                        worker.start()
+                        self.supervisor_restarts += 1
+
+    # -- chaos
+    def chaos(self, done: threading.Event) -> None:
+        plan = [(0.08, "kill_worker"), (0.2, "kill_child"), (0.3, "restart_redis"), (0.45, "kill_worker"),
+                (0.6, "restart_postgres"), (0.72, "kill_child"), (0.85, "kill_worker")]  # fmt: skip
+        for at, action in plan:
+            while not done.is_set() and self.sent < at * self.total:
+                time.sleep(0.02)
+            if done.is_set():
+                return
+            with contextlib.suppress(Exception):
+                self.act(action)
+
+    def act(self, action: str) -> None:
+        started = time.monotonic()
+        if action == "kill_worker":
+            worker = self.rng.choice(self.workers)
+            with self.lock:  # the supervisor must not restart it behind our back
+                worker.kill()
+                time.sleep(0.5)
+                worker.start()
+        elif action == "kill_child":
+            worker = self.rng.choice(self.workers)
+            children = worker.children()
+            if not children:
+                self.chaos_log.append(f"{action}: no pool child found")
+                return
+            os.kill(self.rng.choice(children), signal.SIGKILL)
+        elif action == "restart_redis":
+            if self.redis is None:
+                self.chaos_log.append("restart_redis skipped (not our server)")
+                return
+            self.redis.restart(down_for=self.args.outage)
+        elif action == "restart_postgres":
+            if self.postgres is None:
+                self.chaos_log.append("restart_postgres skipped (not our server)")
+                return
+            self.postgres.restart(down_for=self.args.outage)
+        self.chaos_log.append(f"{action} at sent={self.sent} took {time.monotonic() - started:.1f}s")
+
+    # -- drain and verify
+    def drain(self, database: str, broker: str, env: dict[str, str]) -> int:
+        from ingest.publisher import CeleryPublisher
+        from models.db import make_engine
+        from workers.sweeper import sweep
+
+        engine = make_engine(database)
+        publisher = CeleryPublisher(broker, env["CELERY_QUEUE"])
+        wanted = len(self.acknowledged)
+        deadline = time.monotonic() + self.args.drain_timeout
+        sweeps = 0
+        last, still = -1, 0.0
+        while time.monotonic() < deadline:
+            final = self.count_final(database)
+            if final >= wanted or self.count_pending(database) == 0:
+                break  # everything applied, or what is left is failed/dead (reported as lost)
+            if final == last:
+                if time.monotonic() - still > self.args.quiet and self.args.no_sweep:
+                    return 0  # harness self-check: what is left stays lost
+                if time.monotonic() - still > self.args.quiet:
+                    # No progress: whatever is left is stranded (lost with Redis, or held by a killed worker).
+                    sweep(engine, publisher, received_after=0, stuck_after=0, batch=1000)
+                    sweeps += 1
+                    still = time.monotonic()
+            else:
+                last, still = final, time.monotonic()
+            time.sleep(0.5)
+        if not self.args.no_sweep:
+            sweep(engine, publisher, received_after=0, stuck_after=0, batch=1000)  # the final sweep
+        engine.dispose()
+        return sweeps + 1
+
+    def count_pending(self, database: str) -> int:
+        with contextlib.closing(psycopg2.connect(database)) as connection, connection.cursor() as cursor:
+            cursor.execute("""SELECT count(*) FROM "WebhookEvent" WHERE status IN ('received', 'enqueued')""")
+            return cursor.fetchone()[0]
+
+    def count_final(self, database: str) -> int:
+        with contextlib.closing(psycopg2.connect(database)) as connection, connection.cursor() as cursor:
+            cursor.execute("""SELECT count(*) FROM "WebhookEvent" WHERE status IN ('processed', 'ignored')""")
+            return cursor.fetchone()[0]
+
+    def verify(self, database: str, source: ClerkUsers) -> dict[str, Any]:
+        with contextlib.closing(psycopg2.connect(database)) as connection, connection.cursor() as cursor:
+            cursor.execute("""SELECT "eventId", status FROM "WebhookEvent" WHERE provider = 'clerk'""")
+            stored = dict(cursor.fetchall())
+            lost = sum(1 for msg_id in self.acknowledged if stored.get(msg_id) not in FINAL)
+            unexpected_rows = sum(1 for msg_id in stored if msg_id not in source.events)
+            statuses = Counter(stored.values())
+            double, mismatches, examples = source.check(cursor, self.acknowledged)
+            cursor.execute('SELECT max(attempts), sum(attempts) FROM "WebhookEvent"')
+            max_attempts, sum_attempts = cursor.fetchone()
+            cursor.execute(
+                """SELECT status, "lastError", "lastErrorDetail", count(*) FROM "WebhookEvent"
+                    WHERE status NOT IN ('processed', 'ignored') GROUP BY 1, 2, 3 ORDER BY 4 DESC LIMIT 10"""
+            )
+            unfinished = cursor.fetchall()
+        return {
+            "lost": lost,
+            "double": double,
+            "mismatches": mismatches + unexpected_rows,
+            "examples": examples,
+            "statuses": dict(statuses),
+            "max_attempts": max_attempts,
+            "sum_attempts": sum_attempts,
+            "unfinished": unfinished,
+        }
+
+    def run(self) -> int:
+        source = ClerkUsers(users=self.args.users)
+        try:
+            database, broker = self.start_infrastructure()
+            env = self.env(database, broker)
+            url = self.start_processes(env)
+            deliveries, n_duplicates, n_forged = self.deliveries(source)
+            self.total = len(deliveries)
+            done, stop = threading.Event(), threading.Event()
+            threading.Thread(target=self.supervise, args=(stop,), daemon=True).start()
+            chaos = threading.Thread(target=self.chaos, args=(done,), daemon=True)
+            started = time.monotonic()
+            chaos.start()
+            self.send_all(url, deliveries)
+            send_seconds = time.monotonic() - started
+            done.set()
+            chaos.join(120)
+            sweeps = self.drain(database, broker, env)
+            # A last check after the final sweep's tasks ran.
+            with contextlib.suppress(RuntimeError):
+                if not self.args.no_sweep:
+                    wait_until(lambda: self.count_final(database) >= len(self.acknowledged), 60, "the final sweep")
+            total_seconds = time.monotonic() - started
+            result = self.verify(database, source)
+        finally:
+            with contextlib.suppress(UnboundLocalError):
+                stop.set()
+            with self.lock:
+                pass  # let a restart in progress finish before stopping everything
+            for service in self.services:
+                service.stop()
+            for server in (self.redis, self.postgres):
+                if server is not None:
+                    server.close()
+        forged_accepted = sum(count for key, count in self.responses.items() if key.startswith("forged_2"))
+        print(
+            f"events={self.args.events} accepted={len(self.acknowledged)} "
+            f"forged_rejected={self.responses['forged_rejected']} lost={result['lost']} "
+            f"double_applied={result['double']} mismatches={result['mismatches'] + forged_accepted} "
+            f"duplicates_sent={n_duplicates} forged_sent={n_forged} users={self.args.users} "
+            f"chaos_actions={len(self.chaos_log)} worker_restarts={self.supervisor_restarts} sweeps={sweeps} "
+            f"send_s={send_seconds:.1f} "
+            f"total_s={total_seconds:.1f} events_per_s={self.args.events / total_seconds:.0f}"
+        )
+        if self.args.verbose or result["lost"] or result["double"] or result["mismatches"] or forged_accepted:
+            print(f"responses: {dict(self.responses)}", file=sys.stderr)
+            print(f"inbox statuses: {result['statuses']} max_attempts={result['max_attempts']} "
+                  f"sum_attempts={result['sum_attempts']}", file=sys.stderr)  # fmt: skip
+            print("chaos: " + "; ".join(self.chaos_log), file=sys.stderr)
+            for status, code, detail, count in result["unfinished"]:
+                print(f"  unfinished: {count} x {status} {code} {detail}", file=sys.stderr)
+            for example in result["examples"]:
+                print(f"  {example}", file=sys.stderr)
+            print(f"logs: {self.logs}", file=sys.stderr)
+        ok = not (result["lost"] or result["double"] or result["mismatches"] or forged_accepted)
+        return 0 if ok else 1
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=5000, help="unique valid events")
+    parser.add_argument("--users", type=int, default=300)
+    parser.add_argument("--duplicates", type=float, default=0.3, help="share of extra duplicate deliveries")
+    parser.add_argument("--forged", type=float, default=0.01, help="share of forged requests")
+    parser.add_argument("--senders", type=int, default=16, help="concurrent HTTP senders")
+    parser.add_argument("--receivers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--workers", type=int, default=2, help="separate Celery worker processes")
+    parser.add_argument("--concurrency-per-worker", type=int, default=2)
+    parser.add_argument("--outage", type=float, default=2.0, help="seconds Redis / PostgreSQL stay down")
+    parser.add_argument("--quiet", type=float, default=5.0, help="seconds without progress before a sweep")
+    parser.add_argument("--drain-timeout", type=float, default=240.0)
+    parser.add_argument("--database-url", help="use this PostgreSQL database (never restarted)")
+    parser.add_argument("--broker-url", help="use this Redis (never restarted)")
+    parser.add_argument("--no-sweep", action="store_true", help="self-check: never sweep, so the run must report loss")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--logs", help="directory for process logs (default: a temp dir)")
+    parser.add_argument("--log-level", default="WARNING", help="LOG_LEVEL of the receiver and workers")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    for name in [name for name in os.environ if name.startswith(OUR_VARIABLES)]:
+        del os.environ[name]
+    sys.exit(Chaos(parse_args()).run())

@@ -1,0 +1,58 @@
+"""Replay: make `failed` / `dead` events pending again (fresh attempt budget) and enqueue them.
+
+Replaying an event that is already `processed` or `ignored` changes nothing: effects happen once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from ingest.publisher import Publisher
+from models import inbox
+from models.db import transaction
+from models.tables import FINAL_STATUSES, EventStatus
+
+
+@dataclass
+class ReplayResult:
+    enqueued: list[str] = field(default_factory=list)
+    not_enqueued: list[str] = field(default_factory=list)  # reset to `received`; the sweeper enqueues them later
+    already_final: dict[str, str] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+
+
+def replay_ids(engine: Engine, publisher: Publisher, row_ids: list[str]) -> ReplayResult:
+    result = ReplayResult()
+    with transaction(engine) as session:
+        before = inbox.reset_for_replay(session, row_ids)
+    result.missing = [row_id for row_id in row_ids if row_id not in before]
+    result.already_final = {row_id: status for row_id, status in before.items() if status in FINAL_STATUSES}
+    for row_id in row_ids:
+        if row_id not in before or row_id in result.already_final:
+            continue
+        (result.enqueued if publisher.publish(row_id) else result.not_enqueued).append(row_id)
+    if result.enqueued:
+        with transaction(engine) as session:
+            inbox.touch_enqueued(session, result.enqueued)
+    return result
+
+
+def replay_matching(
+    engine: Engine,
+    publisher: Publisher,
+    *,
+    status: EventStatus,
+    since: dt.datetime | None = None,
+    event_type: str | None = None,
+    limit: int = 10_000,
+) -> ReplayResult:
+    """Replay every `failed` or `dead` row matching the filters."""
+    if status not in (EventStatus.FAILED, EventStatus.DEAD):
+        raise ValueError("only failed or dead events are replayed by status")
+    with transaction(engine) as session:
+        rows = inbox.find(session, status=status, event_type=event_type, since=since, limit=limit)
+        row_ids = [row.id for row in rows]
+    return replay_ids(engine, publisher, row_ids)
