@@ -72,6 +72,14 @@ def default_engine() -> Engine:
 @contextmanager
 def transaction(engine: Engine | None = None) -> Iterator[Session]:
     """A session inside one transaction: committed on success, rolled back on any exception."""
-    factory = sessionmaker(bind=engine or default_engine(), expire_on_commit=False)
-    with factory.begin() as session:
+    with _session_factory(engine or default_engine()).begin() as session:
         yield session
+
+
+_factories: dict[Engine, sessionmaker[Session]] = {}
+
+
+def _session_factory(engine: Engine) -> sessionmaker[Session]:
+    if engine not in _factories:
+        _factories[engine] = sessionmaker(bind=engine, expire_on_commit=False)
+    return _factories[engine]

@@ -8,6 +8,8 @@ applies its effects.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, and_, case, or_, select, text, update
 from sqlalchemy.orm import Session, defer
@@ -114,20 +116,46 @@ def mark_enqueued(connection: Connection, row_id: str) -> None:
     connection.execute(_MARK_ENQUEUED, {"id": row_id, "now": utcnow()})
 
 
-def lock(session: Session, row_id: str) -> WebhookEvent | None:
+@dataclass
+class LockedEvent:
+    """An inbox row as a handler sees it: read with the row lock held, plain data (no ORM state to flush)."""
+
+    id: str
+    provider: str
+    eventId: str
+    eventType: str
+    payload: dict[str, Any] | None
+    status: str
+    occurredAt: dt.datetime | None
+    receivedAt: dt.datetime
+    attempts: int
+    processedAt: dt.datetime | None = None
+
+
+_LOCK = text(
+    """SELECT id, provider, "eventId", "eventType", payload, status, "occurredAt", "receivedAt", attempts
+       FROM "WebhookEvent" WHERE id = :id FOR UPDATE"""
+)
+_FINISH = text(
+    """UPDATE "WebhookEvent" SET status = :status, attempts = attempts + 1, "lastError" = NULL,
+              "lastErrorDetail" = NULL, "processedAt" = :now, "updatedAt" = :now
+       WHERE id = :id"""
+)
+
+
+def lock(session: Session, row_id: str) -> LockedEvent | None:
     """The row, locked until the end of the transaction (concurrent workers queue up behind it)."""
-    return session.execute(select(WebhookEvent).where(WebhookEvent.id == row_id).with_for_update()).scalar_one_or_none()
+    row = session.execute(_LOCK, {"id": row_id}).one_or_none()
+    return LockedEvent(*row) if row is not None else None
 
 
-def finish(session: Session, event: WebhookEvent, status: EventStatus) -> None:
+def finish(session: Session, event: LockedEvent, status: EventStatus) -> None:
     """Mark a locked row processed or ignored, in the transaction that applied its effects."""
     now = utcnow()
+    session.execute(_FINISH, {"id": event.id, "status": status.value, "now": now})
     event.status = status.value
     event.attempts += 1
-    event.lastError = None
-    event.lastErrorDetail = None
     event.processedAt = now
-    event.updatedAt = now
 
 
 def record_failure(

@@ -45,6 +45,17 @@ class Outcome:
     retry_in: float | None = None
 
 
+@dataclass
+class SeenEvent:
+    """What the processing transaction read of the row, for the log line and metrics (no extra query)."""
+
+    provider: str
+    eventId: str
+    eventType: str
+    receivedAt: object
+    processedAt: object = None
+
+
 def backoff_seconds(attempt: int, cap: float) -> float:
     """Exponential backoff with full jitter: 1, 2, 4… seconds, capped, spread to avoid thundering herds."""
     return random.uniform(0.5, 1.0) * min(cap, 2.0 ** max(attempt - 1, 0))
@@ -68,11 +79,12 @@ def process_event(
     settings = settings or get_settings()
     engine = engine or default_engine()
     started = time.perf_counter()
+    seen: list[SeenEvent] = []
     try:
         if redelivered and _count_lost_attempt(engine, row_id, settings) == EventStatus.DEAD:
             log.error("event dead: its worker died on every attempt", extra={"event_row": row_id})
             return Outcome("dead")
-        outcome = _apply(row_id, engine, settings)
+        outcome = _apply(row_id, engine, settings, seen)
     except PermanentError as error:
         _record(engine, row_id, EventStatus.FAILED, error.code, error.detail)
         outcome = Outcome("failed")
@@ -88,15 +100,17 @@ def process_event(
             outcome = Outcome("retry", retry_in=backoff_seconds(attempt, settings.retry_backoff_max))
         if not is_transient(error):
             log.exception("handler raised", extra={"event_row": row_id})
-    telemetry.event_finished(engine, row_id, outcome.status, attempt, time.perf_counter() - started)
+    row = seen[0] if seen else None
+    telemetry.event_finished(engine, row_id, outcome.status, attempt, time.perf_counter() - started, row)
     return outcome
 
 
-def _apply(row_id: str, engine: Engine, settings: Settings) -> Outcome:
+def _apply(row_id: str, engine: Engine, settings: Settings, seen: list[SeenEvent]) -> Outcome:
     with transaction(engine) as session:
         event = inbox.lock(session, row_id)
         if event is None:
             return Outcome("missing")
+        seen.append(SeenEvent(event.provider, event.eventId, event.eventType, event.receivedAt, event.processedAt))
         if event.status in FINAL_STATUSES:
             return Outcome("already_done")
         if event.status in (EventStatus.FAILED, EventStatus.DEAD):
@@ -104,9 +118,11 @@ def _apply(row_id: str, engine: Engine, settings: Settings) -> Outcome:
         handler = HANDLERS.get((event.provider, event.eventType))
         if handler is None:
             inbox.finish(session, event, EventStatus.IGNORED)
+            seen[0].processedAt = event.processedAt
             return Outcome("ignored")
         handler(session, event, HandlerContext(settings=settings))
         inbox.finish(session, event, EventStatus.PROCESSED)
+        seen[0].processedAt = event.processedAt
         return Outcome("processed")
 
 

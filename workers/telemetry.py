@@ -1,8 +1,8 @@
 """Worker observability: the per-event JSON log line, the processing metrics and the worker's `/metrics`.
 
-`event_finished` is called once per processing attempt. It reads the row's identity and timing in a
-small query of its own, so the processing transaction stays as it is and the lag is measured from the
-committed `processedAt`, the moment the effect became visible.
+`event_finished` is called once per processing attempt with the row's identity and timing as the
+processing transaction saw them (no query of its own on the hot path); only when that transaction never
+read the row (database down, row missing) does it look the row up, best effort.
 """
 
 from __future__ import annotations
@@ -21,14 +21,19 @@ log = logging.getLogger("pedro_ingest.event")
 LAGGED_OUTCOMES = frozenset({"processed", "ignored"})
 
 
-def event_finished(engine: Engine, row_id: str, outcome: str, attempt: int, duration_s: float) -> None:
-    """One log line and the metrics for one attempt; never raises (observability must not fail work)."""
-    row = None
-    try:
-        with engine.connect() as connection:
-            row = inbox.summary(connection, row_id)
-    except Exception:
-        pass  # the database is down: the line is still written, with what we know
+def event_finished(
+    engine: Engine, row_id: str, outcome: str, attempt: int, duration_s: float, row: object | None = None
+) -> None:
+    """One log line and the metrics for one attempt; never raises (observability must not fail work).
+
+    `row`: anything with provider, eventId, eventType, receivedAt, processedAt (the locked inbox row).
+    """
+    if row is None:
+        try:
+            with engine.connect() as connection:
+                row = inbox.summary(connection, row_id)
+        except Exception:
+            pass  # the database is down: the line is still written, with what we know
     provider = metrics.label(row.provider if row else None)
     event_type = metrics.label(row.eventType if row else None)
     fields: dict[str, object] = {

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from ingest.settings import Settings
-from models.tables import WebhookEvent
+from models.inbox import LockedEvent
 from workers.handlers import asaas_billing, clerk_billing, clerk_users
 
 
@@ -22,7 +22,7 @@ class HandlerContext:
     settings: Settings
 
 
-Handler = Callable[[Session, WebhookEvent, HandlerContext], None]
+Handler = Callable[[Session, LockedEvent, HandlerContext], None]
 
 HANDLERS: dict[tuple[str, str], Handler] = {
     ("clerk", "user.created"): clerk_users.user_upserted,

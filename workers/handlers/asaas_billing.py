@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from models import billing_links, ledger, subscription_log
 from models.billing_links import Payer, PlanRef
-from models.tables import WebhookEvent
+from models.inbox import LockedEvent
 from workers.errors import PermanentError
 from workers.handlers.asaas_payloads import AsaasPayment, AsaasPaymentEnvelope, AsaasSubscriptionEnvelope
 
@@ -69,7 +69,7 @@ def _link(session: Session, payment: AsaasPayment) -> tuple[Payer, PlanRef | Non
     return payer, plan
 
 
-def _details(event: WebhookEvent, payment: AsaasPayment, plan: PlanRef | None) -> dict:
+def _details(event: LockedEvent, payment: AsaasPayment, plan: PlanRef | None) -> dict:
     return {
         "kind": "plan_grant",
         "provider": "asaas",
@@ -81,7 +81,7 @@ def _details(event: WebhookEvent, payment: AsaasPayment, plan: PlanRef | None) -
     }
 
 
-def _log(session: Session, event: WebhookEvent, payer: Payer, plan: PlanRef | None, status: str, ids: dict) -> None:
+def _log(session: Session, event: LockedEvent, payer: Payer, plan: PlanRef | None, status: str, ids: dict) -> None:
     subscription_log.record(
         session,
         clerk_user_id=payer.clerk_id,
@@ -94,7 +94,7 @@ def _log(session: Session, event: WebhookEvent, payer: Payer, plan: PlanRef | No
     )
 
 
-def payment_event(session: Session, event: WebhookEvent, context: HandlerContext) -> None:
+def payment_event(session: Session, event: LockedEvent, context: HandlerContext) -> None:
     """Grant, reverse or only log, depending on the event type; one transaction with the inbox mark."""
     payment = AsaasPaymentEnvelope.model_validate(event.payload).payment
     payer, plan = _link(session, payment)
@@ -136,7 +136,7 @@ def payment_event(session: Session, event: WebhookEvent, context: HandlerContext
     _log(session, event, payer, plan, PAYMENT_STATUS.get(event.eventType, "updated"), metadata)
 
 
-def subscription_event(session: Session, event: WebhookEvent, context: HandlerContext) -> None:
+def subscription_event(session: Session, event: LockedEvent, context: HandlerContext) -> None:
     """Remember subscription → user/plan for its payments, and log the state change."""
     subscription = AsaasSubscriptionEnvelope.model_validate(event.payload).subscription
     payer, plan = billing_links.resolve_asaas(

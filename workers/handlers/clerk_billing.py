@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from models import billing_links, ledger, subscription_log
 from models.billing_links import Payer
-from models.tables import WebhookEvent
+from models.inbox import LockedEvent
 from workers.errors import PermanentError, TransientError
 from workers.handlers.clerk_payloads import (
     ClerkEnvelope,
@@ -72,7 +72,7 @@ def _payer(session: Session, *candidates: ClerkPayer | None) -> Payer:
     return payer
 
 
-def _grant_item(session: Session, event: WebhookEvent, context: HandlerContext, payer: Payer, item) -> str | None:
+def _grant_item(session: Session, event: LockedEvent, context: HandlerContext, payer: Payer, item) -> str | None:
     """Grant one item's period once; returns the plan key (Plan.id, else Clerk's slug or id)."""
     clerk_plan_id, slug = item.plan_ids
     plan = billing_links.find_clerk_plan(session, clerk_plan_id, slug)
@@ -112,7 +112,7 @@ def _billable(item: ClerkSubscriptionItem, paid: bool) -> bool:
     return status == "active" or (paid and status not in NOT_BILLABLE)
 
 
-def _log(session: Session, event: WebhookEvent, payer: Payer, plan_key: str | None, status: str, ids: dict) -> None:
+def _log(session: Session, event: LockedEvent, payer: Payer, plan_key: str | None, status: str, ids: dict) -> None:
     subscription_log.record(
         session,
         clerk_user_id=payer.clerk_id,
@@ -125,7 +125,7 @@ def _log(session: Session, event: WebhookEvent, payer: Payer, plan_key: str | No
     )
 
 
-def subscription_event(session: Session, event: WebhookEvent, context: HandlerContext) -> None:
+def subscription_event(session: Session, event: LockedEvent, context: HandlerContext) -> None:
     subscription = ClerkSubscription.model_validate(ClerkEnvelope.model_validate(event.payload).data)
     payer = _payer(session, subscription.payer, *(item.payer for item in subscription.items))
     plan_keys = [
@@ -144,7 +144,7 @@ def subscription_event(session: Session, event: WebhookEvent, context: HandlerCo
     )
 
 
-def subscription_item_event(session: Session, event: WebhookEvent, context: HandlerContext) -> None:
+def subscription_item_event(session: Session, event: LockedEvent, context: HandlerContext) -> None:
     item = ClerkSubscriptionItem.model_validate(ClerkEnvelope.model_validate(event.payload).data)
     payer = _payer(session, item.payer)
     if _billable(item, False):
@@ -163,7 +163,7 @@ def subscription_item_event(session: Session, event: WebhookEvent, context: Hand
     )
 
 
-def payment_attempt_event(session: Session, event: WebhookEvent, context: HandlerContext) -> None:
+def payment_attempt_event(session: Session, event: LockedEvent, context: HandlerContext) -> None:
     attempt = ClerkPaymentAttempt.model_validate(ClerkEnvelope.model_validate(event.payload).data)
     payer = _payer(session, attempt.payer, *(item.payer for item in attempt.subscription_items))
     paid = (attempt.status or "").lower() == "paid"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from models import ledger, users, versions
-from models.tables import WebhookEvent
+from models.inbox import LockedEvent
 from workers.errors import PermanentError
 from workers.handlers.clerk_payloads import ClerkDeletedObject, ClerkEnvelope, ClerkUser
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 ENTITY = "clerk_user"
 
 
-def event_version(envelope: ClerkEnvelope, event: WebhookEvent, updated_at: int | None) -> int:
+def event_version(envelope: ClerkEnvelope, event: LockedEvent, updated_at: int | None) -> int:
     """Milliseconds: the user's `updated_at`, else the event's own timestamp."""
     if updated_at:
         return updated_at
@@ -47,14 +47,14 @@ def apply_clerk_user(
     return True
 
 
-def user_upserted(session: Session, event: WebhookEvent, context: HandlerContext) -> None:
+def user_upserted(session: Session, event: LockedEvent, context: HandlerContext) -> None:
     envelope = ClerkEnvelope.model_validate(event.payload)
     user = ClerkUser.model_validate(envelope.data)
     version = event_version(envelope, event, user.updated_at)
     apply_clerk_user(session, user, version, event.id, context.settings.signup_credits)
 
 
-def user_deleted(session: Session, event: WebhookEvent, context: HandlerContext) -> None:
+def user_deleted(session: Session, event: LockedEvent, context: HandlerContext) -> None:
     envelope = ClerkEnvelope.model_validate(event.payload)
     deleted = ClerkDeletedObject.model_validate(envelope.data)
     version = event_version(envelope, event, None)
