@@ -31,6 +31,7 @@ from models import inbox
 from models.db import default_engine, transaction
 from models.tables import FINAL_STATUSES, EventStatus
 from workers import telemetry
+from workers.error_origin import error_origin
 from workers.errors import PermanentError, is_transient
 from workers.handlers import HANDLERS, HandlerContext
 
@@ -81,13 +82,17 @@ def process_event(
         outcome = Outcome("failed")
     except Exception as error:
         code = "transient_error" if is_transient(error) else "handler_error"
-        detail = f"{type(error).__name__} on attempt {attempt}"
+        origin = error_origin(error)  # never the message: it may quote payload values
+        detail = f"{origin.describe()} on attempt {attempt}"
         if _record(engine, row_id, None, code, detail, max_attempts(settings)) == EventStatus.DEAD:
             outcome = Outcome("dead")
         else:  # also when the failure could not be recorded (database down): the row decides next time
             outcome = Outcome("retry", retry_in=backoff_seconds(attempt, settings.retry_backoff_max))
         if not is_transient(error):
-            log.exception("handler raised", extra={"event_row": row_id})
+            log.error(
+                "handler raised",
+                extra={"event_row": row_id, "error_type": origin.error_type, "error_at": origin.location},
+            )
     telemetry.event_finished(engine, row_id, outcome.status, attempt, time.perf_counter() - started)
     return outcome
 
