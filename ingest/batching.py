@@ -132,6 +132,22 @@ class InboxWriter:
             self._mark_enqueued(new_ids)
 
     def _store(self, events: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+        """Store the batch, retrying once on a fresh connection when the pooled one was dead.
+
+        After a PostgreSQL restart every pooled connection is stale and its first use fails as a disconnect
+        (SQLAlchemy then invalidates the pool). Retrying is safe: the INSERT is `ON CONFLICT DO NOTHING`, and
+        should the lost connection have committed after all, the retry sees the rows as duplicates, which
+        stay `received` and are enqueued by the sweeper.
+        """
+        try:
+            return self._store_once(events)
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+            log.warning("stale database connection; retrying the batch once on a fresh one")
+            return self._store_once(events)
+
+    def _store_once(self, events: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
         with self.engine.begin() as connection:
             return inbox.store_many(connection, events)
 
