@@ -6,7 +6,9 @@ any point leaves either nothing or everything; a redelivered task finds the row 
 
 Lock order (deadlock freedom): every transaction takes the inbox row first (`inbox.lock`), then entity
 rows in one fixed order: `EntityVersion` → `User` → `CreditBalance` → `CreditGrant` / `UsageHistory`.
-Handlers lock at most one entity of each kind per event, through the `models` modules, in that order.
+Handlers lock at most one entity of each kind per event, through the `models` modules, in that order;
+the one exception, a user upsert that releases its email from another `User` row, locks both rows at once
+in `clerkId` order before writing either (`users.upsert_from_clerk`).
 
 Attempts: `attempts` counts started attempts. An attempt that ends (applied, failed, or to be retried)
 counts itself in the transaction that records it, so the happy path costs no extra round trip. An attempt
