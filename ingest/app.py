@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from werkzeug.exceptions import HTTPException
 
 from ingest.batching import BatchPublisher, InboxWriter
+from ingest.error_origin import error_origin
 from ingest.errors import WebhookRejected
 from ingest.metrics import ScrapeTimeCollector
 from ingest.publisher import CeleryPublisher
@@ -75,7 +76,8 @@ def create_app(settings: Settings | None = None, *, publisher: BatchPublisher | 
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):
-        log.exception("unexpected error in receiver")
+        origin = error_origin(error)  # type and place only: a message could quote the body
+        log.error("unexpected error in receiver", extra={"error_type": origin.error_type, "error_at": origin.location})
         return error_response(500, "internal_error", "unexpected error; the event was not acknowledged")
 
     return app

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, DBAPIError
 
+from ingest.error_origin import error_origin
 from ingest.errors import WebhookRejected
 from models import inbox
 from models.tables import EventStatus
@@ -97,7 +98,10 @@ class InboxWriter:
             try:
                 self._flush(batch)
             except Exception as error:  # never let the writer thread die: answer the batch with an error
-                log.exception("inbox writer failed a batch")
+                origin = error_origin(error)  # type and place only: a message could quote a body
+                log.error(
+                    "inbox writer failed a batch", extra={"error_type": origin.error_type, "error_at": origin.location}
+                )
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(error)
@@ -132,6 +136,22 @@ class InboxWriter:
             self._mark_enqueued(new_ids)
 
     def _store(self, events: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+        """Store the batch, retrying once on a fresh connection when the pooled one was dead.
+
+        After a PostgreSQL restart every pooled connection is stale and its first use fails as a disconnect
+        (SQLAlchemy then invalidates the pool). Retrying is safe: the INSERT is `ON CONFLICT DO NOTHING`, and
+        should the lost connection have committed after all, the retry sees the rows as duplicates, which
+        stay `received` and are enqueued by the sweeper.
+        """
+        try:
+            return self._store_once(events)
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+            log.warning("stale database connection; retrying the batch once on a fresh one")
+            return self._store_once(events)
+
+    def _store_once(self, events: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
         with self.engine.begin() as connection:
             return inbox.store_many(connection, events)
 

@@ -7,6 +7,13 @@ from sqlalchemy.orm import Session
 
 from models.base import new_id, utcnow
 
+# Both rows an upsert may write — its own, and another one still holding the address — locked in clerkId
+# order before either is written, so two events that swap addresses between two users queue instead of
+# deadlocking (each would otherwise lock the other's row first, then its own).
+_LOCK_AFFECTED = text(
+    """SELECT id FROM "User" WHERE "clerkId" = :clerk_id OR (email = :email AND "clerkId" <> :clerk_id)
+       ORDER BY "clerkId" FOR UPDATE"""
+)
 _RELEASE_EMAIL = text(
     """UPDATE "User" SET email = NULL, "updatedAt" = :now WHERE email = :email AND "clerkId" <> :clerk_id"""
 )
@@ -31,9 +38,11 @@ def upsert_from_clerk(session: Session, clerk_id: str, *, email: str | None, nam
 
     Clerk guarantees an address belongs to one user at a time, so another row still holding it is stale
     (its change was missed or is older): the address is released there rather than failing the event.
+    Lock order: both rows first, in `clerkId` order (see `_LOCK_AFFECTED`).
     """
     now = utcnow()
     if email is not None:
+        session.execute(_LOCK_AFFECTED, {"email": email, "clerk_id": clerk_id}).all()
         session.execute(_RELEASE_EMAIL, {"email": email, "clerk_id": clerk_id, "now": now})
     return session.execute(
         _UPSERT,

@@ -6,7 +6,9 @@ any point leaves either nothing or everything; a redelivered task finds the row 
 
 Lock order (deadlock freedom): every transaction takes the inbox row first (`inbox.lock`), then entity
 rows in one fixed order: `EntityVersion` → `User` → `CreditBalance` → `CreditGrant` / `UsageHistory`.
-Handlers lock at most one entity of each kind per event, through the `models` modules, in that order.
+Handlers lock at most one entity of each kind per event, through the `models` modules, in that order;
+the one exception, a user upsert that releases its email from another `User` row, locks both rows at once
+in `clerkId` order before writing either (`users.upsert_from_clerk`).
 
 Attempts: `attempts` counts started attempts. An attempt that ends (applied, failed, or to be retried)
 counts itself in the transaction that records it, so the happy path costs no extra round trip. An attempt
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
+from ingest.error_origin import error_origin
 from ingest.settings import Settings, get_settings
 from models import inbox
 from models.db import default_engine, transaction
@@ -93,13 +96,17 @@ def process_event(
         outcome = Outcome("failed")
     except Exception as error:
         code = "transient_error" if is_transient(error) else "handler_error"
-        detail = f"{type(error).__name__} on attempt {attempt}"
+        origin = error_origin(error)  # never the message: it may quote payload values
+        detail = f"{origin.describe()} on attempt {attempt}"
         if _record(engine, row_id, None, code, detail, max_attempts(settings)) == EventStatus.DEAD:
             outcome = Outcome("dead")
         else:  # also when the failure could not be recorded (database down): the row decides next time
             outcome = Outcome("retry", retry_in=backoff_seconds(attempt, settings.retry_backoff_max))
         if not is_transient(error):
-            log.exception("handler raised", extra={"event_row": row_id})
+            log.error(
+                "handler raised",
+                extra={"event_row": row_id, "error_type": origin.error_type, "error_at": origin.location},
+            )
     row = seen[0] if seen else None
     telemetry.event_finished(engine, row_id, outcome.status, attempt, time.perf_counter() - started, row)
     return outcome

@@ -4,6 +4,9 @@ Card and boleto send `PAYMENT_CONFIRMED` and `PAYMENT_RECEIVED` (different event
 only `PAYMENT_RECEIVED`: the first of them grants under `asaas:payment:<payment id>`; the other finds the
 key taken. Subscription charges are created 40 days ahead, so `PAYMENT_CREATED` never grants (it is not
 registered at all). Every state change is logged in `SubscriptionEvent`.
+
+`PAYMENT_DELETED` reverses like a refund but under a key of its own, so that `PAYMENT_RESTORED` can cancel
+it (see `models/ledger.py`): a deleted charge that is restored and then paid grants once.
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ FULL_REVERSALS = {
     "PAYMENT_REFUNDED",
     "PAYMENT_CHARGEBACK_REQUESTED",
     "PAYMENT_RECEIVED_IN_CASH_UNDONE",
-    "PAYMENT_DELETED",
 }
+DELETION = "PAYMENT_DELETED"  # a full reversal that a later PAYMENT_RESTORED cancels
+RESTORE = "PAYMENT_RESTORED"
 PARTIAL_REVERSAL = "PAYMENT_PARTIALLY_REFUNDED"
 PAYMENT_STATUS = {
     "PAYMENT_CONFIRMED": "active",
@@ -39,6 +43,7 @@ PAYMENT_STATUS = {
     "PAYMENT_CHARGEBACK_REQUESTED": "chargeback",
     "PAYMENT_RECEIVED_IN_CASH_UNDONE": "payment_undone",
     "PAYMENT_DELETED": "payment_deleted",
+    "PAYMENT_RESTORED": "restored",
 }
 SUBSCRIPTION_EVENTS = (
     "SUBSCRIPTION_CREATED",
@@ -114,6 +119,30 @@ def payment_event(session: Session, event: LockedEvent, context: HandlerContext)
             details=_details(event, payment, plan),
         )
         metadata["granted"] = change.added if change.applied else 0
+    elif event.eventType == DELETION:
+        change = ledger.reverse_deletion_once(
+            session,
+            grant_key=grant_key(payment.id),
+            event_key=event.eventId,
+            user_id=payer.user_id,
+            clerk_id=payer.clerk_id,
+            source_event_id=event.id,
+            details={**_details(event, payment, plan), "kind": "plan_reversal"},
+        )
+        metadata.update(reversed=-change.added, shortfall=change.shortfall or None, beforeGrant=change.before_grant)
+    elif event.eventType == RESTORE:
+        restored = ledger.restore_once(
+            session,
+            grant_key=grant_key(payment.id),
+            event_key=event.eventId,
+            user_id=payer.user_id,
+            clerk_id=payer.clerk_id,
+            source_event_id=event.id,
+            details={**_details(event, payment, plan), "kind": "plan_restore"},
+        )
+        metadata.update(
+            liftedTombstone=restored.lifted, restoredCredits=restored.added, beforeDeletion=restored.pending
+        )
     elif event.eventType in FULL_REVERSALS or event.eventType == PARTIAL_REVERSAL:
         fraction = Fraction(1)
         key = grant_key(payment.id) + ledger.REVERSAL_SUFFIX

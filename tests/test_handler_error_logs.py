@@ -1,0 +1,61 @@
+"""An unexpected handler exception is reported by type and place, never by its message (it may carry
+personal data from the payload), in the logs and in the inbox row."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+
+import pytest
+from sqlalchemy import Engine, text
+
+from models import inbox
+from workers import processing
+from workers.handlers import HANDLERS
+
+PERSONAL = "ana@example.org"
+
+
+def leaky_handler(session, event, context) -> None:
+    lookup = {}
+    lookup.setdefault("email", event.payload["email"])
+    raise ValueError(f"secret {lookup['email']}")  # the line the report must point at
+
+
+RAISE_LINE = leaky_handler.__code__.co_firstlineno + 3
+
+
+def test_unexpected_handler_error_logs_type_and_place_but_not_the_message(
+    engine: Engine, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(HANDLERS, ("test", "leaky"), leaky_handler)
+    with engine.begin() as connection:
+        row_id = inbox.store(
+            connection,
+            provider="test",
+            event_id=f"msg_{secrets.token_hex(8)}",
+            event_type="leaky",
+            payload_json=json.dumps({"email": PERSONAL}),
+            occurred_at=None,
+        )
+    with caplog.at_level(logging.DEBUG):
+        outcome = processing.process_event(row_id, attempt=1, engine=engine)
+    assert outcome.status == "retry"
+
+    for record in caplog.records:  # message, arguments, extras and any attached traceback
+        rendered = " ".join([record.getMessage(), repr(vars(record)), logging.Formatter().format(record)])
+        assert PERSONAL not in rendered
+    assert PERSONAL not in caplog.text
+
+    place = f"{__name__}:leaky_handler:{RAISE_LINE}"
+    raised = [record for record in caplog.records if record.getMessage() == "handler raised"]
+    assert len(raised) == 1
+    assert raised[0].error_type == "ValueError" and raised[0].error_at == place
+
+    with engine.connect() as connection:
+        error, detail = connection.execute(
+            text('SELECT "lastError", "lastErrorDetail" FROM "WebhookEvent" WHERE id = :id'), {"id": row_id}
+        ).one()
+    assert error == "handler_error"
+    assert "ValueError" in detail and place in detail and PERSONAL not in detail
