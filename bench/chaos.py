@@ -14,7 +14,9 @@ By default Redis and PostgreSQL are private throw-away servers on free loopback 
 them); `--database-url` / `--broker-url` point it at existing ones, which are then never restarted.
 Exit status 0 only when nothing was lost, nothing applied twice and the database matches the oracle.
 
-Event sources are classes with `deliveries()` and `check()`: Clerk users today; payments join the same way.
+Event sources are classes with `generate()` and `check()`: Clerk users (`ClerkUsers` below) and Asaas
+payments (`bench/chaos_payments.py`: card and Pix payments of seeded payers on a seeded plan, refunds, some
+refunds delivered before their grant). `--payment-share` of the N events are payment events.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ sys.path.insert(0, str(ROOT))
 import psycopg2  # noqa: E402
 import requests  # noqa: E402
 
+from bench.chaos_payments import TOKEN as ASAAS_TOKEN  # noqa: E402
+from bench.chaos_payments import AsaasPayments  # noqa: E402
 from tests.private_services import PrivatePostgres, PrivateRedis, free_port  # noqa: E402
 from tests.support import svix_headers  # noqa: E402
 
@@ -64,7 +68,8 @@ class Delivery:
 
     msg_id: str
     body: str
-    forged: str | None = None  # how: "wrong_secret", "tampered", "stale"
+    forged: str | None = None  # how: "wrong_secret", "tampered", "stale"; Asaas: "wrong_token", "missing_token"
+    provider: str = "clerk"
 
 
 @dataclass
@@ -115,15 +120,17 @@ class ClerkUsers:
     def expected(self, accepted: set[str]) -> dict[str, dict[str, Any]]:
         """Per Clerk id: the newest accepted event decides the state."""
         newest: dict[str, dict[str, Any]] = {}
-        for msg_id in accepted:
+        for msg_id in accepted & self.events.keys():
             event = self.events[msg_id]
             clerk_id = event["data"]["id"]
             if clerk_id not in newest or event["timestamp"] > newest[clerk_id]["timestamp"]:
                 newest[clerk_id] = event
         return newest
 
-    def check(self, cursor, accepted: set[str]) -> tuple[int, int, list[str]]:
-        """(double_applied, mismatches, examples) for the users, balances, ledger and grants."""
+    def check(self, cursor, accepted: set[str], others: frozenset[str] = frozenset()) -> tuple[int, int, list[str]]:
+        """(double_applied, mismatches, examples) for the users, balances, ledger and grants.
+
+        `others`: Clerk ids of users another source seeded (the payers), checked by that source."""
         cursor.execute(
             """SELECT u."clerkId", u.email, u.name, u."isActive", b."creditsRemaining",
                       (SELECT count(*) FROM "UsageHistory" h WHERE h."userId" = u.id),
@@ -131,7 +138,7 @@ class ClerkUsers:
                       (SELECT count(*) FROM "CreditGrant" g WHERE g."userId" = u.id)
                  FROM "User" u LEFT JOIN "CreditBalance" b ON b."userId" = u.id"""
         )
-        found = {row[0]: row[1:] for row in cursor.fetchall()}
+        found = {row[0]: row[1:] for row in cursor.fetchall() if row[0] not in others}
         double, mismatches, examples = 0, 0, []
 
         def bad(kind: str, clerk_id: str, detail: str) -> None:
@@ -269,6 +276,7 @@ class Chaos:
             CELERY_BROKER_URL=broker,
             CELERY_QUEUE=f"pedro-chaos-{secrets.token_hex(4)}",
             CLERK_WEBHOOK_SECRET=SECRET,
+            ASAAS_WEBHOOK_TOKEN=ASAAS_TOKEN,
             RETRY_BACKOFF_MAX="5",
             VISIBILITY_TIMEOUT="60",
             LOG_LEVEL=self.args.log_level,
@@ -303,38 +311,52 @@ class Chaos:
         return url
 
     # -- sending
-    def deliveries(self, source: ClerkUsers) -> tuple[list[Delivery], int, int]:
-        valid = source.generate(self.args.events, self.rng)
+    def deliveries(self, users: ClerkUsers, payments: AsaasPayments) -> tuple[list[Delivery], int, int]:
+        n_payments = round(self.args.events * self.args.payment_share)
+        valid = users.generate(self.args.events - n_payments, self.rng)
+        valid += [Delivery(id_, body, provider="asaas") for id_, body in payments.generate(n_payments, self.rng)]
         duplicates = [self.rng.choice(valid) for _ in range(int(len(valid) * self.args.duplicates))]
         forged = []
         for _ in range(max(1, int(len(valid) * self.args.forged))):
             original = self.rng.choice(valid)
+            if original.provider == "asaas":
+                event_id, body, how = payments.forgery(self.rng)
+                forged.append(Delivery(event_id, body, forged=how, provider="asaas"))
+                continue
             how = self.rng.choice(["wrong_secret", "tampered", "stale"])
             tampered = original.body.replace("@chaos.example", "@attacker.example").replace("First", "Mallory")
             msg_id = original.msg_id if how == "tampered" else f"msg_{secrets.token_hex(12)}"
             forged.append(Delivery(msg_id, tampered if how != "stale" else original.body, forged=how))
         everything = valid + duplicates + forged
         self.rng.shuffle(everything)
+        # Grants of the refunds that must come first go last (with their duplicates): the refund is applied
+        # long before, so the grant finds its key claimed by the reversal.
+        last = payments.held_back()
+        everything = [d for d in everything if d.msg_id not in last] + [d for d in everything if d.msg_id in last]
         return everything, len(duplicates), len(forged)
+
+    def request(self, delivery: Delivery) -> tuple[str, dict[str, str]]:
+        """Path and headers of one delivery, signed (or forged) as its provider does."""
+        if delivery.provider == "asaas":
+            return "/webhooks/asaas", self.payments.headers(delivery.forged)
+        if delivery.forged == "wrong_secret":
+            return "/webhooks/clerk", svix_headers(delivery.body, secret=FORGER_SECRET, msg_id=delivery.msg_id)
+        if delivery.forged == "tampered":  # a real signature, but of another body
+            signed_body = json.dumps(json.loads(delivery.body) | {"x": 1})
+            return "/webhooks/clerk", svix_headers(signed_body, secret=SECRET, msg_id=delivery.msg_id)
+        if delivery.forged == "stale":
+            import datetime as dt
+
+            old = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=30)
+            return "/webhooks/clerk", svix_headers(delivery.body, secret=SECRET, msg_id=delivery.msg_id, timestamp=old)
+        return "/webhooks/clerk", svix_headers(delivery.body, secret=SECRET, msg_id=delivery.msg_id)
 
     def send(self, session: requests.Session, url: str, delivery: Delivery) -> None:
         deadline = time.monotonic() + 180
         while True:
-            if delivery.forged == "wrong_secret":
-                headers = svix_headers(delivery.body, secret=FORGER_SECRET, msg_id=delivery.msg_id)
-            elif delivery.forged == "tampered":  # a real signature, but of another body
-                signed_body = json.dumps(json.loads(delivery.body) | {"x": 1})
-                headers = svix_headers(signed_body, secret=SECRET, msg_id=delivery.msg_id)
-            elif delivery.forged == "stale":
-                import datetime as dt
-
-                old = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=30)
-                headers = svix_headers(delivery.body, secret=SECRET, msg_id=delivery.msg_id, timestamp=old)
-            else:
-                headers = svix_headers(delivery.body, secret=SECRET, msg_id=delivery.msg_id)
+            path, headers = self.request(delivery)
             try:
-                response = session.post(f"{url}/webhooks/clerk", data=delivery.body.encode(), headers=headers,
-                                        timeout=15)  # fmt: skip
+                response = session.post(f"{url}{path}", data=delivery.body.encode(), headers=headers, timeout=15)
                 status = response.status_code
             except requests.RequestException:
                 status = 0
@@ -460,14 +482,17 @@ class Chaos:
             cursor.execute("""SELECT count(*) FROM "WebhookEvent" WHERE status IN ('processed', 'ignored')""")
             return cursor.fetchone()[0]
 
-    def verify(self, database: str, source: ClerkUsers) -> dict[str, Any]:
+    def verify(self, database: str, users: ClerkUsers, payments: AsaasPayments) -> dict[str, Any]:
         with contextlib.closing(psycopg2.connect(database)) as connection, connection.cursor() as cursor:
-            cursor.execute("""SELECT "eventId", status FROM "WebhookEvent" WHERE provider = 'clerk'""")
-            stored = dict(cursor.fetchall())
+            cursor.execute("""SELECT provider, "eventId", status FROM "WebhookEvent" """)
+            stored = {event_id: status for _, event_id, status in cursor.fetchall()}
             lost = sum(1 for msg_id in self.acknowledged if stored.get(msg_id) not in FINAL)
-            unexpected_rows = sum(1 for msg_id in stored if msg_id not in source.events)
+            known = users.events.keys() | payments.events.keys()
+            unexpected_rows = sum(1 for msg_id in stored if msg_id not in known)
             statuses = Counter(stored.values())
-            double, mismatches, examples = source.check(cursor, self.acknowledged)
+            double, mismatches, examples = users.check(cursor, self.acknowledged, frozenset(payments.openings))
+            p_double, p_mismatches, p_examples, figures = payments.check(cursor, self.acknowledged)
+            examples += p_examples
             cursor.execute('SELECT max(attempts), sum(attempts) FROM "WebhookEvent"')
             max_attempts, sum_attempts = cursor.fetchone()
             cursor.execute(
@@ -477,8 +502,12 @@ class Chaos:
             unfinished = cursor.fetchall()
         return {
             "lost": lost,
-            "double": double,
-            "mismatches": mismatches + unexpected_rows,
+            "double": double + p_double,
+            "mismatches": mismatches + p_mismatches + unexpected_rows,
+            "payment_double": p_double,
+            "payment_mismatches": p_mismatches,
+            "unexpected_rows": unexpected_rows,
+            "figures": figures,
             "examples": examples,
             "statuses": dict(statuses),
             "max_attempts": max_attempts,
@@ -487,12 +516,15 @@ class Chaos:
         }
 
     def run(self) -> int:
-        source = ClerkUsers(users=self.args.users)
+        users = ClerkUsers(users=self.args.users)
+        self.payments = payments = AsaasPayments(payers=self.args.payers)
         try:
             database, broker = self.start_infrastructure()
             env = self.env(database, broker)
             url = self.start_processes(env)
-            deliveries, n_duplicates, n_forged = self.deliveries(source)
+            deliveries, n_duplicates, n_forged = self.deliveries(users, payments)
+            with contextlib.closing(psycopg2.connect(database)) as connection, connection:
+                payments.seed(connection)
             self.total = len(deliveries)
             done, stop = threading.Event(), threading.Event()
             threading.Thread(target=self.supervise, args=(stop,), daemon=True).start()
@@ -509,7 +541,7 @@ class Chaos:
                 if not self.args.no_sweep:
                     wait_until(lambda: self.count_final(database) >= len(self.acknowledged), 60, "the final sweep")
             total_seconds = time.monotonic() - started
-            result = self.verify(database, source)
+            result = self.verify(database, users, payments)
         finally:
             with contextlib.suppress(UnboundLocalError):
                 stop.set()
@@ -526,7 +558,10 @@ class Chaos:
             f"forged_rejected={self.responses['forged_rejected']} lost={result['lost']} "
             f"double_applied={result['double']} mismatches={result['mismatches'] + forged_accepted} "
             f"duplicates_sent={n_duplicates} forged_sent={n_forged} users={self.args.users} "
-            f"chaos_actions={len(self.chaos_log)} worker_restarts={self.supervisor_restarts} sweeps={sweeps} "
+            f"payers={self.args.payers} payment_double={result['payment_double']} "
+            f"payment_mismatches={result['payment_mismatches']} "
+            + "".join(f"{name}={value} " for name, value in result["figures"].items())
+            + f"chaos_actions={len(self.chaos_log)} worker_restarts={self.supervisor_restarts} sweeps={sweeps} "
             f"send_s={send_seconds:.1f} "
             f"total_s={total_seconds:.1f} events_per_s={self.args.events / total_seconds:.0f}"
         )
@@ -548,6 +583,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=5000, help="unique valid events")
     parser.add_argument("--users", type=int, default=300)
+    parser.add_argument("--payers", type=int, default=60, help="seeded users that pay through Asaas")
+    parser.add_argument("--payment-share", type=float, default=0.3, help="share of the events that are payments")
     parser.add_argument("--duplicates", type=float, default=0.3, help="share of extra duplicate deliveries")
     parser.add_argument("--forged", type=float, default=0.01, help="share of forged requests")
     parser.add_argument("--senders", type=int, default=16, help="concurrent HTTP senders")
