@@ -28,6 +28,7 @@ from bench.common import (  # noqa: E402
     ThrowawayDatabase,
     free_port,
     have_wrk,
+    run_open_loop,
     run_python,
     run_wrk,
     start_gunicorn,
@@ -55,10 +56,8 @@ def measure(args: argparse.Namespace, app: str, env: dict[str, str], requests: S
         peak = drive(args, url, requests)
         half = None
         if args.half_rate:
-            # Pace each connection so that the total offered load is half of the measured peak.
-            per_connection_interval_ms = args.connections / (peak.rps / 2) * 1000
-            delay = max(0.0, per_connection_interval_ms - peak.p50_ms)
-            half = drive(args, url, requests, delay_ms=delay)
+            # Open loop at exactly half of the measured peak: latency from each request's scheduled time.
+            half = run_open_loop(url, "/webhooks/clerk", requests, [("half", args.seconds, peak.rps / 2)])["half"]
         return peak, half
     finally:
         stop(server)

@@ -107,8 +107,10 @@ class InboxWriter:
                         future.set_exception(error)
 
     def _flush(self, batch: list[tuple[dict[str, Any], Future]]) -> None:
+        # Rows to be published are stored as `enqueued` right away, which saves a second commit per batch;
+        # if the publish then fails they are put back to `received`, where the sweeper looks for them.
         try:
-            stored = self._store([event for event, _ in batch])
+            stored = self._store([_as_enqueued(event) for event, _ in batch])
         except DataError:
             if len(batch) > 1:  # isolate the event PostgreSQL refuses; the others are fine
                 for item in batch:
@@ -128,12 +130,12 @@ class InboxWriter:
             and (event["provider"], event["event_id"]) in stored
         ]
         enqueued = bool(new_ids) and self.publisher.publish_many(new_ids)
+        if new_ids and not enqueued:
+            self._mark_received(new_ids)
         queued = set(new_ids) if enqueued else set()
         for event, future in batch:
             row_id = stored.pop((event["provider"], event["event_id"]), None)
             future.set_result(Accepted(row_id=row_id, duplicate=row_id is None, enqueued=row_id in queued))
-        if enqueued:
-            self._mark_enqueued(new_ids)
 
     def _store(self, events: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
         """Store the batch, retrying once on a fresh connection when the pooled one was dead.
@@ -141,7 +143,7 @@ class InboxWriter:
         After a PostgreSQL restart every pooled connection is stale and its first use fails as a disconnect
         (SQLAlchemy then invalidates the pool). Retrying is safe: the INSERT is `ON CONFLICT DO NOTHING`, and
         should the lost connection have committed after all, the retry sees the rows as duplicates, which
-        stay `received` and are enqueued by the sweeper.
+        are not enqueued again: the sweeper re-enqueues them once they count as stuck (SWEEP_STUCK_AFTER).
         """
         try:
             return self._store_once(events)
@@ -155,10 +157,17 @@ class InboxWriter:
         with self.engine.begin() as connection:
             return inbox.store_many(connection, events)
 
-    def _mark_enqueued(self, row_ids: list[str]) -> None:
-        """After the answers: the status is only a hint for the sweeper, the task is already queued."""
+    def _mark_received(self, row_ids: list[str]) -> None:
+        """The broker refused the batch: `received` again, so the sweeper enqueues it within a minute."""
         try:
             with self.engine.begin() as connection:
-                inbox.mark_enqueued_many(connection, row_ids)
+                inbox.mark_received_many(connection, row_ids)
         except DBAPIError:
-            log.warning("could not mark a batch enqueued; the sweeper will re-enqueue it harmlessly")
+            log.warning("could not mark an unpublished batch received; the sweeper finds it as stuck later")
+
+
+def _as_enqueued(event: dict[str, Any]) -> dict[str, Any]:
+    """Events to publish are stored as `enqueued`; events stored `failed` on receipt keep their status."""
+    if event.get("status", EventStatus.RECEIVED) is EventStatus.RECEIVED:
+        return {**event, "status": EventStatus.ENQUEUED}
+    return event

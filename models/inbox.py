@@ -30,9 +30,9 @@ _STORE = text(
     """
 )
 
-_MARK_ENQUEUED_MANY = text(
-    """UPDATE "WebhookEvent" SET status = 'enqueued', "updatedAt" = :now
-       WHERE id = ANY(:ids) AND status = 'received'"""
+_MARK_RECEIVED_MANY = text(
+    """UPDATE "WebhookEvent" SET status = 'received', "updatedAt" = :now
+       WHERE id = ANY(:ids) AND status = 'enqueued'"""
 )
 _MARK_ENQUEUED = text(
     """UPDATE "WebhookEvent" SET status = 'enqueued', "updatedAt" = :now
@@ -106,9 +106,9 @@ def store_many(connection: Connection, events: list[dict]) -> dict[tuple[str, st
     return {(provider, event_id): row_id for row_id, provider, event_id in inserted}
 
 
-def mark_enqueued_many(connection: Connection, row_ids: list[str]) -> None:
-    """`received` → `enqueued` for a batch the broker took (rows a worker already finished stay as they are)."""
-    connection.execute(_MARK_ENQUEUED_MANY, {"ids": row_ids, "now": utcnow()})
+def mark_received_many(connection: Connection, row_ids: list[str]) -> None:
+    """`enqueued` → `received` for a batch the broker refused (the sweeper's signal to enqueue it)."""
+    connection.execute(_MARK_RECEIVED_MANY, {"ids": row_ids, "now": utcnow()})
 
 
 def mark_enqueued(connection: Connection, row_id: str) -> None:
