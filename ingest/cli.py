@@ -13,20 +13,8 @@ from pathlib import Path
 import click
 from sqlalchemy.exc import OperationalError
 
-from ingest.settings import ConfigError, Settings, get_settings
-
-
-def fail(message: str, code: int = 2) -> None:
-    click.echo(f"pedro-ingest: {message}", err=True)
-    sys.exit(code)
-
-
-def settings_or_exit() -> Settings:
-    try:
-        return get_settings()
-    except ConfigError as error:
-        fail(str(error))
-        raise  # unreachable; keeps type checkers calm
+from ingest.cli_support import fail, settings_or_exit
+from ingest.settings import Settings, get_settings
 
 
 def share_metrics_between_processes(role: str) -> None:

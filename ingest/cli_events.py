@@ -9,12 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import sys
 
 import click
 from sqlalchemy.exc import OperationalError
 
-from ingest.settings import ConfigError, Settings, get_settings
+from ingest.cli_support import fail, settings_or_exit
 from models.tables import EventStatus
 
 _RELATIVE = re.compile(r"^(\d+)([smhd])$")
@@ -34,20 +33,6 @@ def parse_since(value: str | None) -> dt.datetime | None:
     except ValueError:
         raise click.BadParameter("use an ISO date/time (2026-01-31T12:00) or a duration (30m, 2h, 7d)") from None
     return parsed.astimezone(dt.UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
-
-
-def fail(message: str, code: int = 2) -> None:
-    """Same one-line failure as `ingest.cli` (not imported from there: `python -m ingest.cli` would load it twice)."""
-    click.echo(f"pedro-ingest: {message}", err=True)
-    sys.exit(code)
-
-
-def settings_or_exit() -> Settings:
-    try:
-        return get_settings()
-    except ConfigError as error:
-        fail(str(error))
-        raise
 
 
 def _engine_and_publisher():

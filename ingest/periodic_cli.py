@@ -10,19 +10,7 @@ import sys
 
 import click
 
-from ingest.settings import Settings
-
-
-def settings_or_exit() -> Settings:
-    from ingest.cli import settings_or_exit as load  # lazy: ingest.cli imports this module
-
-    return load()
-
-
-def fail(message: str, code: int = 2) -> None:
-    from ingest.cli import fail as report
-
-    report(message, code)
+from ingest.cli_support import fail, settings_or_exit
 
 
 @click.command()
