@@ -59,19 +59,24 @@ def grant_key(payment_id: str) -> str:
     return f"asaas:payment:{payment_id}"
 
 
-def _link(session: Session, payment: AsaasPayment) -> tuple[Payer, PlanRef | None]:
+def _resolve(
+    session: Session, what: str, external_reference: str | None, subscription_id: str | None, link_id: str | None
+) -> tuple[Payer, PlanRef | None]:
+    """User and plan of a payment or subscription, or `unlinked_payment` (replayable once the link exists)."""
     payer, plan = billing_links.resolve_asaas(
-        session,
-        external_reference=payment.externalReference,
-        subscription_id=payment.subscription,
-        payment_link_id=payment.paymentLink,
+        session, external_reference=external_reference, subscription_id=subscription_id, payment_link_id=link_id
     )
     if payer is None:
         raise PermanentError(
-            "unlinked_payment",
-            f"payment {payment.id} links to no user (externalReference, subscription link); fix the link and replay",
+            "unlinked_payment", f"{what} links to no user (externalReference, subscription link); fix and replay"
         )
     return payer, plan
+
+
+def _link(session: Session, payment: AsaasPayment) -> tuple[Payer, PlanRef | None]:
+    return _resolve(
+        session, f"payment {payment.id}", payment.externalReference, payment.subscription, payment.paymentLink
+    )
 
 
 def _details(event: LockedEvent, payment: AsaasPayment, plan: PlanRef | None) -> dict:
@@ -168,17 +173,13 @@ def payment_event(session: Session, event: LockedEvent, context: HandlerContext)
 def subscription_event(session: Session, event: LockedEvent, context: HandlerContext) -> None:
     """Remember subscription → user/plan for its payments, and log the state change."""
     subscription = AsaasSubscriptionEnvelope.model_validate(event.payload).subscription
-    payer, plan = billing_links.resolve_asaas(
+    payer, plan = _resolve(
         session,
-        external_reference=subscription.externalReference,
-        subscription_id=subscription.id,
-        payment_link_id=subscription.paymentLink,
+        f"subscription {subscription.id}",
+        subscription.externalReference,
+        subscription.id,
+        subscription.paymentLink,
     )
-    if payer is None:
-        raise PermanentError(
-            "unlinked_payment",
-            f"subscription {subscription.id} links to no user (externalReference); fix the link and replay",
-        )
     billing_links.remember_asaas_subscription(
         session,
         subscription_id=subscription.id,
