@@ -42,8 +42,18 @@ def database() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def queue_name() -> str:
-    return f"pedro-test-{secrets.token_hex(4)}"
+def queue_name() -> Iterator[str]:
+    """A queue of this session's own; its Redis keys (lists, kombu bindings) are removed at the end."""
+    name = f"pedro-test-{secrets.token_hex(4)}"
+    yield name
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        for key in client.scan_iter(match=f"*{name}*", count=1000):
+            client.delete(key)
+    finally:
+        client.close()
 
 
 @pytest.fixture(scope="session")
