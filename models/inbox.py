@@ -20,23 +20,9 @@ from models.tables import FINAL_STATUSES, EventStatus, WebhookEvent
 _FINAL = sorted(status.value for status in FINAL_STATUSES)
 _PENDING = [EventStatus.RECEIVED.value, EventStatus.ENQUEUED.value]
 
-_STORE = text(
-    """
-    INSERT INTO "WebhookEvent"
-        (id, provider, "eventId", "eventType", payload, "receivedAt", "occurredAt", status, attempts, "updatedAt")
-    VALUES (:id, :provider, :event_id, :event_type, CAST(:payload AS jsonb), :now, :occurred_at, :status, 0, :now)
-    ON CONFLICT (provider, "eventId") DO NOTHING
-    RETURNING id
-    """
-)
-
 _MARK_RECEIVED_MANY = text(
     """UPDATE "WebhookEvent" SET status = 'received', "updatedAt" = :now
        WHERE id = ANY(:ids) AND status = 'enqueued'"""
-)
-_MARK_ENQUEUED = text(
-    """UPDATE "WebhookEvent" SET status = 'enqueued', "updatedAt" = :now
-       WHERE id = :id AND status = 'received'"""
 )
 
 
@@ -51,27 +37,10 @@ def store(
     status: EventStatus = EventStatus.RECEIVED,
     error: tuple[str, str] | None = None,
 ) -> str | None:
-    """Store an event once; returns the new row's id, or None when (provider, event_id) is already stored."""
-    row_id = connection.execute(
-        _STORE,
-        {
-            "id": new_id(),
-            "provider": provider,
-            "event_id": event_id,
-            "event_type": event_type,
-            "payload": payload_json,
-            "now": utcnow(),
-            "occurred_at": occurred_at,
-            "status": status.value,
-        },
-    ).scalar_one_or_none()
-    if row_id is not None and error is not None:
-        connection.execute(
-            update(WebhookEvent)
-            .where(WebhookEvent.id == row_id)
-            .values(lastError=error[0], lastErrorDetail=error[1][:2000], updatedAt=utcnow())
-        )
-    return row_id
+    """Store one event once; returns the new row's id, or None when (provider, event_id) is already stored."""
+    event = {"provider": provider, "event_id": event_id, "event_type": event_type, "payload_json": payload_json,
+             "occurred_at": occurred_at, "status": status, "error": error}  # fmt: skip
+    return store_many(connection, [event]).get((provider, event_id))
 
 
 _STORE_MANY = """
@@ -109,11 +78,6 @@ def store_many(connection: Connection, events: list[dict]) -> dict[tuple[str, st
 def mark_received_many(connection: Connection, row_ids: list[str]) -> None:
     """`enqueued` → `received` for a batch the broker refused (the sweeper's signal to enqueue it)."""
     connection.execute(_MARK_RECEIVED_MANY, {"ids": row_ids, "now": utcnow()})
-
-
-def mark_enqueued(connection: Connection, row_id: str) -> None:
-    """`received` → `enqueued` once the broker took the task (a worker may already have finished it)."""
-    connection.execute(_MARK_ENQUEUED, {"id": row_id, "now": utcnow()})
 
 
 @dataclass

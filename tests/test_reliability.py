@@ -59,8 +59,7 @@ def store(engine: Engine, event: dict, *, provider: str = "clerk") -> str:
 
 def enqueue(engine: Engine, publisher: CeleryPublisher, row_id: str) -> None:
     assert publisher.publish(row_id)
-    with engine.begin() as connection:
-        inbox.mark_enqueued(connection, row_id)
+    execute(engine, f"""UPDATE "WebhookEvent" SET status = 'enqueued' WHERE id = '{row_id}' AND status = 'received'""")
 
 
 def status_of(engine: Engine, row_id: str) -> str:
