@@ -1,6 +1,6 @@
 """Receiver throughput and latency against a bare Flask app, same gunicorn configuration, same run.
 
-    python bench/receiver.py [--seconds 10] [--connections 32] [--driver wrk|python]
+    python bench/receiver.py [--seconds 5] [--rounds 3] [--connections 32] [--driver wrk|python]
 
 Prints, for the bare app and for pedro-ingest's receiver (verify + store + enqueue): requests/s,
 p50/p99 latency, errors, the ratio receiver/bare, and p99 at half of the receiver's own max rate.
@@ -12,6 +12,8 @@ import argparse
 import os
 import platform
 import secrets
+import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -45,27 +47,16 @@ def drive(args: argparse.Namespace, url: str, requests: SignedRequests, delay_ms
                       delay_ms=delay_ms)  # fmt: skip
 
 
-def measure(args: argparse.Namespace, app: str, env: dict[str, str], requests: SignedRequests) -> tuple:
+def running(app: str, env: dict[str, str], args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
     port = free_port()
     workers, threads = gunicorn_workers(args.workers)
-    server = start_gunicorn(app, port, env, workers, args.threads or threads)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        warm = argparse.Namespace(**{**vars(args), "seconds": max(1, args.seconds // 5)})
-        drive(warm, url, requests)
-        peak = drive(args, url, requests)
-        half = None
-        if args.half_rate:
-            # Open loop at exactly half of the measured peak: latency from each request's scheduled time.
-            half = run_open_loop(url, "/webhooks/clerk", requests, [("half", args.seconds, peak.rps / 2)])["half"]
-        return peak, half
-    finally:
-        stop(server)
+    return start_gunicorn(app, port, env, workers, args.threads or threads), f"http://127.0.0.1:{port}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--seconds", type=int, default=5, help="seconds of load per app per round")
+    parser.add_argument("--rounds", type=int, default=3, help="bare/receiver rounds, alternated")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (both apps)")
     parser.add_argument("--threads", type=int, default=0, help="override serve's threads per worker (both apps)")
@@ -78,31 +69,62 @@ def main() -> None:
     with ThrowawayDatabase() as database:
         env = {**os.environ, "DATABASE_URL": database.url, "CELERY_BROKER_URL": REDIS_URL, "CELERY_QUEUE": queue,
                "CLERK_WEBHOOK_SECRET": SECRET, "LOG_LEVEL": "WARNING", "PYTHONPATH": str(Path.cwd())}  # fmt: skip
-        requests = SignedRequests(max(2000, 8000 * args.seconds))
-        bare, _ = measure(argparse.Namespace(**{**vars(args), "half_rate": False}), "bench.bare_app:app", env, requests)
-        database.truncate()
+        # Every receiver drive gets deliveries of its own: a repeated svix-id would be a (cheaper) duplicate.
+        batches = [SignedRequests(max(2000, 8000 * args.seconds)) for _ in range(args.rounds + 2)]
+        requests = batches[0]
+        bare_server, bare_url = running("bench.bare_app:app", env, args)
+        receiver_server, receiver_url = running("ingest.wsgi:app", env, args)
         started = time.monotonic()
-        receiver, half = measure(args, "ingest.wsgi:app", env, requests)
+        try:
+            # Both servers are up for the whole run and are driven in turn, round after round: this machine's
+            # speed drifts by a factor of two over minutes, so only figures taken side by side compare.
+            warm = argparse.Namespace(**{**vars(args), "seconds": 1})
+            drive(warm, bare_url, requests)
+            drive(warm, receiver_url, batches[1])
+            rounds = [
+                (drive(args, bare_url, requests), drive(args, receiver_url, batches[2 + number]))
+                for number in range(args.rounds)
+            ]
+            half = None
+            if args.half_rate:
+                # Open loop at exactly half of the measured peak: latency from each request's scheduled time.
+                peak = statistics.median(receiver.rps for _, receiver in rounds)
+                phases = [("half", max(args.seconds, 5), peak / 2)]
+                fresh = SignedRequests(int(peak / 2 * phases[0][1]) + 100)
+                half = run_open_loop(receiver_url, "/webhooks/clerk", fresh, phases)["half"]
+        finally:
+            stop(bare_server)
+            stop(receiver_server)
         stored = database.scalar('SELECT count(*) FROM "WebhookEvent"')
         queued = redis.Redis.from_url(REDIS_URL).llen(queue)
         redis.Redis.from_url(REDIS_URL).delete(queue)
         elapsed = time.monotonic() - started
 
+    for number, (bare, receiver) in enumerate(rounds, 1):
+        print(f"round {number}  bare      {bare.line()}")
+        print(f"round {number}  receiver  {receiver.line()}  ratio {receiver.rps / bare.rps:.2f}")
+    bare, receiver = (median_result([r[i] for r in rounds]) for i in (0, 1))
+    ratio = statistics.median(r.rps / b.rps for b, r in rounds if b.rps)
+    print(f"stored {stored:,} rows, queued {queued:,} tasks in {elapsed:.0f}s")
+    if half:
+        print(f"receiver at half rate ({half.rps:,.0f} req/s): p99 {half.p99_ms:.2f} ms, errors {half.errors}")
     body_kb = len(requests.body) / 1024
     workers, threads = gunicorn_workers(args.workers)
     threads = args.threads or threads
-    print(f"bare      {bare.line()}")
-    print(f"receiver  {receiver.line()}  (stored {stored:,} rows, queued {queued:,} tasks in {elapsed:.0f}s)")
-    if half:
-        print(f"receiver at half rate ({half.rps:,.0f} req/s): p99 {half.p99_ms:.2f} ms, errors {half.errors}")
-    ratio = receiver.rps / bare.rps if bare.rps else 0.0
+    errors = sum(b.errors + r.errors for b, r in rounds) + (half.errors if half else 0)
     print(
         f"SUMMARY receiver/bare={ratio:.2f} bare_rps={bare.rps:.0f} receiver_rps={receiver.rps:.0f} "
         f"receiver_p50_ms={receiver.p50_ms:.2f} receiver_p99_ms={receiver.p99_ms:.2f} "
-        f"half_rate_p99_ms={half.p99_ms if half else float('nan'):.2f} errors={receiver.errors + bare.errors} "
-        f"body_kb={body_kb:.1f} driver={args.driver} connections={args.connections} gunicorn=w{workers}x{threads} "
-        f"python={platform.python_version()} cores={os.cpu_count()}"
+        f"half_rate_p99_ms={half.p99_ms if half else float('nan'):.2f} errors={errors} "
+        f"rounds={args.rounds}x{args.seconds}s body_kb={body_kb:.1f} driver={args.driver} "
+        f"connections={args.connections} gunicorn=w{workers}x{threads} python={platform.python_version()} "
+        f"cores={os.cpu_count()}"
     )
+
+
+def median_result(results: list[LoadResult]) -> LoadResult:
+    """The round with the median throughput (its latencies belong to it)."""
+    return sorted(results, key=lambda result: result.rps)[len(results) // 2]
 
 
 if __name__ == "__main__":

@@ -1,0 +1,150 @@
+"""The receiver's group commit (`ingest.batching.InboxWriter`) against real PostgreSQL.
+
+The publisher here is an in-memory recorder so that the tests can hold the writer and make requests
+queue up behind it; the real publisher is tested against real Redis in test_task_messages.py.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import Engine, text
+
+from ingest.batching import Accepted, InboxWriter
+from ingest.errors import WebhookRejected
+from tests.support import wait_for
+
+
+class RecordingPublisher:
+    """Records every message; the first one can be held until `release()` so that others queue up."""
+
+    def __init__(self, *, hold_first: bool = False, accept: bool = True) -> None:
+        self.messages: list[list[str]] = []
+        self.accept = accept
+        self._held = threading.Event()
+        self._release = threading.Event()
+        if not hold_first:
+            self._release.set()
+
+    def publish_many(self, row_ids: list[str]) -> bool:
+        self.messages.append(list(row_ids))
+        self._held.set()
+        self._release.wait(10)
+        return self.accept
+
+    def wait_until_holding(self) -> None:
+        assert self._held.wait(10), "the writer never published"
+
+    def release(self) -> None:
+        self._release.set()
+
+
+def clerk_event(event_id: str | None = None, payload: str = '{"type": "user.created"}') -> dict:
+    return {"provider": "clerk", "event_id": event_id or f"msg_{secrets.token_hex(8)}", "event_type": "user.created",
+            "payload_json": payload, "occurred_at": None}  # fmt: skip
+
+
+def statuses(engine: Engine) -> dict[str, str]:
+    with engine.connect() as connection:
+        return dict(connection.execute(text('SELECT "eventId", status FROM "WebhookEvent"')).all())
+
+
+def submit_all(writer: InboxWriter, events: list[dict]) -> list[Accepted | WebhookRejected]:
+    def one(event: dict) -> Accepted | WebhookRejected:
+        try:
+            return writer.submit(event)
+        except WebhookRejected as rejected:
+            return rejected
+
+    with ThreadPoolExecutor(len(events)) as pool:
+        return list(pool.map(one, events))
+
+
+def queue_behind_a_held_batch(writer: InboxWriter, publisher: RecordingPublisher, events: list[dict]):
+    """Submit one event and hold its publish, then submit `events`: they wait in one queue."""
+    pool = ThreadPoolExecutor(len(events) + 1)
+    first = pool.submit(writer.submit, clerk_event())
+    publisher.wait_until_holding()
+    rest = [pool.submit(writer.submit, event) for event in events]
+    time.sleep(0.3)  # let every thread reach the writer's queue
+    publisher.release()
+    return pool, first, rest
+
+
+def test_requests_waiting_together_share_one_insert_and_one_message(engine: Engine) -> None:
+    publisher = RecordingPublisher(hold_first=True)
+    writer = InboxWriter(engine, publisher)
+    events = [clerk_event() for _ in range(12)]
+    pool, first, rest = queue_behind_a_held_batch(writer, publisher, events)
+    results = [future.result(10) for future in rest]
+    pool.shutdown()
+
+    assert first.result(10).enqueued
+    assert all(isinstance(r, Accepted) and r.enqueued and not r.duplicate for r in results)
+    assert len(publisher.messages) == 2  # the held one, then all twelve together
+    assert sorted(publisher.messages[1]) == sorted(r.row_id for r in results)
+    assert set(statuses(engine).values()) == {"enqueued"}
+    assert len(statuses(engine)) == 13
+
+
+def test_a_delivery_repeated_inside_one_batch_is_stored_once(engine: Engine) -> None:
+    publisher = RecordingPublisher(hold_first=True)
+    writer = InboxWriter(engine, publisher)
+    same = clerk_event("msg_same")
+    pool, _, rest = queue_behind_a_held_batch(writer, publisher, [same, dict(same), dict(same)])
+    results = [future.result(10) for future in rest]
+    pool.shutdown()
+
+    assert sorted(r.duplicate for r in results) == [False, True, True]
+    assert [ids for ids in publisher.messages[1:]] == [[r.row_id for r in results if not r.duplicate]]
+    assert statuses(engine)["msg_same"] == "enqueued"
+
+
+def test_an_event_postgresql_refuses_fails_alone_and_the_rest_of_its_batch_is_stored(engine: Engine) -> None:
+    publisher = RecordingPublisher(hold_first=True)
+    writer = InboxWriter(engine, publisher)
+    good = [clerk_event(f"msg_good_{n}") for n in range(3)]
+    bad = clerk_event("msg_bad", payload='{"type": "user.created", "name": "\\u0000"}')  # jsonb refuses \u0000
+    pool, _, rest = queue_behind_a_held_batch(writer, publisher, [good[0], bad, good[1], good[2]])
+    results = []
+    for future in rest:
+        try:
+            results.append(future.result(10))
+        except WebhookRejected as rejected:
+            results.append(rejected)
+    pool.shutdown()
+
+    assert isinstance(results[1], WebhookRejected) and results[1].code == "invalid_json"
+    assert all(isinstance(results[i], Accepted) and results[i].enqueued for i in (0, 2, 3))
+    stored = statuses(engine)
+    assert "msg_bad" not in stored
+    assert all(stored[f"msg_good_{n}"] == "enqueued" for n in range(3))
+
+
+def test_a_batch_the_broker_refuses_is_stored_received_for_the_sweeper(engine: Engine) -> None:
+    writer = InboxWriter(engine, RecordingPublisher(accept=False))
+    results = submit_all(writer, [clerk_event(f"msg_{n}") for n in range(5)])
+    assert all(isinstance(r, Accepted) and not r.enqueued and not r.duplicate for r in results)
+    assert set(statuses(engine).values()) == {"received"}
+
+
+def test_the_writer_gives_its_connection_back_when_idle(engine: Engine) -> None:
+    pool = engine.pool
+    before = pool.checkedout()
+    writer = InboxWriter(engine, RecordingPublisher())
+    submit_all(writer, [clerk_event() for _ in range(20)])
+    wait_for(lambda: pool.checkedout() == before, timeout=5, what="the writer's connection back in the pool")
+
+
+@pytest.mark.parametrize("count", [1, 40])
+def test_every_submit_gets_its_own_row_id(engine: Engine, count: int) -> None:
+    writer = InboxWriter(engine, RecordingPublisher())
+    results = submit_all(writer, [clerk_event() for _ in range(count)])
+    ids = [r.row_id for r in results if isinstance(r, Accepted)]
+    assert len(ids) == len(set(ids)) == count
+    published = [row_id for message in writer.publisher.messages for row_id in message]
+    assert sorted(published) == sorted(ids)
