@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from flask import Flask, jsonify
+from flask import Flask
 from sqlalchemy import Engine
 from werkzeug.exceptions import HTTPException
 
@@ -15,6 +15,7 @@ from ingest.errors import WebhookRejected
 from ingest.metrics import ScrapeTimeCollector
 from ingest.publisher import CeleryPublisher
 from ingest.receiving import Receiver
+from ingest.responses import json_response
 from ingest.settings import Settings, get_settings, parse_networks
 from ingest.verification import AsaasVerifier, ClerkVerifier, IpAllowList
 from models.db import engine_for
@@ -32,8 +33,7 @@ class Operations:
 
 
 def error_response(status: int, code: str, detail: str, retry_after: int | None = None):
-    response = jsonify(error=code, detail=detail)
-    response.status_code = status
+    response = json_response(status, code, {"error": code, "detail": detail})
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)
     return response

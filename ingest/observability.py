@@ -13,6 +13,7 @@ import time
 from flask import Flask, Response, g, has_request_context, request
 
 from ingest import metrics
+from ingest.responses import recorded_outcome
 
 log = logging.getLogger("pedro_ingest.request")
 WEBHOOK_PREFIX = "/webhooks/"
@@ -43,6 +44,9 @@ def _provider() -> str | None:
 
 
 def _outcome(response: Response) -> str:
+    recorded = recorded_outcome()  # set by every webhook and error response: no need to parse the body
+    if recorded is not None:
+        return recorded
     if response.status_code < 400:
         body = response.get_json(silent=True) if response.is_json else None
         return str((body or {}).get("status", "ok"))

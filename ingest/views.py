@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from ingest.errors import WebhookRejected
 from ingest.receiving import Accepted, Receiver
+from ingest.responses import json_response
 
 webhooks = Blueprint("webhooks", __name__)
 
@@ -31,8 +32,8 @@ def read_body() -> bytes:
 
 def accepted_response(result: Accepted):
     if result.duplicate:
-        return jsonify(status="duplicate"), 200
-    return jsonify(status="accepted", id=result.row_id, enqueued=result.enqueued), 200
+        return json_response(200, "duplicate", {"status": "duplicate"})
+    return json_response(200, "accepted", {"status": "accepted", "id": result.row_id, "enqueued": result.enqueued})
 
 
 @webhooks.post("/webhooks/clerk")
