@@ -203,10 +203,31 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
     raise RuntimeError(f"{url} did not answer within {timeout}s")
 
 
-def start_gunicorn(app: str, port: int, env: dict[str, str], workers: int, threads: int) -> subprocess.Popen:
+GTHREAD_THREADS = 8  # the configuration `serve` ran before gevent workers, kept for comparisons
+
+
+def server_options(kind: str, workers: int) -> list[str]:
+    """gunicorn flags: `production` is exactly what `pedro-ingest serve` runs; `gthread` the previous setup."""
+    from ingest.serving import gunicorn_options
+
+    if kind == "production":
+        return gunicorn_options(workers)
+    if kind == "gthread":
+        return ["--workers", str(workers), "--threads", str(GTHREAD_THREADS), "--worker-class", "gthread"]
+    raise ValueError(f"unknown server kind {kind!r}")
+
+
+def describe_server(kind: str, workers: int) -> str:
+    from ingest.serving import describe
+
+    return describe(workers) if kind == "production" else f"w{workers}x{kind}({GTHREAD_THREADS})"
+
+
+def start_gunicorn(
+    app: str, port: int, env: dict[str, str], workers: int, kind: str = "production"
+) -> subprocess.Popen:
     """One gunicorn configuration for every app a benchmark compares (the comparison must be fair)."""
-    argv = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-            "--threads", str(threads), "--worker-class", "gthread" if threads > 1 else "sync",
+    argv = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", *server_options(kind, workers),
             "--log-level", "warning", "--chdir", str(ROOT), app]  # fmt: skip
     process = subprocess.Popen(argv, env=env, start_new_session=True)
     try:

@@ -12,6 +12,9 @@ from flask import Flask, jsonify, request
 from svix.webhooks import Webhook, WebhookVerificationError
 
 from bench.raw_effects import apply_user
+from ingest.green import cooperative_database_waits
+
+cooperative_database_waits()  # same server as the receiver: under gevent its queries must not block the process
 
 app = Flask("inline")
 webhook = Webhook(os.environ["CLERK_WEBHOOK_SECRET"])

@@ -25,18 +25,17 @@ from bench.common import (  # noqa: E402
     SECRET,
     SignedRequests,
     ThrowawayDatabase,
+    describe_server,
     free_port,
     run_open_loop,
     start_gunicorn,
     stop,
 )
-from ingest.serving import gunicorn_workers  # noqa: E402
 
 
 def measure(app: str, env: dict[str, str], requests: SignedRequests, phases, workers: int) -> dict:
     port = free_port()
-    processes, threads = gunicorn_workers(workers)
-    server = start_gunicorn(app, port, env, processes, threads)
+    server = start_gunicorn(app, port, env, workers)
     try:
         return run_open_loop(f"http://127.0.0.1:{port}", "/webhooks/clerk", requests, phases)
     finally:
@@ -70,14 +69,14 @@ def main() -> None:
                   f"p99 {result.p99_ms:8.2f} ms  errors {result.errors}")  # fmt: skip
     growth = {n: r["burst"].p99_ms / r["steady"].p99_ms if r["steady"].p99_ms else 0 for n, r in
               (("inline", inline), ("receiver", receiver))}  # fmt: skip
-    processes, threads = gunicorn_workers(args.workers)
     print(
         f"SUMMARY receiver_burst_p99/steady_p99={growth['receiver']:.2f} inline_burst_p99/steady_p99="
         f"{growth['inline']:.2f} receiver_steady_p99_ms={receiver['steady'].p99_ms:.2f} "
         f"receiver_burst_p99_ms={receiver['burst'].p99_ms:.2f} inline_steady_p99_ms={inline['steady'].p99_ms:.2f} "
         f"inline_burst_p99_ms={inline['burst'].p99_ms:.2f} rate={args.rate:g}/s burst={args.rate * 10:g}/s "
         f"errors={sum(r.errors for res in (inline, receiver) for r in res.values())} "
-        f"gunicorn=w{processes}x{threads} python={platform.python_version()} cores={os.cpu_count()}"
+        f"gunicorn={describe_server('production', args.workers)} python={platform.python_version()} "
+        f"cores={os.cpu_count()}"
     )
 
 

@@ -1,6 +1,7 @@
 """Receiver throughput and latency against a bare Flask app, same gunicorn configuration, same run.
 
     python bench/receiver.py [--seconds 5] [--rounds 3] [--connections 32] [--driver wrk|python]
+                             [--server production|gthread]
 
 Prints, for the bare app and for pedro-ingest's receiver (verify + store + enqueue): requests/s,
 p50/p99 latency, errors, the ratio receiver/bare, and p99 at half of the receiver's own max rate.
@@ -28,6 +29,7 @@ from bench.common import (  # noqa: E402
     LoadResult,
     SignedRequests,
     ThrowawayDatabase,
+    describe_server,
     free_port,
     have_wrk,
     run_open_loop,
@@ -36,7 +38,6 @@ from bench.common import (  # noqa: E402
     start_gunicorn,
     stop,
 )
-from ingest.serving import gunicorn_workers  # noqa: E402
 
 
 def drive(args: argparse.Namespace, url: str, requests: SignedRequests, delay_ms: float = 0.0) -> LoadResult:
@@ -49,8 +50,7 @@ def drive(args: argparse.Namespace, url: str, requests: SignedRequests, delay_ms
 
 def running(app: str, env: dict[str, str], args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    workers, threads = gunicorn_workers(args.workers)
-    return start_gunicorn(app, port, env, workers, args.threads or threads), f"http://127.0.0.1:{port}"
+    return start_gunicorn(app, port, env, args.workers, args.server), f"http://127.0.0.1:{port}"
 
 
 def main() -> None:
@@ -59,7 +59,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="bare/receiver rounds, alternated")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (both apps)")
-    parser.add_argument("--threads", type=int, default=0, help="override serve's threads per worker (both apps)")
+    parser.add_argument(
+        "--server",
+        choices=["production", "gthread"],
+        default="production",
+        help="gunicorn setup for both apps: what `serve` runs, or the earlier gthread x8",
+    )
     parser.add_argument("--load-threads", type=int, default=1, help="wrk processes")
     parser.add_argument("--driver", choices=["wrk", "python"], default="wrk" if have_wrk() else "python")
     parser.add_argument("--no-half-rate", dest="half_rate", action="store_false")
@@ -109,16 +114,14 @@ def main() -> None:
     if half:
         print(f"receiver at half rate ({half.rps:,.0f} req/s): p99 {half.p99_ms:.2f} ms, errors {half.errors}")
     body_kb = len(requests.body) / 1024
-    workers, threads = gunicorn_workers(args.workers)
-    threads = args.threads or threads
     errors = sum(b.errors + r.errors for b, r in rounds) + (half.errors if half else 0)
     print(
         f"SUMMARY receiver/bare={ratio:.2f} bare_rps={bare.rps:.0f} receiver_rps={receiver.rps:.0f} "
         f"receiver_p50_ms={receiver.p50_ms:.2f} receiver_p99_ms={receiver.p99_ms:.2f} "
         f"half_rate_p99_ms={half.p99_ms if half else float('nan'):.2f} errors={errors} "
         f"rounds={args.rounds}x{args.seconds}s body_kb={body_kb:.1f} driver={args.driver} "
-        f"connections={args.connections} gunicorn=w{workers}x{threads} python={platform.python_version()} "
-        f"cores={os.cpu_count()}"
+        f"connections={args.connections} gunicorn={describe_server(args.server, args.workers)} "
+        f"python={platform.python_version()} cores={os.cpu_count()}"
     )
 
 

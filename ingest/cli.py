@@ -35,7 +35,7 @@ def main() -> None:
 @click.option("--workers", "-w", default=2, show_default=True, type=click.IntRange(1, 64), help="Gunicorn workers.")
 @click.option("--dev", is_flag=True, help="Flask's development server instead of gunicorn (never in production).")
 def serve(host: str, port: int, workers: int, dev: bool) -> None:
-    """Run the webhook receiver (gunicorn, sync workers)."""
+    """Run the webhook receiver (gunicorn, gevent workers)."""
     settings = settings_or_exit()
     if dev:
         from ingest.app import create_app
