@@ -421,3 +421,38 @@ def test_failed_migration_releases_the_advisory_lock(new_database: DatabaseFacto
 
     held = run_sql(url, "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = %s", (MIGRATION_LOCK_ID,))
     assert held == [], f"advisory lock still held by {held} after {failure.type.__name__}"
+
+
+def payload_compression(url: str) -> str:
+    """`l` (lz4), `p` (pglz) or empty (the server default) for WebhookEvent.payload."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return connection.exec_driver_sql(
+                """SELECT attcompression FROM pg_attribute
+                   WHERE attrelid = '"WebhookEvent"'::regclass AND attname = 'payload'"""
+            ).scalar()
+    finally:
+        engine.dispose()
+
+
+def server_has_lz4(url: str) -> bool:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return connection.exec_driver_sql(
+                "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+            ).scalar()
+    finally:
+        engine.dispose()
+
+
+def test_inbox_payload_is_lz4_compressed_and_downgrade_restores_the_default(new_database: DatabaseFactory) -> None:
+    url = new_database()
+    migrate(url)
+    if not server_has_lz4(url):
+        pytest.skip("this PostgreSQL has no lz4 (the migration leaves pglz)")
+    assert payload_compression(url) == "l"
+
+    command.downgrade(alembic_config(url), "0004")
+    assert payload_compression(url) == ""
