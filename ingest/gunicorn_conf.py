@@ -1,8 +1,13 @@
-"""Gunicorn hooks for the receiver: keep Prometheus multiprocess samples right when workers come and go."""
+"""Gunicorn settings and hooks for the receiver: gevent workers, Prometheus multiprocess samples kept right."""
 
 from __future__ import annotations
 
 from ingest.metrics import mark_process_dead, remove_owned_multiproc_dir
+from ingest.serving import WORKER_CLASS, WORKER_CONNECTIONS
+
+# Also for a plain `gunicorn -c python:ingest.gunicorn_conf ingest.wsgi:app` (see ingest.serving for why).
+worker_class = WORKER_CLASS
+worker_connections = WORKER_CONNECTIONS
 
 
 def child_exit(server: object, worker: object) -> None:

@@ -1,0 +1,122 @@
+"""The receiver's gevent workers: psycopg2 must wait cooperatively, or one slow query stalls the process.
+
+gevent cannot patch libpq; `ingest.green` installs psycogreen's wait callback when gevent is active.
+Without it a query blocks the hub, and with it every request the process holds (health checks included).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import psycopg2
+import pytest
+import requests
+
+from tests.support import Process, clerk_user_event, cli_argv, free_port, signed_clerk, wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_python(code: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.strip()
+
+
+def test_under_gevent_a_query_lets_other_greenlets_run(database: str) -> None:
+    # While one greenlet sits in pg_sleep, another keeps ticking: the hub was not blocked by libpq.
+    out = run_python(f"""
+        from gevent import monkey; monkey.patch_all()
+        import gevent, psycopg2, psycopg2.extensions
+        from ingest.green import cooperative_database_waits
+        print(cooperative_database_waits(), psycopg2.extensions.get_wait_callback() is not None)
+        ticks = []
+        def ticker():
+            while True:
+                ticks.append(1)
+                gevent.sleep(0.01)
+        background = gevent.spawn(ticker)
+        connection = psycopg2.connect({database!r})
+        connection.cursor().execute("SELECT pg_sleep(0.5)")
+        background.kill()
+        print(len(ticks))
+    """)
+    patched, ticks = out.splitlines()
+    assert patched == "True True"
+    assert int(ticks) >= 10, f"only {ticks} ticks while the query ran: psycopg2 blocked the gevent hub"
+
+
+def test_without_gevent_nothing_is_patched() -> None:
+    out = run_python("""
+        import psycopg2.extensions
+        from ingest.green import cooperative_database_waits
+        print(cooperative_database_waits(), psycopg2.extensions.get_wait_callback())
+    """)
+    assert out == "False None"
+
+
+@pytest.fixture
+def one_worker_receiver(service_env: dict[str, str], tmp_path: Path):
+    """`pedro-ingest serve -w 1`: one process, so every request below reaches the same gevent hub."""
+    port = free_port()
+    process = Process(cli_argv("serve", "--port", str(port), "--workers", "1"), service_env, tmp_path / "serve.log")
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        if process.popen.poll() is not None:
+            raise AssertionError(process.output())
+        try:
+            return requests.get(f"{url}/healthz", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    try:
+        wait_for(up, 30, what="receiver to answer /healthz")
+        yield url
+    finally:
+        process.stop()
+
+
+def test_receiver_answers_health_checks_while_its_inbox_insert_waits_on_a_lock(
+    one_worker_receiver: str, database: str
+) -> None:
+    blocker = psycopg2.connect(database)
+    blocker.cursor().execute('LOCK TABLE "WebhookEvent" IN ACCESS EXCLUSIVE MODE')  # held until rollback
+    delivered: dict[str, requests.Response] = {}
+    body, headers = signed_clerk(clerk_user_event())
+    post = threading.Thread(
+        target=lambda: delivered.setdefault(
+            "response", requests.post(f"{one_worker_receiver}/webhooks/clerk", data=body, headers=headers, timeout=30)
+        )
+    )
+    try:
+        post.start()
+        wait_for(lambda: lock_waiters(database) > 0, 10, what="the receiver's insert to wait on the lock")
+        health = requests.get(f"{one_worker_receiver}/healthz", timeout=5)
+        assert health.status_code == 200
+        assert "response" not in delivered  # the webhook is still waiting: it was not answered before durable
+    finally:
+        blocker.rollback()
+        blocker.close()
+    post.join(30)
+    assert delivered["response"].status_code == 200
+    assert delivered["response"].json()["status"] == "accepted"
+
+
+def lock_waiters(database: str) -> int:
+    connection = psycopg2.connect(database)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """SELECT count(*) FROM pg_stat_activity
+                   WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%WebhookEvent%'"""
+            )
+            return cursor.fetchone()[0]
+    finally:
+        connection.close()
