@@ -120,3 +120,25 @@ def lock_waiters(database: str) -> int:
             return cursor.fetchone()[0]
     finally:
         connection.close()
+
+
+def test_under_gevent_connect_timeout_still_bounds_a_server_that_never_answers() -> None:
+    # A listener whose backlog completes the TCP handshake but never speaks: libpq waits for the server's
+    # first message. In blocking mode libpq gives up after connect_timeout; under a plain psycogreen
+    # callback it would wait forever (psycopg/psycogreen#2).
+    out = run_python("""
+        from gevent import monkey; monkey.patch_all()
+        import socket, psycopg2
+        from ingest.green import cooperative_database_waits
+        cooperative_database_waits()
+        silent = socket.socket()
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        try:
+            psycopg2.connect(host="127.0.0.1", port=port, dbname="x", user="x", connect_timeout=2)
+            print("connected")
+        except psycopg2.OperationalError as error:
+            print("OperationalError", "timeout" in str(error))
+    """)
+    assert out == "OperationalError True"
