@@ -8,11 +8,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 from sqlalchemy import Engine, text
 
 from tests import services
-from tests.support import CLERK_SECRET, REDIS_URL, Process, cli_argv, create_database, drop_database, free_port
+from tests.support import (
+    CLERK_SECRET,
+    REDIS_URL,
+    Process,
+    cli_argv,
+    create_database,
+    drop_database,
+    serving,
+)
 
 OWN_TABLES = ["WebhookEvent", "CreditGrant", "EntityVersion", "AsaasSubscriptionLink"]
 PRISMA_TABLES = ["SubscriptionEvent", "StorageObject", "UsageHistory", "CreditBalance", "Plan", "AdminSettings",
@@ -129,23 +136,6 @@ def worker(service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 @pytest.fixture(scope="session")
 def receiver_url(service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real `pedro-ingest serve` (gunicorn) on a free loopback port."""
-    port = free_port()
     log: Path = tmp_path_factory.mktemp("receiver") / "receiver.log"
-    process = Process(cli_argv("serve", "--port", str(port), "--workers", "2"), service_env, log)
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        if process.popen.poll() is not None:
-            raise AssertionError(process.output())
-        try:
-            return requests.get(f"{url}/healthz", timeout=2).status_code == 200
-        except requests.RequestException:  # refused, or a read timeout while gunicorn's workers boot
-            return False
-
-    from tests.support import wait_for
-
-    try:
-        wait_for(up, 30, what="receiver to answer /healthz")
+    with serving(service_env, log) as (_, url):
         yield url
-    finally:  # also when it never came up: no orphaned gunicorn
-        process.stop()

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -179,3 +179,31 @@ class Process:
 def cli_argv(*args: str) -> list[str]:
     """`pedro-ingest ARGS` through the installed package's entry point."""
     return [sys.executable, "-m", "ingest.cli", *args]
+
+
+def wait_for_receiver(process: Process, url: str, timeout: float = 30.0) -> None:
+    """Until `serve` answers /healthz; fails at once, with its output, if it exited."""
+    import requests
+
+    def up() -> bool:
+        if process.popen.poll() is not None:
+            raise AssertionError(process.output())
+        try:
+            return requests.get(f"{url}/healthz", timeout=2).status_code == 200
+        except requests.RequestException:  # refused, or a read timeout while gunicorn's workers boot
+            return False
+
+    wait_for(up, timeout, what="receiver to answer /healthz")
+
+
+@contextlib.contextmanager
+def serving(env: dict[str, str], log_path: Path, workers: int = 2) -> Iterator[tuple[Process, str]]:
+    """A real `pedro-ingest serve` (gunicorn) on a free loopback port, stopped on the way out."""
+    port = free_port()
+    process = Process(cli_argv("serve", "--port", str(port), "--workers", str(workers)), env, log_path)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_receiver(process, url)
+        yield process, url
+    finally:  # also when it never came up: no orphaned gunicorn
+        process.stop()

@@ -10,13 +10,14 @@ import subprocess
 import sys
 import textwrap
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg2
 import pytest
 import requests
 
-from tests.support import Process, clerk_user_event, cli_argv, free_port, signed_clerk, wait_for
+from tests.support import clerk_user_event, serving, signed_clerk, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,25 +63,10 @@ def test_without_gevent_nothing_is_patched() -> None:
 
 
 @pytest.fixture
-def one_worker_receiver(service_env: dict[str, str], tmp_path: Path):
+def one_worker_receiver(service_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
     """`pedro-ingest serve -w 1`: one process, so every request below reaches the same gevent hub."""
-    port = free_port()
-    process = Process(cli_argv("serve", "--port", str(port), "--workers", "1"), service_env, tmp_path / "serve.log")
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        if process.popen.poll() is not None:
-            raise AssertionError(process.output())
-        try:
-            return requests.get(f"{url}/healthz", timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
-
-    try:
-        wait_for(up, 30, what="receiver to answer /healthz")
+    with serving(service_env, tmp_path / "serve.log", workers=1) as (_, url):
         yield url
-    finally:
-        process.stop()
 
 
 def test_receiver_answers_health_checks_while_its_inbox_insert_waits_on_a_lock(

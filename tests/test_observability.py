@@ -26,6 +26,7 @@ from tests.support import (
     free_port,
     signed_clerk,
     wait_for,
+    wait_for_receiver,
 )
 
 
@@ -144,15 +145,8 @@ def stack(service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
         env, logs / "worker.log",
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return requests.get(f"{url}/healthz", timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
-
     try:
-        wait_for(up, 30, what="receiver")
+        wait_for_receiver(receiver, url)
         worker.wait_for_output("ready.", timeout=60)
         yield Stack(receiver, worker, url, f"http://127.0.0.1:{metrics_port}/metrics")
     finally:
