@@ -226,15 +226,21 @@ def describe_server(kind: str, workers: int) -> str:
 def start_gunicorn(
     app: str, port: int, env: dict[str, str], workers: int, kind: str = "production"
 ) -> subprocess.Popen:
-    """One gunicorn configuration for every app a benchmark compares (the comparison must be fair)."""
+    """One gunicorn configuration for every app a benchmark compares (the comparison must be fair).
+
+    The server's output (one JSON log line per request at the production LOG_LEVEL=INFO) goes to a
+    temporary file, shown only if the server fails to start."""
     argv = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", *server_options(kind, workers),
             "--log-level", "warning", "--chdir", str(ROOT), app]  # fmt: skip
-    process = subprocess.Popen(argv, env=env, start_new_session=True)
-    try:
-        wait_http(f"http://127.0.0.1:{port}/healthz")
-    except BaseException:
-        stop(process)
-        raise
+    with tempfile.TemporaryFile() as output:  # the server keeps its own descriptor of the (unlinked) file
+        process = subprocess.Popen(argv, env=env, start_new_session=True, stdout=output, stderr=subprocess.STDOUT)
+        try:
+            wait_http(f"http://127.0.0.1:{port}/healthz")
+        except BaseException:
+            stop(process)
+            output.seek(0)
+            sys.stderr.write(output.read()[-4000:].decode(errors="replace"))
+            raise
     return process
 
 

@@ -56,7 +56,7 @@ def main() -> None:
     queue = f"pedro-bench-{secrets.token_hex(4)}"
     with ThrowawayDatabase() as database:
         env = {**os.environ, "DATABASE_URL": database.url, "CELERY_BROKER_URL": REDIS_URL, "CELERY_QUEUE": queue,
-               "CLERK_WEBHOOK_SECRET": SECRET, "LOG_LEVEL": "WARNING", "PYTHONPATH": str(Path.cwd())}  # fmt: skip
+               "CLERK_WEBHOOK_SECRET": SECRET, "LOG_LEVEL": "INFO", "PYTHONPATH": str(Path.cwd())}  # fmt: skip
         inline = measure("bench.inline_app:app", env, SignedRequests(total), phases, args.workers)
         receiver = measure("ingest.wsgi:app", env, SignedRequests(total), phases, args.workers)
         redis.Redis.from_url(REDIS_URL).delete(queue)

@@ -73,7 +73,7 @@ def main() -> None:
     queue = f"pedro-bench-{secrets.token_hex(4)}"
     with ThrowawayDatabase() as database:
         env = {**os.environ, "DATABASE_URL": database.url, "CELERY_BROKER_URL": REDIS_URL, "CELERY_QUEUE": queue,
-               "CLERK_WEBHOOK_SECRET": SECRET, "LOG_LEVEL": "WARNING", "PYTHONPATH": str(Path.cwd())}  # fmt: skip
+               "CLERK_WEBHOOK_SECRET": SECRET, "LOG_LEVEL": "INFO", "PYTHONPATH": str(Path.cwd())}  # fmt: skip
         # Every receiver drive gets deliveries of its own: a repeated svix-id would be a (cheaper) duplicate.
         batches = [SignedRequests(max(2000, 8000 * args.seconds)) for _ in range(args.rounds + 2)]
         requests = batches[0]

@@ -1,7 +1,8 @@
-"""The receiver's gevent workers: psycopg2 must wait cooperatively, or one slow query stalls the process.
+"""The receiver's worker processes: gevent with cooperative psycopg2 waits, and a frozen startup heap.
 
-gevent cannot patch libpq; `ingest.green` installs psycogreen's wait callback when gevent is active.
-Without it a query blocks the hub, and with it every request the process holds (health checks included).
+gevent cannot patch libpq; `ingest.green` installs a wait callback when gevent is active. Without it a
+query blocks the hub, and with it every request the process holds (health checks included). Likewise a
+full garbage collection over the app's startup objects stops every request: `ingest.wsgi` freezes them.
 """
 
 from __future__ import annotations
@@ -128,3 +129,12 @@ def test_under_gevent_connect_timeout_still_bounds_a_server_that_never_answers()
             print("OperationalError", "timeout" in str(error))
     """)
     assert out == "OperationalError True"
+
+
+def test_the_wsgi_module_freezes_what_loading_the_app_allocated(service_env: dict[str, str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", "import gc, ingest.wsgi; print(gc.get_freeze_count())"],
+        cwd=ROOT, env=service_env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert int(done.stdout) > 10_000  # the app's modules, routes and settings: out of every full collection
