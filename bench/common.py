@@ -81,6 +81,33 @@ class ThrowawayDatabase:
             connection.close()
 
 
+PACKAGES = {"flask": "flask", "gunicorn_version": "gunicorn", "gevent": "gevent", "psycopg2": "psycopg2-binary",
+            "sqlalchemy": "sqlalchemy", "celery": "celery", "redis_py": "redis"}  # fmt: skip
+
+
+def software() -> str:
+    """`name=version` pairs for a SUMMARY line: what the figures were measured with."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    import redis
+
+    pairs = {"python": platform.python_version()}
+    for label, distribution in PACKAGES.items():
+        try:
+            pairs[label] = version(distribution)
+        except PackageNotFoundError:
+            pairs[label] = "absent"
+    connection = psycopg2.connect(ADMIN_URL)
+    try:
+        pairs["postgresql"] = str(connection.server_version)  # e.g. 150020 for 15.20
+    finally:
+        connection.close()
+    pairs["redis_server"] = str(redis.Redis.from_url(REDIS_URL).info("server").get("redis_version"))
+    pairs["cores"] = str(os.cpu_count())
+    return " ".join(f"{label}={value}" for label, value in pairs.items())
+
+
 # ---- payloads ----------------------------------------------------------------------------------------
 
 

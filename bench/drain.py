@@ -14,7 +14,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import platform
 import random
 import secrets
 import subprocess
@@ -26,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg2  # noqa: E402
 
-from bench.common import REDIS_URL, ThrowawayDatabase, clerk_user_payload  # noqa: E402
+from bench.common import REDIS_URL, ThrowawayDatabase, clerk_user_payload, software  # noqa: E402
 from bench.raw_effects import drain as raw_drain  # noqa: E402
 
 FINAL = "('processed', 'ignored')"
@@ -231,7 +230,7 @@ def main() -> None:
         f"SUMMARY drain/raw={pedro / raw if raw else 0:.2f} pedro_eps={pedro:.0f} raw_eps={raw:.0f} "
         f"raw_1proc_eps={raw_one:.0f} events={len(ids)} deliveries={len(order)} batch={args.batch} "
         f"processes={args.processes} effects_pedro={pedro_state} effects_raw={raw_state} "
-        f"not_processed={failed} python={platform.python_version()} cores={os.cpu_count()}"
+        f"not_processed={failed} {software()}"
     )
 
 

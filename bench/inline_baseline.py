@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import secrets
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import redis  # noqa: E402
 
-from bench.common import (  # noqa: E402
+from bench.common import (
     REDIS_URL,
     SECRET,
     SignedRequests,
@@ -28,6 +27,7 @@ from bench.common import (  # noqa: E402
     describe_server,
     free_port,
     run_open_loop,
+    software,  # noqa: E402
     start_gunicorn,
     stop,
 )
@@ -75,8 +75,7 @@ def main() -> None:
         f"receiver_burst_p99_ms={receiver['burst'].p99_ms:.2f} inline_steady_p99_ms={inline['steady'].p99_ms:.2f} "
         f"inline_burst_p99_ms={inline['burst'].p99_ms:.2f} rate={args.rate:g}/s burst={args.rate * 10:g}/s "
         f"errors={sum(r.errors for res in (inline, receiver) for r in res.values())} "
-        f"gunicorn={describe_server('production', args.workers)} python={platform.python_version()} "
-        f"cores={os.cpu_count()}"
+        f"gunicorn={describe_server('production', args.workers)} {software()}"
     )
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import secrets
 import statistics
 import subprocess
@@ -23,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import redis  # noqa: E402
 
-from bench.common import (  # noqa: E402
+from bench.common import (
     REDIS_URL,
     SECRET,
     LoadResult,
@@ -35,6 +34,7 @@ from bench.common import (  # noqa: E402
     run_open_loop,
     run_python,
     run_wrk,
+    software,  # noqa: E402
     start_gunicorn,
     stop,
 )
@@ -121,7 +121,7 @@ def main() -> None:
         f"half_rate_p99_ms={half.p99_ms if half else float('nan'):.2f} errors={errors} "
         f"rounds={args.rounds}x{args.seconds}s body_kb={body_kb:.1f} driver={args.driver} "
         f"connections={args.connections} gunicorn={describe_server(args.server, args.workers)} "
-        f"python={platform.python_version()} cores={os.cpu_count()}"
+        f"{software()}"
     )
 
 

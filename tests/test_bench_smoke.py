@@ -27,6 +27,8 @@ def test_receiver_benchmark_smoke() -> None:
                         "--no-half-rate")  # fmt: skip
     assert figures["errors"] == "0"
     assert float(figures["receiver_rps"]) > 0 and float(figures["bare_rps"]) > 0
+    assert figures["gunicorn"].endswith("gevent(1000)")  # the server `serve` runs, not a benchmark's own
+    assert {"postgresql", "redis_server", "gevent", "psycopg2"} <= figures.keys()  # what it was measured with
 
 
 def test_drain_benchmark_smoke() -> None:
