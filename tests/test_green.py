@@ -18,7 +18,7 @@ import psycopg2
 import pytest
 import requests
 
-from tests.support import clerk_user_event, serving, signed_clerk, wait_for
+from tests.support import clerk_user_event, run_sql, serving, signed_clerk, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,16 +97,12 @@ def test_receiver_answers_health_checks_while_its_inbox_insert_waits_on_a_lock(
 
 
 def lock_waiters(database: str) -> int:
-    connection = psycopg2.connect(database)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                """SELECT count(*) FROM pg_stat_activity
-                   WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%WebhookEvent%'"""
-            )
-            return cursor.fetchone()[0]
-    finally:
-        connection.close()
+    [(waiting,)] = run_sql(
+        database,
+        """SELECT count(*) FROM pg_stat_activity
+           WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%WebhookEvent%'""",
+    )
+    return waiting
 
 
 def test_under_gevent_connect_timeout_still_bounds_a_server_that_never_answers() -> None:

@@ -425,26 +425,19 @@ def test_failed_migration_releases_the_advisory_lock(new_database: DatabaseFacto
 
 def payload_compression(url: str) -> str:
     """`l` (lz4), `p` (pglz) or empty (the server default) for WebhookEvent.payload."""
-    engine = make_engine(url)
-    try:
-        with engine.connect() as connection:
-            return connection.exec_driver_sql(
-                """SELECT attcompression FROM pg_attribute
-                   WHERE attrelid = '"WebhookEvent"'::regclass AND attname = 'payload'"""
-            ).scalar()
-    finally:
-        engine.dispose()
+    [(method,)] = run_sql(
+        url,
+        """SELECT attcompression FROM pg_attribute
+           WHERE attrelid = '"WebhookEvent"'::regclass AND attname = 'payload'""",
+    )
+    return method
 
 
 def server_has_lz4(url: str) -> bool:
-    engine = make_engine(url)
-    try:
-        with engine.connect() as connection:
-            return connection.exec_driver_sql(
-                "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
-            ).scalar()
-    finally:
-        engine.dispose()
+    [(available,)] = run_sql(
+        url, "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+    )
+    return available
 
 
 def test_inbox_payload_is_lz4_compressed_and_downgrade_restores_the_default(new_database: DatabaseFactory) -> None:
