@@ -31,25 +31,22 @@ def cooperative_database_waits() -> bool:
     """Make psycopg2 yield to other greenlets while it waits; True when gevent is active."""
     if not gevent_active():
         return False
-    from psycopg2 import extensions
-
-    extensions.set_wait_callback(_wait)
-    return True
-
-
-def _wait(connection: Any) -> None:
     import gevent
     import psycopg2
     from psycogreen.gevent import gevent_wait_callback
     from psycopg2 import extensions
 
-    if connection.status != extensions.STATUS_SETUP:  # connected: a query, waits as long as it takes
-        gevent_wait_callback(connection)
-        return
-    deadline = _connect_timeout(connection)
-    timed_out = psycopg2.OperationalError(f"timeout expired: no answer from PostgreSQL within {deadline:g}s")
-    with gevent.Timeout(deadline, timed_out):
-        gevent_wait_callback(connection)
+    def wait(connection: Any) -> None:
+        if connection.status != extensions.STATUS_SETUP:  # connected: a query, waits as long as it takes
+            gevent_wait_callback(connection)
+            return
+        deadline = _connect_timeout(connection)
+        timed_out = psycopg2.OperationalError(f"timeout expired: no answer from PostgreSQL within {deadline:g}s")
+        with gevent.Timeout(deadline, timed_out):
+            gevent_wait_callback(connection)
+
+    extensions.set_wait_callback(wait)
+    return True
 
 
 def _connect_timeout(connection: Any) -> float:
