@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import redis  # noqa: E402
 
-from bench.common import (
+from bench.common import (  # noqa: E402
     REDIS_URL,
     SECRET,
     SignedRequests,
@@ -27,7 +27,7 @@ from bench.common import (
     describe_server,
     free_port,
     run_open_loop,
-    software,  # noqa: E402
+    software,
     start_gunicorn,
     stop,
 )

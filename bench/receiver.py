@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import redis  # noqa: E402
 
-from bench.common import (
+from bench.common import (  # noqa: E402
     REDIS_URL,
     SECRET,
     LoadResult,
@@ -34,7 +34,7 @@ from bench.common import (
     run_open_loop,
     run_python,
     run_wrk,
-    software,  # noqa: E402
+    software,
     start_gunicorn,
     stop,
 )
