@@ -1,4 +1,4 @@
-"""Celery settings for pedro-ingest workers and beat (DESIGN.md §5), derived from `ingest.settings`.
+"""Celery settings for pedro-ingest workers and beat, derived from `ingest.config.settings`.
 
 The visibility timeout is read from one setting and used everywhere it matters (the broker transport,
 the result of `retry_backoff_max` being below it), so a retried or slow task is never redelivered twice.
@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import sys
 
-from ingest.settings import ConfigError, get_settings
+from ingest.broker import task_names
+from ingest.config.settings import ConfigError, get_settings
 
 try:
     _settings = get_settings()
@@ -41,17 +42,12 @@ enable_utc = True
 # ---- periodic jobs (beat) -------------------------------------------------------------------------
 # Run exactly ONE `pedro-ingest beat`. A second one is harmless (each job takes a non-blocking PostgreSQL
 # advisory lock and skips when it is held; each job is idempotent) but doubles the messages. Periodic
-# jobs go to their own queue so slow work never delays webhooks (DESIGN.md §7); `pedro-ingest worker`
+# jobs go to their own queue so slow work never delays webhooks; `pedro-ingest worker`
 # consumes both queues, or run a dedicated one with `pedro-ingest worker -Q <CELERY_PERIODIC_QUEUE>`.
 # `expires` drops a run that waited longer than its interval (workers down): the next one replaces it.
 imports = (*imports, "workers.periodic_tasks")
 _periodic = {"queue": _settings.periodic_queue}
-task_routes = {
-    "pedro_ingest.reconcile": _periodic,
-    "pedro_ingest.resync_users": _periodic,
-    "pedro_ingest.prune_payloads": _periodic,
-    "pedro_ingest.sweep_stranded": _periodic,
-}
+task_routes = {name: _periodic for name in task_names.PERIODIC}
 
 
 def _every(task: str, seconds: float) -> dict[str, object]:
@@ -60,8 +56,8 @@ def _every(task: str, seconds: float) -> dict[str, object]:
 
 beat_schedule = {
     # Re-enqueue stranded inbox rows (broker was down, task lost); safe to overlap (SKIP LOCKED claims).
-    "sweep": _every("pedro_ingest.sweep_stranded", _settings.sweep_interval),
-    "reconcile": _every("pedro_ingest.reconcile", _settings.reconcile_interval),
-    "resync-users": _every("pedro_ingest.resync_users", _settings.resync_interval),
-    "prune-payloads": _every("pedro_ingest.prune_payloads", _settings.retention_interval),
+    "sweep": _every(task_names.SWEEP_STRANDED, _settings.sweep_interval),
+    "reconcile": _every(task_names.RECONCILE, _settings.reconcile_interval),
+    "resync-users": _every(task_names.RESYNC_USERS, _settings.resync_interval),
+    "prune-payloads": _every(task_names.PRUNE_PAYLOADS, _settings.retention_interval),
 }

@@ -48,8 +48,9 @@ import requests  # noqa: E402
 
 from bench.chaos_payments import TOKEN as ASAAS_TOKEN  # noqa: E402
 from bench.chaos_payments import AsaasPayments  # noqa: E402
-from tests.private_services import PrivatePostgres, PrivateRedis, free_port  # noqa: E402
-from tests.support import svix_headers  # noqa: E402
+from tests.support.clerk import svix_headers  # noqa: E402
+from tests.support.private_services import PrivatePostgres, PrivateRedis  # noqa: E402
+from tests.support.processes import free_port  # noqa: E402
 
 SECRET = "whsec_" + base64.b64encode(b"pedro-ingest-chaos-signing-key-1").decode()
 FORGER_SECRET = "whsec_" + base64.b64encode(b"not-the-real-key-of-this-tenant!").decode()
@@ -442,7 +443,7 @@ class Chaos:
 
     # -- drain and verify
     def drain(self, database: str, broker: str, env: dict[str, str]) -> int:
-        from ingest.publisher import CeleryPublisher
+        from ingest.broker.publisher import CeleryPublisher
         from models.db import make_engine
         from workers.sweeper import sweep
 

@@ -235,7 +235,7 @@ GTHREAD_THREADS = 8  # the configuration `serve` ran before gevent workers, kept
 
 def server_options(kind: str, workers: int) -> list[str]:
     """gunicorn flags: `production` is exactly what `pedro-ingest serve` runs; `gthread` the previous setup."""
-    from ingest.serving import gunicorn_options
+    from ingest.http.server.serving import gunicorn_options
 
     if kind == "production":
         return gunicorn_options(workers)
@@ -245,7 +245,7 @@ def server_options(kind: str, workers: int) -> list[str]:
 
 
 def describe_server(kind: str, workers: int) -> str:
-    from ingest.serving import describe
+    from ingest.http.server.serving import describe
 
     return describe(workers) if kind == "production" else f"w{workers}x{kind}({GTHREAD_THREADS})"
 

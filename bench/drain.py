@@ -94,17 +94,15 @@ def seed(url: str, payers: list[str], plan_id: str) -> None:
 def load_inbox(url: str, events: list) -> list[str]:
     from models import inbox
     from models.db import make_engine
+    from models.inbox import NewEvent
 
     engine = make_engine(url, pool_size=1)
     ids: list[str] = []
     with engine.begin() as connection:
         for start in range(0, len(events), 1000):
-            chunk = [
-                {"provider": p, "event_id": e, "event_type": t, "payload_json": json.dumps(body), "occurred_at": None}
-                for p, e, t, body in events[start : start + 1000]
-            ]
+            chunk = [NewEvent(p, e, t, json.dumps(body), None) for p, e, t, body in events[start : start + 1000]]
             stored = inbox.store_many(connection, chunk)
-            ids.extend(stored[(c["provider"], c["event_id"])] for c in chunk)
+            ids.extend(stored[c.key] for c in chunk)
     engine.dispose()
     return ids
 
@@ -162,7 +160,7 @@ def effects(url: str) -> str:
 
 def run_pedro(url: str, order: list[str], args: argparse.Namespace) -> tuple[float, float]:
     """Publish every delivery, then start the workers; events/s from first to last processedAt."""
-    from ingest.publisher import CeleryPublisher
+    from ingest.broker.publisher import CeleryPublisher
 
     queue = f"pedro-drain-{secrets.token_hex(4)}"
     publisher = CeleryPublisher(REDIS_URL, queue)

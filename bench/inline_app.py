@@ -12,7 +12,7 @@ from flask import Flask, jsonify, request
 from svix.webhooks import Webhook, WebhookVerificationError
 
 from bench.raw_effects import apply_user
-from ingest.green import cooperative_database_waits
+from ingest.http.server.gevent_db import cooperative_database_waits
 
 cooperative_database_waits()  # same server as the receiver: under gevent its queries must not block the process
 

@@ -58,7 +58,7 @@ def main() -> None:
         env = {**os.environ, "DATABASE_URL": database.url, "CELERY_BROKER_URL": REDIS_URL, "CELERY_QUEUE": queue,
                "CLERK_WEBHOOK_SECRET": SECRET, "LOG_LEVEL": "INFO", "PYTHONPATH": str(Path.cwd())}  # fmt: skip
         inline = measure("bench.inline_app:app", env, SignedRequests(total), phases, args.workers)
-        receiver = measure("ingest.wsgi:app", env, SignedRequests(total), phases, args.workers)
+        receiver = measure("ingest.http.server.wsgi:app", env, SignedRequests(total), phases, args.workers)
         redis.Redis.from_url(REDIS_URL).delete(queue)
 
     for name, results in (("inline", inline), ("receiver", receiver)):

@@ -78,7 +78,7 @@ def main() -> None:
         batches = [SignedRequests(max(2000, 8000 * args.seconds)) for _ in range(args.rounds + 2)]
         requests = batches[0]
         bare_server, bare_url = running("bench.bare_app:app", env, args)
-        receiver_server, receiver_url = running("ingest.wsgi:app", env, args)
+        receiver_server, receiver_url = running("ingest.http.server.wsgi:app", env, args)
         started = time.monotonic()
         try:
             # Both servers are up for the whole run and are driven in turn, round after round: this machine's

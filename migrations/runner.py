@@ -11,7 +11,6 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, make_url, text
 
 from models.db import make_engine, sqlalchemy_url
@@ -25,10 +24,6 @@ def alembic_config(database_url: str) -> Config:
     config.set_main_option("script_location", str(Path(__file__).resolve().parent))
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     return config
-
-
-def head_revision(database_url: str = "postgresql://unused") -> str:
-    return ScriptDirectory.from_config(alembic_config(database_url)).get_current_head() or ""
 
 
 def current_revision(connection: Connection) -> str | None:

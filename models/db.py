@@ -1,4 +1,4 @@
-"""Engines and sessions: one connection pool per process, built from `DATABASE_URL`."""
+"""Engines and sessions: one connection pool per process and URL (the URL comes from the caller)."""
 
 from __future__ import annotations
 
@@ -62,17 +62,10 @@ def forget_inherited_connections() -> None:
         engine.dispose(close=False)
 
 
-def default_engine() -> Engine:
-    from ingest.settings import get_settings
-
-    settings = get_settings()
-    return engine_for(settings.database_url, settings.db_pool_size, settings.db_connect_timeout)
-
-
 @contextmanager
-def transaction(engine: Engine | None = None) -> Iterator[Session]:
+def transaction(engine: Engine) -> Iterator[Session]:
     """A session inside one transaction: committed on success, rolled back on any exception."""
-    with _session_factory(engine or default_engine()).begin() as session:
+    with _session_factory(engine).begin() as session:
         yield session
 
 

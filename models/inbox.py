@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, and_, case, or_, select, text, update
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
 
 from models.base import new_id, utcnow
 from models.tables import FINAL_STATUSES, EventStatus, WebhookEvent
@@ -26,21 +26,26 @@ _MARK_RECEIVED_MANY = text(
 )
 
 
-def store(
-    connection: Connection,
-    *,
-    provider: str,
-    event_id: str,
-    event_type: str,
-    payload_json: str,
-    occurred_at: dt.datetime | None,
-    status: EventStatus = EventStatus.RECEIVED,
-    error: tuple[str, str] | None = None,
-) -> str | None:
-    """Store one event once; returns the new row's id, or None when (provider, event_id) is already stored."""
-    event = {"provider": provider, "event_id": event_id, "event_type": event_type, "payload_json": payload_json,
-             "occurred_at": occurred_at, "status": status, "error": error}  # fmt: skip
-    return store_many(connection, [event]).get((provider, event_id))
+@dataclass(frozen=True)
+class NewEvent:
+    """An authentic event as the receiver hands it to the inbox.
+
+    `status` is `received` (to be processed) or `failed` for an authentic body stored only for replay,
+    with `error` = (code, detail).
+    """
+
+    provider: str
+    event_id: str
+    event_type: str
+    payload_json: str
+    occurred_at: dt.datetime | None
+    status: EventStatus = EventStatus.RECEIVED
+    error: tuple[str, str] | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """The dedupe key: (provider, provider's event id)."""
+        return (self.provider, self.event_id)
 
 
 _STORE_MANY = """
@@ -54,20 +59,18 @@ _STORE_MANY = """
 _STORE_MANY_ROW = "(%s, %s, %s, %s, %s::jsonb, %s, %s, %s, 0, %s, %s, %s)"
 
 
-def store_many(connection: Connection, events: list[dict]) -> dict[tuple[str, str], str]:
+def store_many(connection: Connection, events: list[NewEvent]) -> dict[tuple[str, str], str]:
     """Store a batch in one statement (group commit); returns {(provider, event_id): new row id}.
 
-    Events whose key is already stored, or repeated inside the batch, are absent from the result. An event
-    may carry `status` (default `received`) and `error` = (code, detail), for bodies stored as `failed`.
+    Events whose key is already stored, or repeated inside the batch, are absent from the result.
     """
     now = utcnow()
     rows = []
     for e in events:
-        code, detail = e.get("error") or (None, None)
-        status = e.get("status", EventStatus.RECEIVED)
+        code, detail = e.error or (None, None)
         rows.append(
-            (new_id(), e["provider"], e["event_id"], e["event_type"], e["payload_json"], now, e["occurred_at"],
-             status.value, code, detail[:2000] if detail else None, now)
+            (new_id(), e.provider, e.event_id, e.event_type, e.payload_json, now, e.occurred_at,
+             e.status.value, code, detail[:2000] if detail else None, now)
         )  # fmt: skip
     # Through SQLAlchemy (not a raw cursor) so that errors are wrapped and dead connections invalidated.
     sql = _STORE_MANY.format(rows=", ".join([_STORE_MANY_ROW] * len(rows)))
@@ -203,31 +206,6 @@ def claim_stranded(
     )
 
 
-_BACKLOG = text(
-    """
-    SELECT status, count(*) AS rows,
-           EXTRACT(EPOCH FROM (now() AT TIME ZONE 'UTC') - min("receivedAt")) AS oldest_seconds
-    FROM "WebhookEvent"
-    WHERE status IN ('received', 'enqueued', 'failed', 'dead')
-    GROUP BY status
-    """
-)
-_SUMMARY = text(
-    """SELECT provider, "eventId", "eventType", status, "receivedAt", "processedAt"
-       FROM "WebhookEvent" WHERE id = :id"""
-)
-
-
-def backlog(connection: Connection) -> dict[str, tuple[int, float]]:
-    """Rows not yet final, by status: (count, age in seconds of the oldest). Uses the (status, receivedAt) index."""
-    return {row.status: (int(row.rows), float(row.oldest_seconds or 0.0)) for row in connection.execute(_BACKLOG).all()}
-
-
-def summary(connection: Connection, row_id: str):
-    """Identity and timing of one row (for the per-event log line and the lag histogram), or None."""
-    return connection.execute(_SUMMARY, {"id": row_id}).one_or_none()
-
-
 _DROP_OLD_PAYLOADS = text(
     """
     UPDATE "WebhookEvent" SET payload = NULL, "updatedAt" = :now
@@ -275,29 +253,3 @@ def reset_for_replay(session: Session, row_ids: list[str]) -> dict[str, str]:
             .values(status=EventStatus.RECEIVED.value, attempts=0, updatedAt=utcnow())
         )
     return before
-
-
-def find(
-    session: Session,
-    *,
-    status: str | None = None,
-    provider: str | None = None,
-    event_type: str | None = None,
-    since: dt.datetime | None = None,
-    limit: int = 100,
-) -> list[WebhookEvent]:
-    """Rows matching the filters, newest first (payload deferred: listing never loads bodies)."""
-    query = select(WebhookEvent).options(defer(WebhookEvent.payload)).order_by(WebhookEvent.receivedAt.desc())
-    if status is not None:
-        query = query.where(WebhookEvent.status == status)
-    if provider is not None:
-        query = query.where(WebhookEvent.provider == provider)
-    if event_type is not None:
-        query = query.where(WebhookEvent.eventType == event_type)
-    if since is not None:
-        query = query.where(WebhookEvent.receivedAt >= since)
-    return list(session.execute(query.limit(limit)).scalars())
-
-
-def get(session: Session, row_id: str) -> WebhookEvent | None:
-    return session.get(WebhookEvent, row_id)

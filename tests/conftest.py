@@ -10,16 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from tests import services
-from tests.support import (
-    CLERK_SECRET,
-    REDIS_URL,
-    Process,
-    cli_argv,
-    create_database,
-    drop_database,
-    serving,
-)
+from tests.support import services
+from tests.support.clerk import CLERK_SECRET
+from tests.support.processes import Process, cli_argv, serving
+from tests.support.servers import REDIS_URL, create_database, drop_database
 
 OWN_TABLES = ["WebhookEvent", "CreditGrant", "EntityVersion", "AsaasSubscriptionLink"]
 PRISMA_TABLES = ["SubscriptionEvent", "StorageObject", "UsageHistory", "CreditBalance", "Plan", "AdminSettings",
@@ -83,7 +77,7 @@ def service_env(database: str, queue_name: str) -> dict[str, str]:
 @pytest.fixture(scope="session", autouse=True)
 def process_settings(service_env: dict[str, str]) -> Iterator[None]:
     """In-process code (Flask test client, direct handler calls) sees the same settings."""
-    from ingest.settings import get_settings
+    from ingest.config.settings import get_settings
 
     saved = dict(os.environ)
     os.environ.clear()
@@ -98,7 +92,7 @@ def process_settings(service_env: dict[str, str]) -> Iterator[None]:
 @pytest.fixture
 def engine(database: str) -> Engine:
     """The session database, emptied before the test."""
-    from models.db import default_engine
+    from ingest.config.database import default_engine
 
     engine = default_engine()
     tables = ", ".join(f'"{table}"' for table in OWN_TABLES + PRISMA_TABLES)
@@ -109,7 +103,7 @@ def engine(database: str) -> Engine:
 
 @pytest.fixture
 def app(engine: Engine):
-    from ingest.app import create_app
+    from ingest.http.app import create_app
 
     return create_app()
 

@@ -9,11 +9,12 @@ import json
 import pytest
 from sqlalchemy import Engine
 
-from ingest.dates import parse_date
-from ingest.errors import WebhookRejected
-from ingest.settings import ConfigError, load_settings, parse_networks
-from ingest.verification import IpAllowList
-from tests.billing_support import ASAAS_TOKEN, asaas_payment_event, rows
+from ingest.config.settings import ConfigError, load_settings, parse_networks
+from ingest.receiver.dates import parse_date
+from ingest.receiver.errors import WebhookRejected
+from ingest.receiver.verification import IpAllowList
+from tests.support.asaas import ASAAS_TOKEN, asaas_payment_event
+from tests.support.servers import rows
 
 
 def post(client, body: bytes, token: str | None = ASAAS_TOKEN, **headers: str):
@@ -81,7 +82,7 @@ def test_asaas_content_type_is_not_required_once_authenticated(client, engine) -
 
 
 def test_token_rotation_and_not_configured(engine) -> None:
-    from ingest.app import create_app
+    from ingest.http.app import create_app
 
     rotating = create_app(load_settings(asaas_webhook_token=f"new-token, {ASAAS_TOKEN}")).test_client()
     for token in ("new-token", ASAAS_TOKEN):
@@ -93,7 +94,7 @@ def test_token_rotation_and_not_configured(engine) -> None:
 
 
 def test_ip_allow_list_honours_forwarded_for_only_behind_a_trusted_proxy(engine) -> None:
-    from ingest.app import create_app
+    from ingest.http.app import create_app
 
     settings = load_settings(asaas_allowed_ips="52.67.12.0/24", asaas_trusted_proxies="127.0.0.1")
     client = create_app(settings).test_client()

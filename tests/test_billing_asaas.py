@@ -11,21 +11,11 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine, text
 
-from ingest.publisher import CeleryPublisher
-from tests.billing_support import (
-    asaas_payment_event,
-    asaas_subscription_event,
-    assert_balance_matches_ledger,
-    balance,
-    grant_rows,
-    make_plan,
-    make_user,
-    post_asaas,
-    rows,
-    scalar,
-    settle,
-)
-from tests.support import REDIS_URL, Process, cli_argv, wait_for
+from ingest.broker.publisher import CeleryPublisher
+from tests.support.asaas import asaas_payment_event, asaas_subscription_event, deliver_asaas
+from tests.support.ledger import assert_balance_matches_ledger, balance, grant_rows, make_plan, make_user, settle
+from tests.support.processes import Process, cli_argv, wait_for
+from tests.support.servers import REDIS_URL, rows, scalar
 from workers.replay import replay_ids
 
 OPENING = 40
@@ -41,12 +31,6 @@ def customer(engine: Engine) -> tuple[str, str, str]:
 
 def payment_id() -> str:
     return f"pay_{secrets.token_hex(6)}"
-
-
-def deliver(url: str, *events: dict) -> None:
-    for event in events:
-        response = post_asaas(url, event)
-        assert response.status_code == 200, response.text
 
 
 def subscription_log(engine: Engine, clerk_id: str) -> list[tuple]:
@@ -66,7 +50,7 @@ def test_card_payment_grants_once_whatever_the_order(engine, worker, receiver_ur
     pay = payment_id()
     reference = f"{clerk_id}|plan:{plan_id}"
     for count, event_type in enumerate(order, start=1):
-        deliver(receiver_url, asaas_payment_event(event_type, pay, external_reference=reference))
+        deliver_asaas(receiver_url, asaas_payment_event(event_type, pay, external_reference=reference))
         settle(engine, count)
 
     assert grant_rows(engine, f"asaas:payment:{pay}") == [(f"asaas:payment:{pay}", CREDITS)]
@@ -104,7 +88,7 @@ def test_redelivered_confirmed_and_received_on_concurrent_workers_grant_once(
         for name in ("PAYMENT_CONFIRMED", "PAYMENT_RECEIVED")
     ]
     for _ in range(3):  # Asaas redelivers each event; the inbox answers duplicates with 200
-        deliver(receiver_url, *events)
+        deliver_asaas(receiver_url, *events)
     row_ids = [row[0] for row in rows(engine, 'SELECT id FROM "WebhookEvent"')]
     assert len(row_ids) == 2
     publisher = CeleryPublisher(REDIS_URL, queue_name)
@@ -125,7 +109,7 @@ def test_pix_received_only_grants_once_and_created_overdue_do_not(engine, worker
     user_id, clerk_id, plan_id = customer
     pix, later = payment_id(), payment_id()
     reference = f"{clerk_id}|plan:{plan_id}"
-    deliver(
+    deliver_asaas(
         receiver_url,
         asaas_payment_event("PAYMENT_CREATED", later, external_reference=reference, billing_type="PIX"),
         asaas_payment_event("PAYMENT_OVERDUE", later, external_reference=reference, billing_type="PIX"),
@@ -149,9 +133,9 @@ def test_refund_after_grant_restores_the_balance_once(engine, worker, receiver_u
     user_id, clerk_id, plan_id = customer
     pay = payment_id()
     reference = f"{clerk_id}|plan:{plan_id}"
-    deliver(receiver_url, asaas_payment_event("PAYMENT_RECEIVED", pay, external_reference=reference))
+    deliver_asaas(receiver_url, asaas_payment_event("PAYMENT_RECEIVED", pay, external_reference=reference))
     settle(engine, 1)
-    deliver(
+    deliver_asaas(
         receiver_url,
         asaas_payment_event("PAYMENT_REFUNDED", pay, external_reference=reference),
         asaas_payment_event("PAYMENT_CHARGEBACK_REQUESTED", pay, external_reference=reference),
@@ -175,9 +159,9 @@ def test_refund_before_grant_leaves_no_net_credits(engine, worker, receiver_url,
     user_id, clerk_id, plan_id = customer
     pay = payment_id()
     reference = f"{clerk_id}|plan:{plan_id}"
-    deliver(receiver_url, asaas_payment_event("PAYMENT_REFUNDED", pay, external_reference=reference))
+    deliver_asaas(receiver_url, asaas_payment_event("PAYMENT_REFUNDED", pay, external_reference=reference))
     settle(engine, 1)
-    deliver(
+    deliver_asaas(
         receiver_url,
         asaas_payment_event("PAYMENT_CONFIRMED", pay, external_reference=reference),
         asaas_payment_event("PAYMENT_RECEIVED", pay, external_reference=reference),
@@ -193,10 +177,10 @@ def test_partial_refunds_reverse_proportionally_rounding_down(engine, worker, re
     user_id, clerk_id, plan_id = customer
     pay = payment_id()
     reference = f"{clerk_id}|plan:{plan_id}"
-    deliver(receiver_url, asaas_payment_event("PAYMENT_RECEIVED", pay, external_reference=reference, value=30))
+    deliver_asaas(receiver_url, asaas_payment_event("PAYMENT_RECEIVED", pay, external_reference=reference, value=30))
     settle(engine, 1)
     first = [{"status": "DONE", "value": 10.0, "dateCreated": "2024-06-13 10:00:00"}]
-    deliver(
+    deliver_asaas(
         receiver_url,
         asaas_payment_event("PAYMENT_PARTIALLY_REFUNDED", pay, external_reference=reference, value=30, refunds=first),
     )
@@ -204,14 +188,14 @@ def test_partial_refunds_reverse_proportionally_rounding_down(engine, worker, re
     assert balance(engine, user_id) == OPENING + CREDITS - 166  # floor(500 × 10/30)
 
     second = [*first, {"status": "DONE", "value": 5.0}, {"status": "CANCELLED", "value": 15.0}]
-    deliver(
+    deliver_asaas(
         receiver_url,
         asaas_payment_event("PAYMENT_PARTIALLY_REFUNDED", pay, external_reference=reference, value=30, refunds=second),
     )
     settle(engine, 3)
     assert balance(engine, user_id) == OPENING + CREDITS - 250  # floor(500 × 15/30), cumulative
 
-    deliver(receiver_url, asaas_payment_event("PAYMENT_REFUNDED", pay, external_reference=reference, value=30))
+    deliver_asaas(receiver_url, asaas_payment_event("PAYMENT_REFUNDED", pay, external_reference=reference, value=30))
     settle(engine, 4)
     assert balance(engine, user_id) == OPENING  # a full refund removes the rest, rounding included
     assert_balance_matches_ledger(engine, user_id, OPENING)
@@ -221,7 +205,7 @@ def test_reversal_never_takes_the_balance_below_zero(engine, worker, receiver_ur
     user_id, clerk_id, plan_id = customer
     pay = payment_id()
     reference = f"{clerk_id}|plan:{plan_id}"
-    deliver(receiver_url, asaas_payment_event("PAYMENT_RECEIVED", pay, external_reference=reference))
+    deliver_asaas(receiver_url, asaas_payment_event("PAYMENT_RECEIVED", pay, external_reference=reference))
     settle(engine, 1)
     spent = OPENING + CREDITS - 100  # the web app spends most credits (its own ledger row)
     with engine.begin() as connection:
@@ -237,7 +221,7 @@ def test_reversal_never_takes_the_balance_below_zero(engine, worker, receiver_ur
             ),
             {"n": spent, "u": user_id},
         )
-    deliver(receiver_url, asaas_payment_event("PAYMENT_CHARGEBACK_REQUESTED", pay, external_reference=reference))
+    deliver_asaas(receiver_url, asaas_payment_event("PAYMENT_CHARGEBACK_REQUESTED", pay, external_reference=reference))
     settle(engine, 2)
 
     assert balance(engine, user_id) == 0
@@ -254,13 +238,13 @@ def test_unlinked_payment_fails_and_grants_once_after_the_link_is_fixed(
 ) -> None:
     user_id, clerk_id, plan_id = customer
     pay, subscription = payment_id(), f"sub_{secrets.token_hex(6)}"
-    deliver(receiver_url, asaas_payment_event("PAYMENT_RECEIVED", pay, subscription=subscription))
+    deliver_asaas(receiver_url, asaas_payment_event("PAYMENT_RECEIVED", pay, subscription=subscription))
     settle(engine, 1)
     assert rows(engine, 'SELECT status, "lastError" FROM "WebhookEvent"') == [("failed", "unlinked_payment")]
     assert balance(engine, user_id) == OPENING
 
     # The link is fixed: Asaas's SUBSCRIPTION_CREATED carries the externalReference the web app set.
-    deliver(
+    deliver_asaas(
         receiver_url,
         asaas_subscription_event("SUBSCRIPTION_CREATED", subscription, external_reference=f"{clerk_id}|plan:{plan_id}"),
     )

@@ -13,19 +13,10 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from models import ledger
-from tests.billing_support import (
-    FINAL,
-    asaas_payment_event,
-    assert_balance_matches_ledger,
-    balance,
-    grant_rows,
-    make_plan,
-    make_user,
-    post_asaas,
-    rows,
-    scalar,
-)
-from tests.support import wait_for
+from tests.support.asaas import asaas_payment_event, post_asaas
+from tests.support.ledger import FINAL, assert_balance_matches_ledger, balance, grant_rows, make_plan, make_user
+from tests.support.processes import wait_for
+from tests.support.servers import rows, scalar
 
 OPENING = 40
 CREDITS = 500

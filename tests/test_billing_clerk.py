@@ -10,20 +10,10 @@ import pytest
 import requests
 from sqlalchemy import Engine
 
-from tests.billing_support import (
-    assert_balance_matches_ledger,
-    balance,
-    clerk_item_event,
-    clerk_subscription_event,
-    grant_rows,
-    make_plan,
-    make_user,
-    post_clerk,
-    rows,
-    scalar,
-    settle,
-)
-from tests.support import FIXTURES, signed_clerk
+from tests.support.clerk import clerk_item_event, clerk_subscription_event, deliver_clerk, signed_clerk
+from tests.support.fixtures import FIXTURES
+from tests.support.ledger import assert_balance_matches_ledger, balance, grant_rows, make_plan, make_user, settle
+from tests.support.servers import rows, scalar
 
 OPENING = 10
 CREDITS = 300
@@ -47,26 +37,20 @@ def paid_attempt(clerk_id: str, item: dict) -> dict:
     return event
 
 
-def deliver(url: str, *events: dict) -> None:
-    for event in events:
-        response = post_clerk(url, event)
-        assert response.status_code == 200, response.text
-
-
 def test_created_active_and_renewal_grant_twice_despite_duplicates(engine, worker, receiver_url, subscriber) -> None:
     user_id, clerk_id, plan_id, clerk_plan = subscriber
     item = f"csub_item_{secrets.token_hex(4)}"
     created = clerk_subscription_event("subscription.created", clerk_id)
     active = clerk_item_event("subscriptionItem.active", item, clerk_id, period_start=P1, plan_id=clerk_plan)
     renewal = clerk_item_event("subscriptionItem.updated", item, clerk_id, period_start=P2, plan_id=clerk_plan)
-    deliver(receiver_url, created, active, renewal)
+    deliver_clerk(receiver_url, created, active, renewal)
     settle(engine, 3)
     # A Svix retry of one message (same svix-id) is a duplicate at the inbox ...
     body, headers = signed_clerk(active)
     answers = [requests.post(f"{receiver_url}/webhooks/clerk", data=body, headers=headers, timeout=10) for _ in "ab"]
     assert [answer.json()["status"] for answer in answers] == ["accepted", "duplicate"]
     # ... and other events describing the same facts (new message ids) find the grant keys taken.
-    deliver(receiver_url, renewal, paid_attempt(clerk_id, renewal))
+    deliver_clerk(receiver_url, renewal, paid_attempt(clerk_id, renewal))
     settle(engine, 6)
 
     key = f"clerk:subscription_item:{item}"
@@ -90,9 +74,9 @@ def test_reordered_delivery_still_grants_once_per_period(engine, worker, receive
     item = f"csub_item_{secrets.token_hex(4)}"
     active = clerk_item_event("subscriptionItem.active", item, clerk_id, period_start=P1, plan_id=clerk_plan)
     renewal = clerk_item_event("subscriptionItem.updated", item, clerk_id, period_start=P2, plan_id=clerk_plan)
-    deliver(receiver_url, paid_attempt(clerk_id, renewal), renewal)
+    deliver_clerk(receiver_url, paid_attempt(clerk_id, renewal), renewal)
     settle(engine, 2)
-    deliver(receiver_url, active, clerk_subscription_event("subscription.created", clerk_id), active)
+    deliver_clerk(receiver_url, active, clerk_subscription_event("subscription.created", clerk_id), active)
     settle(engine, 5)
 
     assert len(grant_rows(engine, f"clerk:subscription_item:{item}")) == 2
@@ -103,7 +87,7 @@ def test_reordered_delivery_still_grants_once_per_period(engine, worker, receive
 def test_past_due_and_upcoming_items_grant_nothing_and_are_logged(engine, worker, receiver_url, subscriber) -> None:
     user_id, clerk_id, _, plan = subscriber
     item = f"csub_item_{secrets.token_hex(4)}"
-    deliver(
+    deliver_clerk(
         receiver_url,
         clerk_item_event("subscriptionItem.pastDue", item, clerk_id, period_start=P2, status="past_due", plan_id=plan),
         clerk_item_event("subscriptionItem.upcoming", item, clerk_id, period_start=P2, status="upcoming", plan_id=plan),
@@ -124,7 +108,7 @@ def test_active_item_of_an_unknown_paid_plan_fails_for_replay(engine, worker, re
     user_id, clerk_id, _, _ = subscriber
     event = clerk_item_event("subscriptionItem.active", "csub_item_x", clerk_id, period_start=P1, plan_id="cplan_nope")
     event["data"]["plan"]["slug"] = "enterprise"
-    deliver(receiver_url, event)
+    deliver_clerk(receiver_url, event)
     settle(engine, 1)
     assert rows(engine, 'SELECT status, "lastError" FROM "WebhookEvent"') == [("failed", "unlinked_plan")]
     assert balance(engine, user_id) == OPENING

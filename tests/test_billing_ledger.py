@@ -9,7 +9,7 @@ from sqlalchemy import Engine, text
 
 from models import ledger
 from models.db import transaction
-from tests.billing_support import assert_balance_matches_ledger, balance, grant_rows, make_plan, make_user
+from tests.support.ledger import assert_balance_matches_ledger, balance, grant_rows, make_plan, make_user
 
 OPENING = 70
 

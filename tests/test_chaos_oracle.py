@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from bench.chaos_payments import GRANTING, REFUND, AsaasPayments
-from models import inbox
+from tests.support.inbox import store_event
 from workers.processing import process_event
 
 
@@ -29,18 +29,16 @@ def applied(engine: Engine, database: str) -> Iterator[tuple[AsaasPayments, set[
         held = payments.held_back()
         order = [event_id for event_id in bodies if event_id not in held]
         rng.shuffle(order)
-        with engine.begin() as db:
-            row_ids = [
-                inbox.store(
-                    db,
-                    provider="asaas",
-                    event_id=event_id,
-                    event_type=payments.events[event_id]["event"],
-                    payload_json=bodies[event_id],
-                    occurred_at=None,
-                )  # fmt: skip
-                for event_id in [*order, *held]
-            ]
+        row_ids = [
+            store_event(
+                engine,
+                bodies[event_id],
+                provider="asaas",
+                event_id=event_id,
+                event_type=payments.events[event_id]["event"],
+            )
+            for event_id in [*order, *held]
+        ]
         for row_id in row_ids:
             assert process_event(row_id, engine=engine).status == "processed"
         with connection.cursor() as cursor:

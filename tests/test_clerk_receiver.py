@@ -8,7 +8,7 @@ import json
 import pytest
 from sqlalchemy import Engine, text
 
-from tests.support import OTHER_SECRET, clerk_user_event, signed_clerk, svix_headers
+from tests.support.clerk import OTHER_SECRET, clerk_user_event, signed_clerk, svix_headers
 
 
 def stored_events(engine: Engine) -> list[tuple]:
@@ -38,9 +38,9 @@ def test_signed_event_is_stored_once_and_enqueued(client, engine: Engine) -> Non
 
 
 def test_secret_rotation_accepts_either_secret(engine: Engine, monkeypatch) -> None:
-    from ingest.app import create_app
-    from ingest.settings import load_settings
-    from tests.support import CLERK_SECRET
+    from ingest.config.settings import load_settings
+    from ingest.http.app import create_app
+    from tests.support.clerk import CLERK_SECRET
 
     settings = load_settings(clerk_webhook_secret=f"{OTHER_SECRET}, {CLERK_SECRET}")
     client = create_app(settings).test_client()
@@ -143,8 +143,8 @@ def test_refusals_are_specific_and_store_nothing(client, engine: Engine, make_re
 
 
 def test_unconfigured_provider_refuses_everything(engine: Engine) -> None:
-    from ingest.app import create_app
-    from ingest.settings import load_settings
+    from ingest.config.settings import load_settings
+    from ingest.http.app import create_app
 
     client = create_app(load_settings(clerk_webhook_secret=None)).test_client()
     body, headers = signed_clerk(clerk_user_event())

@@ -10,10 +10,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from ingest import openapi, settings_doc
 from ingest.cli import main
-from ingest.settings import Settings
-from tests.support import cli_argv, free_port
+from ingest.config import settings_doc
+from ingest.config.settings import Settings
+from ingest.http import openapi
+from tests.support.processes import cli_argv, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS_VARS = {name.upper() for name in Settings.model_fields}
@@ -151,7 +152,7 @@ def test_compose_ports_agree() -> None:
 
 def test_readme_configuration_table_is_generated_from_the_settings() -> None:
     readme = (ROOT / "README.md").read_text()
-    assert settings_doc.block() in readme, "run: python -m ingest.settings_doc --write README.md"
+    assert settings_doc.block() in readme, "run: python -m ingest.config.settings_doc --write README.md"
 
 
 def test_readme_names_every_cli_command() -> None:

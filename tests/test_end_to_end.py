@@ -5,7 +5,8 @@ from __future__ import annotations
 import requests
 from sqlalchemy import Engine, text
 
-from tests.support import clerk_user_event, now_ms, signed_clerk, wait_for
+from tests.support.clerk import clerk_user_event, now_ms, signed_clerk
+from tests.support.processes import wait_for
 
 
 def scalar(engine: Engine, sql: str, **params):

@@ -1,8 +1,8 @@
 """The receiver's worker processes: gevent with cooperative psycopg2 waits, and a frozen startup heap.
 
-gevent cannot patch libpq; `ingest.green` installs a wait callback when gevent is active. Without it a
+gevent cannot patch libpq; `ingest.http.server.gevent_db` installs a wait callback when gevent is active. Without it a
 query blocks the hub, and with it every request the process holds (health checks included). Likewise a
-full garbage collection over the app's startup objects stops every request: `ingest.wsgi` freezes them.
+full garbage collection over the app's startup objects stops every request: `ingest.http.server.wsgi` freezes them.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ import psycopg2
 import pytest
 import requests
 
-from tests.support import clerk_user_event, run_sql, serving, signed_clerk, wait_for
+from tests.support.clerk import clerk_user_event, signed_clerk
+from tests.support.processes import serving, wait_for
+from tests.support.servers import run_sql
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,7 +38,7 @@ def test_under_gevent_a_query_lets_other_greenlets_run(database: str) -> None:
     out = run_python(f"""
         from gevent import monkey; monkey.patch_all()
         import gevent, psycopg2, psycopg2.extensions
-        from ingest.green import cooperative_database_waits
+        from ingest.http.server.gevent_db import cooperative_database_waits
         print(cooperative_database_waits(), psycopg2.extensions.get_wait_callback() is not None)
         ticks = []
         def ticker():
@@ -57,7 +59,7 @@ def test_under_gevent_a_query_lets_other_greenlets_run(database: str) -> None:
 def test_without_gevent_nothing_is_patched() -> None:
     out = run_python("""
         import psycopg2.extensions
-        from ingest.green import cooperative_database_waits
+        from ingest.http.server.gevent_db import cooperative_database_waits
         print(cooperative_database_waits(), psycopg2.extensions.get_wait_callback())
     """)
     assert out == "False None"
@@ -112,7 +114,7 @@ def test_under_gevent_connect_timeout_still_bounds_a_server_that_never_answers()
     out = run_python("""
         from gevent import monkey; monkey.patch_all()
         import socket, psycopg2
-        from ingest.green import cooperative_database_waits
+        from ingest.http.server.gevent_db import cooperative_database_waits
         cooperative_database_waits()
         silent = socket.socket()
         silent.bind(("127.0.0.1", 0))
@@ -129,7 +131,7 @@ def test_under_gevent_connect_timeout_still_bounds_a_server_that_never_answers()
 
 def test_the_wsgi_module_freezes_what_loading_the_app_allocated(service_env: dict[str, str]) -> None:
     done = subprocess.run(
-        [sys.executable, "-c", "import gc, ingest.wsgi; print(gc.get_freeze_count())"],
+        [sys.executable, "-c", "import gc, ingest.http.server.wsgi; print(gc.get_freeze_count())"],
         cwd=ROOT, env=service_env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]

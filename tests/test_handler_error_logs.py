@@ -3,14 +3,12 @@ personal data from the payload), in the logs and in the inbox row."""
 
 from __future__ import annotations
 
-import json
 import logging
-import secrets
 
 import pytest
 from sqlalchemy import Engine, text
 
-from models import inbox
+from tests.support.inbox import store_event
 from workers import processing
 from workers.handlers import HANDLERS
 
@@ -30,15 +28,7 @@ def test_unexpected_handler_error_logs_type_and_place_but_not_the_message(
     engine: Engine, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(HANDLERS, ("test", "leaky"), leaky_handler)
-    with engine.begin() as connection:
-        row_id = inbox.store(
-            connection,
-            provider="test",
-            event_id=f"msg_{secrets.token_hex(8)}",
-            event_type="leaky",
-            payload_json=json.dumps({"email": PERSONAL}),
-            occurred_at=None,
-        )
+    row_id = store_event(engine, {"email": PERSONAL}, provider="test", event_type="leaky")
     with caplog.at_level(logging.DEBUG):
         outcome = processing.process_event(row_id, attempt=1, engine=engine)
     assert outcome.status == "retry"

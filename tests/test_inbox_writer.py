@@ -1,4 +1,4 @@
-"""The receiver's group commit (`ingest.batching.InboxWriter`) against real PostgreSQL.
+"""The receiver's group commit (`ingest.receiver.inbox_writer.InboxWriter`) against real PostgreSQL.
 
 The publisher here is an in-memory recorder so that the tests can hold the writer and make requests
 queue up behind it; the real publisher is tested against real Redis in test_task_messages.py.
@@ -7,45 +7,22 @@ queue up behind it; the real publisher is tested against real Redis in test_task
 from __future__ import annotations
 
 import secrets
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import Engine, event, text
 
-from ingest.batching import Accepted, InboxWriter
-from ingest.errors import WebhookRejected
-from tests.support import wait_for
+from ingest.receiver.errors import WebhookRejected
+from ingest.receiver.inbox_writer import Accepted, InboxWriter
+from models.inbox import NewEvent
+from tests.support.inbox import RecordingPublisher
+from tests.support.processes import wait_for
 
 
-class RecordingPublisher:
-    """Records every message; the first one can be held until `release()` so that others queue up."""
-
-    def __init__(self, *, hold_first: bool = False, accept: bool = True) -> None:
-        self.messages: list[list[str]] = []
-        self.accept = accept
-        self._held = threading.Event()
-        self._release = threading.Event()
-        if not hold_first:
-            self._release.set()
-
-    def publish_many(self, row_ids: list[str]) -> bool:
-        self.messages.append(list(row_ids))
-        self._held.set()
-        self._release.wait(10)
-        return self.accept
-
-    def wait_until_holding(self) -> None:
-        assert self._held.wait(10), "the writer never published"
-
-    def release(self) -> None:
-        self._release.set()
-
-
-def clerk_event(event_id: str | None = None, payload: str = '{"type": "user.created"}') -> dict:
-    return {"provider": "clerk", "event_id": event_id or f"msg_{secrets.token_hex(8)}", "event_type": "user.created",
-            "payload_json": payload, "occurred_at": None}  # fmt: skip
+def clerk_event(event_id: str | None = None, payload: str = '{"type": "user.created"}') -> NewEvent:
+    return NewEvent("clerk", event_id or f"msg_{secrets.token_hex(8)}", "user.created", payload, None)
 
 
 def statuses(engine: Engine) -> dict[str, str]:
@@ -53,8 +30,8 @@ def statuses(engine: Engine) -> dict[str, str]:
         return dict(connection.execute(text('SELECT "eventId", status FROM "WebhookEvent"')).all())
 
 
-def submit_all(writer: InboxWriter, events: list[dict]) -> list[Accepted | WebhookRejected]:
-    def one(event: dict) -> Accepted | WebhookRejected:
+def submit_all(writer: InboxWriter, events: list[NewEvent]) -> list[Accepted | WebhookRejected]:
+    def one(event: NewEvent) -> Accepted | WebhookRejected:
         try:
             return writer.submit(event)
         except WebhookRejected as rejected:
@@ -64,7 +41,7 @@ def submit_all(writer: InboxWriter, events: list[dict]) -> list[Accepted | Webho
         return list(pool.map(one, events))
 
 
-def queue_behind_a_held_batch(writer: InboxWriter, publisher: RecordingPublisher, events: list[dict]):
+def queue_behind_a_held_batch(writer: InboxWriter, publisher: RecordingPublisher, events: list[NewEvent]):
     """Submit one event and hold its publish, then submit `events`: they wait in one queue."""
     pool = ThreadPoolExecutor(len(events) + 1)
     first = pool.submit(writer.submit, clerk_event())
@@ -95,7 +72,7 @@ def test_a_delivery_repeated_inside_one_batch_is_stored_once(engine: Engine) -> 
     publisher = RecordingPublisher(hold_first=True)
     writer = InboxWriter(engine, publisher)
     same = clerk_event("msg_same")
-    pool, _, rest = queue_behind_a_held_batch(writer, publisher, [same, dict(same), dict(same)])
+    pool, _, rest = queue_behind_a_held_batch(writer, publisher, [same, replace(same), replace(same)])
     results = [future.result(10) for future in rest]
     pool.shutdown()
 

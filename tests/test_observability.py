@@ -14,20 +14,11 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, text
 
-from ingest.app import create_app
-from ingest.settings import load_settings
-from models.db import default_engine
-from tests.support import (
-    CLERK_SECRET,
-    OTHER_SECRET,
-    Process,
-    clerk_user_event,
-    cli_argv,
-    free_port,
-    signed_clerk,
-    wait_for,
-    wait_for_receiver,
-)
+from ingest.config.database import default_engine
+from ingest.config.settings import load_settings
+from ingest.http.app import create_app
+from tests.support.clerk import CLERK_SECRET, OTHER_SECRET, clerk_user_event, signed_clerk
+from tests.support.processes import Process, cli_argv, free_port, wait_for, wait_for_receiver
 
 
 def samples(exposition: str) -> dict[tuple[str, frozenset], float]:

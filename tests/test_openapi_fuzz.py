@@ -15,7 +15,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from ingest import openapi
+from ingest.http import openapi
 
 
 def not_a_server_error(ctx, response, case) -> None:

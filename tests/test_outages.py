@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, text
 
-from ingest.app import create_app
-from ingest.settings import load_settings
-from tests.support import clerk_user_event, free_port, signed_clerk
+from ingest.config.settings import load_settings
+from ingest.http.app import create_app
+from tests.support.clerk import clerk_user_event, signed_clerk
+from tests.support.processes import free_port
 
 
 def test_database_unreachable_answers_503_with_retry_after(engine: Engine) -> None:

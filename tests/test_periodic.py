@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from models.base import utcnow
-from tests.support import Process, cli_argv, wait_for
+from tests.support.processes import Process, cli_argv, wait_for
 from tests.test_reconcile import adjustments, invariant_breaks, pedro_user, tamper, webapp_user
 from workers.retention import prune_payloads
 
@@ -68,7 +68,7 @@ def test_retention_drops_old_final_payloads_only(engine: Engine) -> None:
 
 def test_schedule_and_routes_come_from_settings() -> None:
     import celeryconfig
-    from ingest.settings import get_settings
+    from ingest.config.settings import get_settings
 
     settings = get_settings()
     queue = settings.periodic_queue

@@ -9,22 +9,12 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import text
 
-from ingest.app import create_app
-from ingest.settings import load_settings
+from ingest.config.settings import load_settings
+from ingest.http.app import create_app
 from models.db import engine_for
-from tests.private_services import PrivatePostgres
-from tests.support import CLERK_SECRET, clerk_user_event, signed_clerk
-
-
-class RecordingPublisher:
-    """Stands in for the broker, which plays no part here: every publish succeeds."""
-
-    def __init__(self) -> None:
-        self.published: list[str] = []
-
-    def publish_many(self, row_ids: list[str]) -> bool:
-        self.published.extend(row_ids)
-        return True
+from tests.support.clerk import CLERK_SECRET, clerk_user_event, signed_clerk
+from tests.support.inbox import RecordingPublisher
+from tests.support.private_services import PrivatePostgres
 
 
 @pytest.fixture

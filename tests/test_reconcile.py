@@ -13,6 +13,7 @@ from sqlalchemy import Engine, text
 
 from models.db import transaction
 from models.locks import try_job_lock
+from tests.support.ledger import make_webapp_user
 from workers import reconcile as service
 from workers.handlers.clerk_payloads import ClerkUser
 from workers.handlers.clerk_users import apply_clerk_user
@@ -28,20 +29,7 @@ def pedro_user(engine: Engine, credits: int = 100) -> tuple[str, str, str]:
 
 def webapp_user(engine: Engine, credits: int = 100, spent: int = 0) -> tuple[str, str, str]:
     """A user and balance the web app created by itself (Prisma default), with `spent` recorded usage."""
-    clerk_id = f"user_{secrets.token_hex(6)}"
-    user_id, balance_id = f"u{secrets.token_hex(8)}", f"b{secrets.token_hex(8)}"
-    with engine.begin() as c:
-        c.execute(
-            text("""INSERT INTO "User" (id, "clerkId", "updatedAt") VALUES (:u, :c, now())"""),
-            {"u": user_id, "c": clerk_id},
-        )
-        c.execute(
-            text(
-                """INSERT INTO "CreditBalance" (id, "userId", "clerkUserId", "creditsRemaining", "updatedAt")
-                   VALUES (:b, :u, :c, :n, now())"""
-            ),
-            {"b": balance_id, "u": user_id, "c": clerk_id, "n": credits},
-        )
+    user_id, clerk_id, balance_id = make_webapp_user(engine, credits)
     if spent:
         deduct(libpq(engine), balance_id, user_id, spent)
     return clerk_id, user_id, balance_id

@@ -1,5 +1,5 @@
 """Failure modes with real processes: killed workers, poison messages, Redis and PostgreSQL outages,
-concurrent workers, the sweeper and replay (DESIGN.md §2–§3)."""
+concurrent workers, the sweeper and replay."""
 
 from __future__ import annotations
 
@@ -15,11 +15,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from ingest.publisher import CeleryPublisher
-from models import inbox
+from ingest.broker.publisher import CeleryPublisher
 from models.db import make_engine
-from tests.private_services import PrivatePostgres, PrivateRedis
-from tests.support import REDIS_URL, Process, clerk_user_event, cli_argv, signed_clerk, wait_for
+from tests.support.clerk import clerk_user_event, signed_clerk
+from tests.support.inbox import store_event
+from tests.support.private_services import PrivatePostgres, PrivateRedis
+from tests.support.processes import Process, cli_argv, wait_for
+from tests.support.servers import REDIS_URL
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,17 +46,7 @@ def execute(engine: Engine, sql: str) -> None:
 
 def store(engine: Engine, event: dict, *, provider: str = "clerk") -> str:
     """An inbox row as the receiver stores it (status `received`)."""
-    with engine.begin() as connection:
-        row_id = inbox.store(
-            connection,
-            provider=provider,
-            event_id=f"msg_{secrets.token_hex(10)}",
-            event_type=event["type"],
-            payload_json=json.dumps(event),
-            occurred_at=None,
-        )
-    assert row_id is not None
-    return row_id
+    return store_event(engine, event, provider=provider)
 
 
 def enqueue(engine: Engine, publisher: CeleryPublisher, row_id: str) -> None:
@@ -187,7 +179,7 @@ def test_poison_message_that_kills_its_worker_ends_dead_after_its_budget_then_re
 ) -> None:
     fixed = tmp_path / "fixed"
     row_id = store(engine, {"type": "crash", "fixed_when": str(fixed)}, provider="test")
-    worker = start_worker(private_env, tmp_path / "worker.log", "-I", "tests.crash_handlers")
+    worker = start_worker(private_env, tmp_path / "worker.log", "-I", "tests.support.crash_handlers")
     try:
         enqueue(engine, CeleryPublisher(REDIS_URL, private_env["CELERY_QUEUE"]), row_id)
         wait_status(engine, row_id, "dead", timeout=120)
@@ -268,8 +260,8 @@ def test_replay_and_events_refuse_unknown_ids_and_bad_filters(engine: Engine, se
 def test_redis_down_while_events_arrive_every_acknowledged_event_is_processed_after_the_sweep(
     engine: Engine, private_env: dict[str, str], tmp_path: Path, monkeypatch
 ) -> None:
-    from ingest.app import create_app
-    from ingest.settings import load_settings
+    from ingest.config.settings import load_settings
+    from ingest.http.app import create_app
 
     redis = PrivateRedis().start()
     env = private_env | {"CELERY_BROKER_URL": redis.url}

@@ -7,8 +7,8 @@ import datetime as dt
 import click
 import pytest
 
-from ingest.cli_events import parse_since
-from ingest.settings import ConfigError, load_settings
+from ingest.cli.events import parse_since
+from ingest.config.settings import ConfigError, load_settings
 from workers.processing import backoff_seconds, max_attempts
 
 

@@ -7,9 +7,9 @@ import logging
 import pytest
 from sqlalchemy import Engine, text
 
-from ingest.settings import get_settings
+from ingest.config.settings import get_settings
 from models.db import transaction
-from tests.fake_clerk import FakeClerk, clerk_api_user
+from tests.support.fake_clerk import FakeClerk, clerk_api_user
 from workers.clerk_api import ClerkUsersApi
 from workers.handlers.clerk_payloads import ClerkUser
 from workers.handlers.clerk_users import apply_clerk_user

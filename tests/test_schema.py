@@ -15,11 +15,13 @@ import sqlalchemy.exc
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 import models
-from migrations.runner import MIGRATION_LOCK_ID, alembic_config, head_revision, migrate
+from migrations.runner import MIGRATION_LOCK_ID, alembic_config, migrate
 from models.db import make_engine
-from tests.support import FIXTURES, create_database, drop_database, run_sql
+from tests.support.fixtures import FIXTURES
+from tests.support.servers import create_database, drop_database, run_sql
 
 BASELINE_SQL = (FIXTURES / "prisma_baseline.sql").read_text()
 PRISMA_TABLES = {"User", "Feature", "CreditBalance", "UsageHistory", "AdminSettings", "Plan", "StorageObject",
@@ -56,6 +58,10 @@ CREATE TABLE "_prisma_migrations" (
     "applied_steps_count" INTEGER NOT NULL DEFAULT 0
 );
 """
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(alembic_config("postgresql://unused")).get_current_head() or ""
 
 
 # ---- catalog snapshots -----------------------------------------------------------------------------------

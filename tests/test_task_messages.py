@@ -12,11 +12,15 @@ import redis
 from celery import Celery
 from sqlalchemy import Engine, text
 
-from ingest.publisher import PROCESS_EVENTS_TASK, CeleryPublisher
-from ingest.task_messages import task_message
+from ingest.broker.publisher import CeleryPublisher
+from ingest.broker.task_messages import task_message
+from ingest.broker.task_names import PROCESS_EVENTS as PROCESS_EVENTS_TASK
 from models import inbox
+from models.inbox import NewEvent
 from models.tables import EventStatus
-from tests.support import REDIS_URL, clerk_user_event, free_port, wait_for
+from tests.support.clerk import clerk_user_event
+from tests.support.processes import free_port, wait_for
+from tests.support.servers import REDIS_URL
 
 PER_MESSAGE = {"id", "root_id", "origin", "correlation_id", "reply_to", "delivery_tag", "argsrepr"}
 
@@ -77,11 +81,12 @@ def test_a_stock_celery_worker_runs_a_batch_message(engine: Engine, worker, serv
         stored = inbox.store_many(
             connection,
             [
-                {"provider": "clerk", "event_id": f"msg_{secrets.token_hex(8)}", "event_type": event["type"],
-                 "payload_json": json.dumps(event), "occurred_at": None, "status": EventStatus.ENQUEUED}
+                NewEvent(
+                    "clerk", f"msg_{secrets.token_hex(8)}", event["type"], json.dumps(event), None, EventStatus.ENQUEUED
+                )
                 for event in events
             ],
-        )  # fmt: skip
+        )
     row_ids = list(stored.values())
     assert len(row_ids) == 3
 

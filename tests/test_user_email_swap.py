@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.orm import Session
 
 from models import users
-from tests.support import wait_for
+from tests.support.processes import wait_for
 
 
 def user_emails(engine: Engine) -> dict[str, str | None]:

@@ -6,15 +6,12 @@ overlapping run is skipped rather than doubled. No retry here: the next schedule
 
 from __future__ import annotations
 
-from ingest.settings import get_settings
+from ingest.broker import task_names
+from ingest.config.settings import get_settings
 from workers.celery_app import app
 
-RECONCILE_TASK = "pedro_ingest.reconcile"
-RESYNC_USERS_TASK = "pedro_ingest.resync_users"
-PRUNE_PAYLOADS_TASK = "pedro_ingest.prune_payloads"
 
-
-@app.task(name=RECONCILE_TASK, ignore_result=True)
+@app.task(name=task_names.RECONCILE, ignore_result=True)
 def reconcile() -> dict[str, object]:
     from workers.reconcile import reconcile as run
 
@@ -22,14 +19,14 @@ def reconcile() -> dict[str, object]:
     return run(fix=settings.reconcile_policy == "fix", page_size=settings.reconcile_page_size).summary()
 
 
-@app.task(name=RESYNC_USERS_TASK, ignore_result=True)
+@app.task(name=task_names.RESYNC_USERS, ignore_result=True)
 def resync_users() -> str:
     from workers.resync import resync_users as run
 
     return run().status
 
 
-@app.task(name=PRUNE_PAYLOADS_TASK, ignore_result=True)
+@app.task(name=task_names.PRUNE_PAYLOADS, ignore_result=True)
 def prune_payloads() -> int:
     from workers.retention import prune_payloads as run
 

@@ -1,4 +1,4 @@
-"""Applying one inbox event exactly once (DESIGN.md §2.4).
+"""Applying one inbox event exactly once.
 
 One transaction: lock the inbox row → return if already final → run the handler registered for
 (provider, eventType) → mark the row. Effects and the `processed` mark commit together, so a crash at
@@ -28,10 +28,11 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
-from ingest.error_origin import error_origin
-from ingest.settings import Settings, get_settings
+from ingest.config.database import default_engine
+from ingest.config.settings import Settings, get_settings
+from ingest.observability.error_origin import error_origin
 from models import inbox
-from models.db import default_engine, transaction
+from models.db import transaction
 from models.tables import FINAL_STATUSES, EventStatus
 from workers import telemetry
 from workers.errors import PermanentError, is_transient

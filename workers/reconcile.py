@@ -1,4 +1,4 @@
-"""Reconciliation service: every `CreditBalance` against its ledger, page by page (DESIGN.md §1, §2.5).
+"""Reconciliation service: every `CreditBalance` against its ledger, page by page.
 
 Per page: one lock-free read; consistent balances get `lastSyncedAt`; balances without an origin get
 their opening row; drift is reported, and with `fix` booked as one adjustment row. Writes happen in one
@@ -18,8 +18,9 @@ from prometheus_client import Gauge
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
+from ingest.config.database import default_engine
 from models import reconciliation as rec
-from models.db import default_engine, transaction
+from models.db import transaction
 from models.locks import try_job_lock
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from ingest.publisher import Publisher
-from models import inbox
+from ingest.broker.publisher import Publisher
+from models import inbox, inbox_queries
 from models.db import transaction
 from models.tables import FINAL_STATUSES, EventStatus
 
@@ -53,6 +53,6 @@ def replay_matching(
     if status not in (EventStatus.FAILED, EventStatus.DEAD):
         raise ValueError("only failed or dead events are replayed by status")
     with transaction(engine) as session:
-        rows = inbox.find(session, status=status, event_type=event_type, since=since, limit=limit)
+        rows = inbox_queries.find(session, status=status, event_type=event_type, since=since, limit=limit)
         row_ids = [row.id for row in rows]
     return replay_ids(engine, publisher, row_ids)

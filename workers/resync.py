@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
-from ingest.settings import Settings, get_settings
-from models.db import default_engine, transaction
+from ingest.config.database import default_engine
+from ingest.config.settings import Settings, get_settings
+from models.db import transaction
 from models.locks import try_job_lock
 from workers.clerk_api import ClerkApiError, ClerkUnauthorized, ClerkUsersApi
 from workers.handlers.clerk_payloads import ClerkUser

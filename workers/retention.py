@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from ingest.config.database import default_engine
 from models import inbox
 from models.base import utcnow
-from models.db import default_engine
 from models.locks import try_job_lock
 
 log = logging.getLogger(__name__)

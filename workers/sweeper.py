@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from ingest.publisher import Publisher
+from ingest.broker.publisher import Publisher
 from models import inbox
 from models.base import utcnow
 from models.db import transaction

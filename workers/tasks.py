@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from ingest.publisher import PROCESS_EVENT_TASK, PROCESS_EVENTS_TASK, CeleryPublisher
-from ingest.settings import get_settings
-from models.db import default_engine
+from ingest.broker import task_names
+from ingest.broker.publisher import publisher_for
+from ingest.config.database import default_engine
+from ingest.config.settings import get_settings
 from workers import processing, sweeper
 from workers.celery_app import app
 
-SWEEP_TASK = "pedro_ingest.sweep_stranded"
 
-
-@app.task(bind=True, name=PROCESS_EVENT_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@app.task(bind=True, name=task_names.PROCESS_EVENT, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def process_event(self, row_id: str) -> str:
     redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
     outcome = processing.process_event(row_id, attempt=self.request.retries + 1, redelivered=redelivered)
@@ -20,7 +19,7 @@ def process_event(self, row_id: str) -> str:
     return outcome.status
 
 
-@app.task(bind=True, name=PROCESS_EVENTS_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@app.task(bind=True, name=task_names.PROCESS_EVENTS, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def process_events(self, row_ids: list[str]) -> None:
     """A batch from the receiver's group commit: each event still gets its own transaction.
 
@@ -38,13 +37,13 @@ def process_events(self, row_ids: list[str]) -> None:
             process_event.apply_async(args=[row_id], countdown=outcome.retry_in, retries=1)
 
 
-@app.task(name=SWEEP_TASK, ignore_result=True)
+@app.task(name=task_names.SWEEP_STRANDED, ignore_result=True)
 def sweep_stranded() -> int:
     """Periodic (beat) and on-demand: re-enqueue stranded inbox rows; returns how many were enqueued."""
     settings = get_settings()
     result = sweeper.sweep(
         default_engine(),
-        CeleryPublisher(settings.celery_broker_url, settings.celery_queue),
+        publisher_for(settings),
         received_after=settings.sweep_received_after,
         stuck_after=settings.sweep_stuck_after,
         batch=settings.sweep_batch,

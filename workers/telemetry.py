@@ -13,9 +13,9 @@ import os
 from celery.signals import setup_logging, worker_init, worker_process_shutdown, worker_shutdown
 from sqlalchemy import Engine
 
-from ingest import metrics
-from ingest.logs import configure_logging
-from models import inbox
+from ingest.observability import metrics
+from ingest.observability.logs import configure_logging
+from models import inbox_queries
 
 log = logging.getLogger("pedro_ingest.event")
 LAGGED_OUTCOMES = frozenset({"processed", "ignored"})
@@ -31,7 +31,7 @@ def event_finished(
     if row is None:
         try:
             with engine.connect() as connection:
-                row = inbox.summary(connection, row_id)
+                row = inbox_queries.summary(connection, row_id)
         except Exception:
             pass  # the database is down: the line is still written, with what we know
     provider = metrics.label(row.provider if row else None)
@@ -59,7 +59,7 @@ def event_finished(
 @setup_logging.connect
 def _logging(**_: object) -> None:
     """Celery leaves logging to us: the same JSON/text lines as the receiver."""
-    from ingest.settings import get_settings
+    from ingest.config.settings import get_settings
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
@@ -70,7 +70,7 @@ def _serve_metrics(**_: object) -> None:
     """The worker's main process serves every pool process's samples on WORKER_METRICS_PORT."""
     from prometheus_client import start_http_server
 
-    from ingest.settings import get_settings
+    from ingest.config.settings import get_settings
 
     settings = get_settings()
     port = settings.worker_metrics_port

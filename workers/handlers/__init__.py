@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from ingest.settings import Settings
+from ingest.config.settings import Settings
 from models.inbox import LockedEvent
 from workers.handlers import asaas_billing, clerk_billing, clerk_users
 

@@ -1,0 +1,13 @@
+"""Celery task names on the wire, defined once: the receiver publishes them, workers register them, beat
+schedules them. Renaming one strands every message already queued under the old name."""
+
+from __future__ import annotations
+
+PROCESS_EVENT = "pedro_ingest.process_event"
+PROCESS_EVENTS = "pedro_ingest.process_events"
+SWEEP_STRANDED = "pedro_ingest.sweep_stranded"
+RECONCILE = "pedro_ingest.reconcile"
+RESYNC_USERS = "pedro_ingest.resync_users"
+PRUNE_PAYLOADS = "pedro_ingest.prune_payloads"
+
+PERIODIC = (SWEEP_STRANDED, RECONCILE, RESYNC_USERS, PRUNE_PAYLOADS)

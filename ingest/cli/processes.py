@@ -1,0 +1,118 @@
+"""Commands that run the processes: `serve` (receiver), `worker`, `dev` (everything, locally).
+
+`beat` lives with the periodic jobs (`ingest.cli.periodic`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from ingest.cli.database import create_and_migrate
+from ingest.cli.support import fail, settings_or_exit
+from ingest.config.settings import get_settings
+
+
+def share_metrics_between_processes(role: str) -> None:
+    """Prometheus multiprocess mode for the process family about to start (a fresh or emptied directory)."""
+    from ingest.observability.metrics import MULTIPROC_ENV, prepare_multiproc_dir
+
+    os.environ[MULTIPROC_ENV] = prepare_multiproc_dir(os.environ.get(MULTIPROC_ENV), role)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="TCP port.")
+@click.option("--workers", "-w", default=2, show_default=True, type=click.IntRange(1, 64), help="Gunicorn workers.")
+@click.option("--dev", is_flag=True, help="Flask's development server instead of gunicorn (never in production).")
+def serve(host: str, port: int, workers: int, dev: bool) -> None:
+    """Run the webhook receiver (gunicorn, gevent workers)."""
+    settings = settings_or_exit()
+    if dev:
+        from ingest.http.app import create_app
+        from ingest.observability.logs import configure_logging
+
+        configure_logging(settings.log_level, settings.log_format)
+        create_app().run(host=host, port=port)
+        return
+    from ingest.http.server.serving import gunicorn_argv
+
+    share_metrics_between_processes("receiver")
+    argv = gunicorn_argv(host, port, workers)
+    os.execv(sys.executable, argv)
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+def worker(celery_args: tuple[str, ...]) -> None:
+    """Run a Celery worker on the events and periodic queues; extra arguments go to `celery worker`."""
+    settings = settings_or_exit()
+    queues = f"{settings.celery_queue},{settings.periodic_queue}"  # events + periodic jobs (celeryconfig.py)
+    argv = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", queues]
+    if not any(arg.startswith(("-l", "--loglevel")) for arg in celery_args):
+        argv += ["--loglevel", settings.log_level]
+    share_metrics_between_processes("worker")
+    os.execv(sys.executable, argv + list(celery_args))
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Receiver interface.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Receiver port.")
+@click.option(
+    "--state-dir",
+    default=".pedro",
+    show_default=True,
+    envvar="PEDRO_STATE_DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the embedded servers keep their data and dev secrets (kept between runs).",
+)
+@click.option("--reset", is_flag=True, help="Wipe the state directory first (embedded data and dev secrets).")
+def dev(host: str, port: int, state_dir: Path, reset: bool) -> None:
+    """Migrate, then run receiver, worker and beat together until Ctrl-C (local runs).
+
+    With neither DATABASE_URL nor CELERY_BROKER_URL set, an embedded PostgreSQL and Redis are started
+    with their data under --state-dir; otherwise the configured servers are used.
+    """
+    from ingest.dev import children as devrun
+
+    embedded = None
+    if not os.environ.get("DATABASE_URL") and not os.environ.get("CELERY_BROKER_URL"):
+        from ingest.dev import embedded as embedded_servers
+
+        try:
+            embedded = embedded_servers.start(state_dir, reset=reset)
+        except embedded_servers.EmbeddedUnavailable as error:
+            fail(str(error))
+        os.environ["DATABASE_URL"] = embedded.database_url
+        os.environ["CELERY_BROKER_URL"] = embedded.broker_url
+    elif reset:
+        click.echo("--reset only applies to the embedded servers; the configured ones are left alone", err=True)
+    try:
+        for name, value in devrun.dev_secrets(state_dir).items():
+            if not os.environ.get(name):
+                os.environ[name] = value
+                click.echo(f"{name} not set: using the dev value kept in {state_dir}/dev.env")
+        get_settings.cache_clear()
+        settings = settings_or_exit()
+        create_and_migrate(settings)
+        me = [sys.executable, "-m", "ingest.cli"]
+        children = {
+            "receiver": [*me, "serve", "--host", host, "--port", str(port), "--workers", "2"],
+            "worker": [*me, "worker", "-c", "2"],
+        }
+        children["beat"] = [*me, "beat", "--schedule", str(state_dir / "beat-schedule")]
+        click.echo(f"receiver: http://{host}:{port}/webhooks/clerk  (metrics: /metrics, ready: /readyz)")
+        click.echo(f"database: {devrun.redact_url(settings.database_url)}")
+        click.echo(f"broker:   {devrun.redact_url(settings.celery_broker_url)}")
+        click.echo(f"running {', '.join(children)}; Ctrl-C stops them all")
+        code = devrun.run_children(children)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    sys.exit(code)
+
+
+PROCESS_COMMANDS = (serve, worker, dev)

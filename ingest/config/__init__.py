@@ -1,0 +1,1 @@
+"""Configuration: settings from the environment, the engine they describe, the README settings table."""

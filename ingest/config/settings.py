@@ -1,0 +1,199 @@
+"""Configuration from the environment, validated once at start.
+
+Every process (receiver, worker, beat, CLI) reads the same `Settings`. A missing or malformed value
+stops the process with one line naming the variable (`ConfigError`), never a traceback.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names it and is safe to print."""
+
+
+def parse_networks(raw: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Comma-separated IPs or CIDRs; raises ValueError naming the bad entry."""
+    networks = []
+    for part in (item.strip() for item in raw.split(",")):
+        if part:
+            try:
+                networks.append(ipaddress.ip_network(part, strict=False))
+            except ValueError:
+                raise ValueError(f"{part!r} is not an IP address or CIDR") from None
+    return networks
+
+
+def split_secrets(raw: SecretStr | None) -> list[str]:
+    """Comma-separated secrets (several are valid during a rotation)."""
+    if raw is None:
+        return []
+    return [part.strip() for part in raw.get_secret_value().split(",") if part.strip()]
+
+
+class Settings(BaseSettings):
+    """All of pedro-ingest's settings. Field names are the environment variable names."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    database_url: str = Field(description="PostgreSQL URL of the web app's database (Prisma's DATABASE_URL works).")
+    celery_broker_url: str = Field(default="redis://localhost:6379/0", description="Celery broker (Redis) URL.")
+    celery_queue: str = Field(default="pedro-ingest", description="Queue that carries webhook events.")
+    clerk_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Clerk (Svix) signing secret `whsec_…`; comma-separated during rotation. Unset: Clerk refused.",
+    )
+    asaas_webhook_token: SecretStr | None = Field(
+        default=None,
+        description="Asaas `asaas-access-token` value; comma-separated during rotation. Unset: Asaas refused.",
+    )
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Largest accepted webhook body.")
+    signup_credits: int = Field(default=100, ge=0, description="Credits granted when a user is first created.")
+    db_connect_timeout: int = Field(default=3, ge=1, le=60, description="Seconds to wait for PostgreSQL.")
+    db_pool_size: int = Field(default=5, ge=1, le=100, description="Connections kept per process.")
+    task_max_retries: int = Field(default=8, ge=0, le=50, description="Retries of a transient failure.")
+    retry_backoff_max: int = Field(default=600, ge=1, description="Longest wait between two retries (s).")
+    visibility_timeout: int = Field(
+        default=3600, ge=60, description="Seconds before Redis redelivers an unacknowledged task."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level.")
+    # --- operations: logs, metrics, readiness ---
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="`json`: one JSON object per line (production); `text`: readable local logs."
+    )
+    worker_metrics_port: int = Field(
+        default=9808, ge=0, le=65535, description="Port of each worker's Prometheus `/metrics` endpoint; 0 disables."
+    )
+    worker_metrics_host: str = Field(
+        default="127.0.0.1", description="Interface of the worker's `/metrics` (`0.0.0.0` in containers)."
+    )
+    ready_timeout: float = Field(
+        default=2.0, gt=0, le=30, description="Seconds `/readyz` waits for PostgreSQL and for the broker."
+    )
+
+    # ---- billing (Asaas receiver, plan grants) ----
+    asaas_allowed_ips: str = Field(
+        default="", description="Comma-separated IPs/CIDRs allowed to call /webhooks/asaas; empty: no IP check."
+    )
+    asaas_trusted_proxies: str = Field(
+        default="", description="Comma-separated proxy IPs/CIDRs whose X-Forwarded-For is believed; empty: none."
+    )
+    credit_grant_policy: Literal["add", "reset"] = Field(
+        default="add", description="Paid period grant: `add` to the balance, or `reset` it to the plan's credits."
+    )
+
+    # ---- periodic jobs (beat): reconciliation, Clerk resync, payload retention -----------------------
+    celery_periodic_queue: str | None = Field(
+        default=None, description="Queue for periodic jobs (default: CELERY_QUEUE + '-periodic'), off the event queue."
+    )
+    reconcile_interval: float = Field(default=3600, ge=1, description="Seconds between two reconciliation runs.")
+    reconcile_policy: Literal["report", "fix"] = Field(
+        default="report", description="Scheduled reconciliation: only report drift, or also fix it with a ledger row."
+    )
+    reconcile_page_size: int = Field(default=1000, ge=1, le=10_000, description="Balances per reconciliation page.")
+    clerk_secret_key: SecretStr | None = Field(
+        default=None, description="Clerk Backend API secret key `sk_…` for the user resync. Unset: resync skipped."
+    )
+    clerk_api_url: str = Field(default="https://api.clerk.com", description="Clerk Backend API base URL.")
+    resync_interval: float = Field(default=21600, ge=1, description="Seconds between two Clerk user resyncs.")
+    payload_retention_days: float = Field(
+        default=30, gt=0, description="Payloads of processed/ignored events older than this are dropped."
+    )
+    retention_interval: float = Field(default=86400, ge=1, description="Seconds between two retention runs.")
+
+    # --- reliability: the stranded-event sweeper -------------------------------------------------
+    sweep_received_after: int = Field(
+        default=60, ge=0, description="Re-enqueue rows still `received` (broker was down) after this many seconds."
+    )
+    sweep_stuck_after: int = Field(
+        default=1800,
+        ge=0,
+        description="Re-enqueue rows `enqueued` but untouched this long (task lost or stuck); above RETRY_BACKOFF_MAX.",
+    )
+    sweep_batch: int = Field(default=500, ge=1, le=10_000, description="Rows claimed per sweep transaction.")
+    sweep_interval: float = Field(default=60, ge=1, description="Seconds between two sweeps (beat).")
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: str) -> str:
+        if not value.startswith(("postgres://", "postgresql://", "postgresql+psycopg2://")):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @field_validator("celery_broker_url")
+    @classmethod
+    def _redis_only(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "redis+socket://")):
+            raise ValueError("must be a redis:// URL")
+        return value
+
+    @field_validator("clerk_webhook_secret")
+    @classmethod
+    def _svix_secrets(cls, value: SecretStr | None) -> SecretStr | None:
+        for secret in split_secrets(value):
+            if not secret.startswith("whsec_"):
+                raise ValueError("each secret must start with whsec_ (copy it from the Clerk dashboard)")
+            try:
+                key = secret[len("whsec_") :]
+                if not base64.b64decode(key + "=" * (-len(key) % 4), validate=True):
+                    raise ValueError
+            except (binascii.Error, ValueError):
+                raise ValueError("a secret is not valid base64 after whsec_") from None
+        return value
+
+    @field_validator("asaas_allowed_ips", "asaas_trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
+    @property
+    def periodic_queue(self) -> str:
+        return self.celery_periodic_queue or f"{self.celery_queue}-periodic"
+
+    @model_validator(mode="after")
+    def _retries_below_visibility_timeout(self) -> Settings:
+        """A retry waiting longer than the visibility timeout would be redelivered while it still waits."""
+        if self.retry_backoff_max >= self.visibility_timeout:
+            raise ValueError("RETRY_BACKOFF_MAX must be below VISIBILITY_TIMEOUT")
+        return self
+
+    @property
+    def clerk_secrets(self) -> list[str]:
+        return split_secrets(self.clerk_webhook_secret)
+
+    @property
+    def asaas_tokens(self) -> list[str]:
+        return split_secrets(self.asaas_webhook_token)
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line that names each bad variable without echoing its value (it may be a secret)."""
+    parts = []
+    for item in error.errors():
+        name = ".".join(str(loc) for loc in item["loc"]).upper() or "settings"
+        reason = "is missing" if item["type"] == "missing" else item["msg"].removeprefix("Value error, ")
+        parts.append(f"{name} {reason}")
+    return "configuration error: " + "; ".join(parts)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, raising `ConfigError` with a printable line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(error)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, loaded on first use."""
+    return load_settings()

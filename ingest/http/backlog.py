@@ -1,0 +1,50 @@
+"""Backlog gauges read at scrape time: queue depth, the oldest unprocessed event, dead letters.
+
+These are facts about PostgreSQL and Redis, not about one process, so any receiver can report them and
+an alert on "oldest unprocessed event older than N minutes" catches a stalled fleet or a lost broker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+from sqlalchemy import Engine, text
+
+from ingest.broker import redis_client as broker
+from ingest.config.settings import Settings
+from ingest.observability.metrics import ScrapeTimeCollector
+from models import inbox_queries
+
+UNPROCESSED = ("received", "enqueued")
+REPORTED = ("received", "enqueued", "failed", "dead")
+
+
+def inbox_gauges(engine: Engine, timeout: float) -> Iterator[Metric]:
+    with engine.begin() as connection:
+        connection.execute(text(f"SET LOCAL statement_timeout = {int(timeout * 1000)}"))
+        stats = inbox_queries.backlog(connection)
+    by_status = GaugeMetricFamily("pedro_inbox_events", "Inbox rows not final, by status.", labels=["status"])
+    for status in REPORTED:
+        by_status.add_metric([status], stats.get(status, (0, 0.0))[0])
+    yield by_status
+    oldest = max((stats[s][1] for s in UNPROCESSED if s in stats), default=0.0)
+    yield GaugeMetricFamily(
+        "pedro_inbox_oldest_unprocessed_age_seconds", "Age of the oldest received/enqueued inbox row (0: none).", oldest
+    )
+    dead = stats.get("dead", (0, 0.0))[0]
+    yield GaugeMetricFamily("pedro_dead_letters", "Inbox rows that exhausted their retries.", dead)
+
+
+def queue_gauges(settings: Settings, timeout: float) -> Iterator[Metric]:
+    depth = broker.queue_depth(settings.celery_broker_url, settings.celery_queue, timeout)
+    family = GaugeMetricFamily("pedro_queue_depth", "Tasks waiting on the broker queue.", labels=["queue"])
+    family.add_metric([settings.celery_queue], depth)
+    yield family
+
+
+def backlog_collector(engine: Engine, settings: Settings) -> ScrapeTimeCollector:
+    timeout = settings.ready_timeout
+    return ScrapeTimeCollector(
+        {"database": lambda: inbox_gauges(engine, timeout), "broker": lambda: queue_gauges(settings, timeout)}
+    )

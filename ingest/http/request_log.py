@@ -1,0 +1,72 @@
+"""Receiver observability: one structured log line per request and the webhook counters.
+
+The webhook views name the stored event through `remember_event`; rejections are read from the error
+code of the response, so every provider's endpoint is counted without code of its own. Nothing here
+reads the request body or the signature headers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Flask, Response, g, request
+
+from ingest.http.responses import recorded_outcome
+from ingest.observability import metrics
+from ingest.receiver.inbox_writer import Accepted
+
+log = logging.getLogger("pedro_ingest.request")
+WEBHOOK_PREFIX = "/webhooks/"
+QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def remember_event(accepted: Accepted) -> None:
+    """Name the stored event on this request's log line."""
+    g.pedro_event = {"event_id": accepted.event.event_id[:200], "event_type": metrics.label(accepted.event.event_type)}
+
+
+def _provider() -> str | None:
+    rule = request.url_rule.rule if request.url_rule else ""
+    if not rule.startswith(WEBHOOK_PREFIX):
+        return None
+    return rule[len(WEBHOOK_PREFIX) :] or None
+
+
+def _outcome(response: Response) -> str:
+    recorded = recorded_outcome()  # set by every webhook and error response: no need to parse the body
+    if recorded is not None:
+        return recorded
+    if response.status_code < 400:
+        body = response.get_json(silent=True) if response.is_json else None
+        return str((body or {}).get("status", "ok"))
+    body = response.get_json(silent=True) if response.is_json else None
+    return str((body or {}).get("error", "http_error"))
+
+
+def install(app: Flask) -> None:
+    """Time every request, count webhook rejections and write the request's log line."""
+
+    @app.before_request
+    def _start() -> None:
+        g.pedro_started = time.perf_counter()
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        provider = _provider()
+        outcome = _outcome(response)
+        if provider and response.status_code >= 400:
+            metrics.WEBHOOKS_REJECTED.labels(provider, metrics.label(outcome)).inc()
+        fields = {
+            "method": request.method,
+            "path": request.path,
+            "status": response.status_code,
+            "outcome": outcome,
+            "duration_ms": round((time.perf_counter() - g.get("pedro_started", time.perf_counter())) * 1000, 2),
+        }
+        if provider:
+            fields["provider"] = provider
+        fields.update(g.get("pedro_event", {}))
+        level = logging.DEBUG if request.path in QUIET_PATHS and response.status_code < 400 else logging.INFO
+        log.log(level, "%s %s %s", request.method, request.path, response.status_code, extra=fields)
+        return response

@@ -1,0 +1,21 @@
+"""Gunicorn settings and hooks for the receiver: gevent workers, Prometheus multiprocess samples kept right."""
+
+from __future__ import annotations
+
+from ingest.http.server.serving import WORKER_CLASS, WORKER_CONNECTIONS
+from ingest.observability.metrics import mark_process_dead, remove_owned_multiproc_dir
+
+# Also for a plain `gunicorn -c python:ingest.http.server.gunicorn_conf ingest.http.server.wsgi:app`
+# (see ingest.http.server.serving for why).
+worker_class = WORKER_CLASS
+worker_connections = WORKER_CONNECTIONS
+
+
+def child_exit(server: object, worker: object) -> None:
+    """A dead gunicorn worker's live gauges must not be reported any more."""
+    mark_process_dead(worker.pid)  # type: ignore[attr-defined]
+
+
+def on_exit(server: object) -> None:
+    """The receiver stops: delete the temporary metrics directory `serve` created."""
+    remove_owned_multiproc_dir()

@@ -1,0 +1,56 @@
+"""HTTP endpoints: translate requests to the `Receiver` and its results to JSON. No logic lives here."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+
+from ingest.http.request_log import remember_event
+from ingest.http.responses import json_response
+from ingest.receiver.errors import WebhookRejected
+from ingest.receiver.receiving import Accepted, Receiver
+
+webhooks = Blueprint("webhooks", __name__)
+
+
+def receiver() -> Receiver:
+    return current_app.extensions["pedro_receiver"]
+
+
+def read_json_body() -> bytes:
+    """The raw body, after the checks that need no reading: content type and declared size."""
+    if request.mimetype != "application/json":
+        raise WebhookRejected(415, "unsupported_media_type", "Content-Type must be application/json")
+    return read_body()
+
+
+def read_body() -> bytes:
+    """The raw body, after the declared-size check."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is not None and request.content_length > limit:
+        raise WebhookRejected(413, "body_too_large", f"body exceeds {limit} bytes")
+    return request.get_data(cache=False)
+
+
+def accepted_response(result: Accepted):
+    remember_event(result)
+    if result.duplicate:
+        return json_response(200, "duplicate", {"status": "duplicate"})
+    return json_response(200, "accepted", {"status": "accepted", "id": result.row_id, "enqueued": result.enqueued})
+
+
+@webhooks.post("/webhooks/clerk")
+def clerk_webhook():
+    body = read_json_body()
+    return accepted_response(receiver().receive_clerk(body, request.headers))
+
+
+@webhooks.post("/webhooks/asaas")
+def asaas_webhook():
+    """Token checked before the body is read; any authentic stored body is answered 200 (see Receiver)."""
+    return accepted_response(receiver().receive_asaas(request.headers, request.remote_addr, read_body))
+
+
+@webhooks.get("/healthz")
+def healthz():
+    """Liveness: the process answers. No I/O, so a database outage never restarts receivers."""
+    return jsonify(status="ok"), 200

@@ -1,0 +1,91 @@
+"""Reading provider envelopes from raw bodies: the dedupe key, the type and when it happened.
+
+Every function here is pure (bytes in, values out) so that every odd body a provider can send is a unit
+test, not a server test.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ingest.receiver.dates import parse_date
+from ingest.receiver.errors import WebhookRejected
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise WebhookRejected(400, "invalid_json", "body is not valid UTF-8 JSON") from None
+    if not isinstance(document, dict):
+        raise WebhookRejected(400, "invalid_json", "body must be a JSON object")
+    return document
+
+
+def clerk_occurred_at(document: Mapping[str, Any], svix_timestamp: str) -> dt.datetime | None:
+    """When Clerk says the event happened: the envelope's `timestamp` (ms), else the Svix send time."""
+    stamp = document.get("timestamp")
+    try:
+        seconds = stamp / 1000 if isinstance(stamp, int | float) and stamp > 0 else float(svix_timestamp)
+        return dt.datetime.fromtimestamp(seconds, dt.UTC).replace(tzinfo=None)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+@dataclass(frozen=True)
+class AsaasEnvelope:
+    """What the inbox needs from an Asaas body; `problem` is set when the body is not understood."""
+
+    event_id: str
+    event_type: str
+    payload_json: str
+    occurred_at: dt.datetime | None
+    problem: str | None = None
+
+
+UNPARSEABLE_EVENT_TYPE = "unparseable"
+
+
+def unparsed_payload(body: bytes) -> str:
+    """A JSON document that keeps any body (text, or base64 when it is not UTF-8 or holds NUL) for replay."""
+    try:
+        text = body.decode()
+        if "\x00" in text:
+            raise UnicodeDecodeError("utf-8", body, 0, 1, "NUL")
+        return json.dumps({"unparsedBody": text, "encoding": "utf-8"})
+    except UnicodeDecodeError:
+        return json.dumps({"unparsedBody": base64.b64encode(body).decode(), "encoding": "base64"})
+
+
+def asaas_envelope(body: bytes) -> AsaasEnvelope:
+    """Read `id`, `event` and `dateCreated` from an Asaas body; never raises.
+
+    A body without a usable `id` is keyed by its SHA-256 (`sha256:<hex>`), so an identical redelivery is
+    still a duplicate.
+    """
+    body_key = "sha256:" + hashlib.sha256(body).hexdigest()
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return AsaasEnvelope(body_key, UNPARSEABLE_EVENT_TYPE, unparsed_payload(body), None, "body is not valid JSON")
+    if not isinstance(document, dict):
+        return AsaasEnvelope(
+            body_key, UNPARSEABLE_EVENT_TYPE, unparsed_payload(body), None, "body is not a JSON object"
+        )
+    event_id, event_type = document.get("id"), document.get("event")
+    event_type = event_type if isinstance(event_type, str) and 0 < len(event_type) <= 100 else None
+    occurred_at = parse_date(document.get("dateCreated"))
+    payload_json = body.decode()
+    if not isinstance(event_id, str) or not 0 < len(event_id) <= 200:
+        return AsaasEnvelope(
+            body_key, event_type or UNPARSEABLE_EVENT_TYPE, payload_json, occurred_at, "body has no string `id`"
+        )
+    if event_type is None:
+        return AsaasEnvelope(event_id, UNPARSEABLE_EVENT_TYPE, payload_json, occurred_at, "body has no string `event`")
+    return AsaasEnvelope(event_id, event_type, payload_json, occurred_at)

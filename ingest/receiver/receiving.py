@@ -1,0 +1,81 @@
+"""The request path: verify the raw body → store it once in the inbox → enqueue its id.
+
+Nothing here knows HTTP frameworks: the Flask view passes bytes and headers in and turns the result or
+a `WebhookRejected` into a response. Nothing is acknowledged before it is durable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+
+from ingest.observability import metrics
+from ingest.receiver.envelopes import asaas_envelope, clerk_occurred_at, parse_json_object, unparsed_payload
+from ingest.receiver.errors import UnstorableBody, WebhookRejected
+from ingest.receiver.inbox_writer import Accepted, InboxWriter
+from ingest.receiver.verification import AsaasVerifier, ClerkVerifier, IpAllowList
+from models.inbox import NewEvent
+from models.tables import EventStatus
+
+
+class Receiver:
+    """Turns authentic provider requests into durable inbox rows and queued tasks."""
+
+    def __init__(
+        self,
+        writer: InboxWriter,
+        clerk: ClerkVerifier,
+        asaas: AsaasVerifier | None = None,
+        asaas_ips: IpAllowList | None = None,
+    ) -> None:
+        self.writer = writer
+        self.clerk = clerk
+        self.asaas = asaas or AsaasVerifier([])
+        self.asaas_ips = asaas_ips or IpAllowList([], [])
+
+    def receive_asaas(
+        self, headers: Mapping[str, str], remote_addr: str | None, read_body: Callable[[], bytes]
+    ) -> Accepted:
+        """Token (and optional IP) first, then the body. Asaas counts only 200 as delivered, so an
+        authentic body we cannot understand is stored `failed` (not enqueued) and still answered 200."""
+        self.asaas.verify(headers)
+        self.asaas_ips.check(remote_addr, headers)
+        body = read_body()
+        envelope = asaas_envelope(body)
+        event = NewEvent("asaas", envelope.event_id, envelope.event_type, envelope.payload_json, envelope.occurred_at)
+        problem = envelope.problem
+        if problem is None:
+            try:
+                return self.store_and_enqueue(event)
+            except UnstorableBody:
+                event, problem = replace(event, payload_json=unparsed_payload(body)), UnstorableBody().detail
+        failed = replace(event, status=EventStatus.FAILED, error=("invalid_payload", problem))
+        try:
+            return self.store_and_enqueue(failed)  # stored `failed`: not enqueued
+        except UnstorableBody:
+            return self.store_and_enqueue(replace(failed, payload_json=unparsed_payload(body)))
+
+    def receive_clerk(self, body: bytes, headers: Mapping[str, str]) -> Accepted:
+        self.clerk.verify(body, headers)
+        document = parse_json_object(body)
+        event_type = document.get("type")
+        if not isinstance(event_type, str) or not event_type:
+            raise WebhookRejected(400, "missing_event_type", "body has no string `type`")
+        occurred_at = clerk_occurred_at(document, headers["svix-timestamp"])
+        return self.store_and_enqueue(NewEvent("clerk", headers["svix-id"], event_type, body.decode(), occurred_at))
+
+    def store_and_enqueue(self, event: NewEvent) -> Accepted:
+        """Durable first, then queued: see `ingest.receiver.inbox_writer` for how requests share the round trips."""
+        accepted = self.writer.submit(event)
+        count_stored(accepted)
+        return accepted
+
+
+def count_stored(accepted: Accepted) -> None:
+    """Count an authentic event (new or duplicate); a body stored `failed` on receipt is never enqueued."""
+    event = accepted.event
+    metrics.WEBHOOKS_RECEIVED.labels(event.provider, metrics.label(event.event_type)).inc()
+    if accepted.duplicate:
+        metrics.WEBHOOKS_DUPLICATE.labels(event.provider).inc()
+    elif not accepted.enqueued and event.status is EventStatus.RECEIVED:
+        metrics.ENQUEUE_FAILURES.labels(event.provider).inc()

@@ -1,0 +1,60 @@
+"""Read-only questions about the inbox: listing for operators, backlog gauges, one row's summary."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Connection, select, text
+from sqlalchemy.orm import Session, defer
+
+from models.tables import WebhookEvent
+
+_BACKLOG = text(
+    """
+    SELECT status, count(*) AS rows,
+           EXTRACT(EPOCH FROM (now() AT TIME ZONE 'UTC') - min("receivedAt")) AS oldest_seconds
+    FROM "WebhookEvent"
+    WHERE status IN ('received', 'enqueued', 'failed', 'dead')
+    GROUP BY status
+    """
+)
+_SUMMARY = text(
+    """SELECT provider, "eventId", "eventType", status, "receivedAt", "processedAt"
+       FROM "WebhookEvent" WHERE id = :id"""
+)
+
+
+def backlog(connection: Connection) -> dict[str, tuple[int, float]]:
+    """Rows not yet final, by status: (count, age in seconds of the oldest). Uses the (status, receivedAt) index."""
+    return {row.status: (int(row.rows), float(row.oldest_seconds or 0.0)) for row in connection.execute(_BACKLOG).all()}
+
+
+def summary(connection: Connection, row_id: str):
+    """Identity and timing of one row (for the per-event log line and the lag histogram), or None."""
+    return connection.execute(_SUMMARY, {"id": row_id}).one_or_none()
+
+
+def find(
+    session: Session,
+    *,
+    status: str | None = None,
+    provider: str | None = None,
+    event_type: str | None = None,
+    since: dt.datetime | None = None,
+    limit: int = 100,
+) -> list[WebhookEvent]:
+    """Rows matching the filters, newest first (payload deferred: listing never loads bodies)."""
+    query = select(WebhookEvent).options(defer(WebhookEvent.payload)).order_by(WebhookEvent.receivedAt.desc())
+    if status is not None:
+        query = query.where(WebhookEvent.status == status)
+    if provider is not None:
+        query = query.where(WebhookEvent.provider == provider)
+    if event_type is not None:
+        query = query.where(WebhookEvent.eventType == event_type)
+    if since is not None:
+        query = query.where(WebhookEvent.receivedAt >= since)
+    return list(session.execute(query.limit(limit)).scalars())
+
+
+def get(session: Session, row_id: str) -> WebhookEvent | None:
+    return session.get(WebhookEvent, row_id)

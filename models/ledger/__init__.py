@@ -1,0 +1,29 @@
+"""The credit ledger: every balance change goes through here, with its `UsageHistory` row.
+
+Invariant kept by this package: `CreditBalance.creditsRemaining` == sum of `-creditsUsed` over the
+balance's ledger rows (plus an opening balance for balances that predate pedro-ingest). Balance changes
+are atomic SQL, never read-modify-write; each credit fact carries a unique `CreditGrant.grantKey`.
+
+- `balances`: the atomic balance statements and the ledger row;
+- `grants`: keyed credit facts (signup, plan grants) and their reversals;
+- `restores`: deletions and restores of a charge.
+"""
+
+from models.ledger.balances import ensure_balance, write_ledger_row
+from models.ledger.grants import REVERSAL_SUFFIX, CreditChange, grant_once, open_balance_with_signup_grant, reverse_once
+from models.ledger.restores import RestoreResult, deletion_key, restore_key, restore_once, reverse_deletion_once
+
+__all__ = [
+    "REVERSAL_SUFFIX",
+    "CreditChange",
+    "RestoreResult",
+    "deletion_key",
+    "ensure_balance",
+    "grant_once",
+    "open_balance_with_signup_grant",
+    "restore_key",
+    "restore_once",
+    "reverse_deletion_once",
+    "reverse_once",
+    "write_ledger_row",
+]

@@ -1,0 +1,85 @@
+"""Balance changes and their ledger rows: each is one atomic SQL statement plus one `UsageHistory` row.
+
+`creditsUsed = -added`, as the schema's comment says (negative `creditsUsed` adds credits).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from models.base import new_id, utcnow
+from models.prisma import OperationType
+
+_LEDGER_ROW = text(
+    """
+    INSERT INTO "UsageHistory" (id, "userId", "creditBalanceId", "operationType", "creditsUsed", details, timestamp)
+    VALUES (:id, :user_id, :balance_id, CAST(:operation AS "OperationType"), :credits_used,
+            CAST(:details AS jsonb), :now)
+    """
+)
+
+
+ENSURE_BALANCE_SQL = text(
+    """
+    INSERT INTO "CreditBalance"
+        (id, "userId", "clerkUserId", "creditsRemaining", "lastSyncedAt", "createdAt", "updatedAt")
+    VALUES (:id, :user_id, :clerk_id, 0, :now, :now, :now)
+    ON CONFLICT ("userId") DO NOTHING
+    """
+)
+ADD_SQL = text(
+    """UPDATE "CreditBalance" SET "creditsRemaining" = "creditsRemaining" + :amount, "updatedAt" = :now
+       WHERE "userId" = :user_id RETURNING id"""
+)
+# Reset and capped removal need the value before the change: the CTE locks the row, so `before` is the
+# current value and the UPDATE is one atomic statement (no read-modify-write across statements).
+RESET_SQL = text(
+    """
+    WITH old AS (SELECT id, "creditsRemaining" AS before FROM "CreditBalance" WHERE "userId" = :user_id FOR UPDATE)
+    UPDATE "CreditBalance" b SET "creditsRemaining" = :amount, "updatedAt" = :now
+      FROM old WHERE b.id = old.id
+    RETURNING b.id, :amount - old.before AS added
+    """
+)
+REMOVE_CAPPED_SQL = text(
+    """
+    WITH old AS (SELECT id, "creditsRemaining" AS before FROM "CreditBalance" WHERE "userId" = :user_id FOR UPDATE)
+    UPDATE "CreditBalance" b
+       SET "creditsRemaining" = old.before - LEAST(GREATEST(old.before, 0), :amount), "updatedAt" = :now
+      FROM old WHERE b.id = old.id
+    RETURNING b.id, LEAST(GREATEST(old.before, 0), :amount) AS removed
+    """
+)
+
+
+def write_ledger_row(
+    session: Session,
+    *,
+    user_id: str,
+    balance_id: str,
+    operation: OperationType,
+    added: int,
+    details: dict[str, Any],
+) -> None:
+    """`added` credits (negative to remove) as a ledger row: `creditsUsed = -added`, per the schema."""
+    session.execute(
+        _LEDGER_ROW,
+        {
+            "id": new_id(),
+            "user_id": user_id,
+            "balance_id": balance_id,
+            "operation": operation.value,
+            "credits_used": -added,
+            "details": json.dumps(details, separators=(",", ":")),
+            "now": utcnow(),
+        },
+    )
+
+
+def ensure_balance(session: Session, *, user_id: str, clerk_id: str) -> None:
+    """A user first seen through billing gets an empty balance (the signup grant is Clerk's, not ours)."""
+    session.execute(ENSURE_BALANCE_SQL, {"id": new_id(), "user_id": user_id, "clerk_id": clerk_id, "now": utcnow()})

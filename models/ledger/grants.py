@@ -1,0 +1,204 @@
+"""Credit facts keyed once: plan grants, the signup grant and reversals of a grant.
+
+Each credit fact claims a unique `CreditGrant.grantKey` in the transaction that changes the balance, so a
+second delivery of the same fact is a no-op, whatever event carries it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from models.base import new_id, utcnow
+from models.ledger.balances import ADD_SQL, REMOVE_CAPPED_SQL, RESET_SQL, ensure_balance, write_ledger_row
+from models.prisma import OperationType
+
+REVERSAL_SUFFIX = ":reversal"
+_CLAIM_KEY = text(
+    """
+    INSERT INTO "CreditGrant" (id, "grantKey", "userId", "planId", amount, "sourceEventId", "createdAt")
+    VALUES (:id, :key, :user_id, :plan_id, :amount, :source_event_id, :now)
+    ON CONFLICT ("grantKey") DO NOTHING
+    RETURNING id
+    """
+)
+_OPEN_BALANCE = text(
+    """
+    INSERT INTO "CreditBalance"
+        (id, "userId", "clerkUserId", "creditsRemaining", "lastSyncedAt", "createdAt", "updatedAt")
+    VALUES (:id, :user_id, :clerk_id, :amount, :now, :now, :now)
+    ON CONFLICT ("userId") DO NOTHING
+    RETURNING id
+    """
+)
+_LOCK_GRANT = text("""SELECT amount FROM "CreditGrant" WHERE "grantKey" = :key FOR UPDATE""")
+_REVERSED_SO_FAR = text("""SELECT COALESCE(-SUM(amount), 0) FROM "CreditGrant" WHERE left("grantKey", :n) = :prefix""")
+SET_AMOUNT_SQL = text("""UPDATE "CreditGrant" SET amount = :amount WHERE id = :id""")
+
+
+@dataclass(frozen=True)
+class CreditChange:
+    """What a grant or reversal did. `applied` is False when its key was already used (a duplicate fact)."""
+
+    applied: bool
+    added: int = 0
+    shortfall: int = 0
+    before_grant: bool = False
+
+
+def claim_key(
+    session: Session, key: str, user_id: str, plan_id: str | None, amount: int, source_event_id: str | None
+) -> str | None:
+    return session.execute(
+        _CLAIM_KEY,
+        {
+            "id": new_id(),
+            "key": key,
+            "user_id": user_id,
+            "plan_id": plan_id,
+            "amount": amount,
+            "source_event_id": source_event_id,
+            "now": utcnow(),
+        },
+    ).scalar_one_or_none()
+
+
+def open_balance_with_signup_grant(
+    session: Session, *, user_id: str, clerk_id: str, amount: int, source_event_id: str | None
+) -> bool:
+    """Create the user's balance holding the signup grant, once. False when a balance already existed.
+
+    A balance the web app created on its own (Prisma's default of 100, no ledger row) is left as it is:
+    granting again would double the credits; reconciliation records its opening balance instead.
+    """
+    now = utcnow()
+    balance_id = session.execute(
+        _OPEN_BALANCE,
+        {"id": new_id(), "user_id": user_id, "clerk_id": clerk_id, "amount": amount, "now": now},
+    ).scalar_one_or_none()
+    if balance_id is None:
+        return False
+    key = f"clerk:signup:{clerk_id}"
+    session.execute(
+        _CLAIM_KEY,
+        {
+            "id": new_id(),
+            "key": key,
+            "user_id": user_id,
+            "plan_id": None,
+            "amount": amount,
+            "source_event_id": source_event_id,
+            "now": now,
+        },
+    )
+    write_ledger_row(
+        session,
+        user_id=user_id,
+        balance_id=balance_id,
+        operation=OperationType.CREDIT_GRANT,
+        added=amount,
+        details={"kind": "signup", "grantKey": key, "provider": "clerk", "eventId": source_event_id},
+    )
+    return True
+
+
+def grant_once(
+    session: Session,
+    *,
+    key: str,
+    user_id: str,
+    clerk_id: str,
+    plan_id: str | None,
+    amount: int,
+    policy: str,
+    source_event_id: str | None,
+    details: dict[str, Any],
+) -> CreditChange:
+    """Grant a paid period's credits once per `key`, in the caller's transaction.
+
+    `policy` `add` adds `amount`; `reset` sets the balance to `amount` and records the difference. The key
+    row's `amount` is what was really added (the reversal reverses that). A key already claimed — by an
+    earlier grant, or by a reversal that arrived first — makes this a no-op.
+    """
+    ensure_balance(session, user_id=user_id, clerk_id=clerk_id)
+    grant_id = claim_key(session, key, user_id, plan_id, amount, source_event_id)
+    if grant_id is None:
+        return CreditChange(applied=False)
+    now = utcnow()
+    if policy == "reset":
+        balance_id, added = session.execute(RESET_SQL, {"user_id": user_id, "amount": amount, "now": now}).one()
+        session.execute(SET_AMOUNT_SQL, {"id": grant_id, "amount": added})
+    else:
+        balance_id = session.execute(ADD_SQL, {"user_id": user_id, "amount": amount, "now": now}).scalar_one()
+        added = amount
+    write_ledger_row(
+        session,
+        user_id=user_id,
+        balance_id=balance_id,
+        operation=OperationType.CREDIT_GRANT,
+        added=added,
+        details={**details, "grantKey": key, "policy": policy, "planCredits": amount},
+    )
+    return CreditChange(applied=True, added=added)
+
+
+def reverse_once(
+    session: Session,
+    *,
+    grant_key: str,
+    reversal_key: str,
+    user_id: str,
+    clerk_id: str,
+    fraction: Fraction,
+    source_event_id: str | None,
+    details: dict[str, Any],
+) -> CreditChange:
+    """Reverse `fraction` of the grant under `grant_key` (cumulatively), once per `reversal_key`.
+
+    - No grant yet (out-of-order delivery): the grant key is claimed with amount 0, so the grant that
+      arrives later is a no-op — no net credits.
+    - Partial reversals are cumulative: the target is `floor(granted × fraction)` (rounded down, in the
+      user's favour) and only what earlier reversals of this grant did not cover is removed; a full
+      reversal (`fraction` 1) removes the rest.
+    - The balance never goes below zero: the ledger row records what was really removed, and the
+      `shortfall` (intended − removed) in its details. The reversal key's `amount` is minus the intended
+      reversal, so a later partial refund does not try to remove the shortfall again.
+    All reversals of one grant are serialized by a lock on its key row.
+    """
+    ensure_balance(session, user_id=user_id, clerk_id=clerk_id)
+    if claim_key(session, grant_key, user_id, None, 0, source_event_id) is not None:
+        claimed = claim_key(session, reversal_key, user_id, None, 0, source_event_id)
+        return CreditChange(applied=claimed is not None, before_grant=True)
+    granted = max(session.execute(_LOCK_GRANT, {"key": grant_key}).scalar_one(), 0)
+    prefix = grant_key + REVERSAL_SUFFIX
+    already = session.execute(_REVERSED_SO_FAR, {"n": len(prefix), "prefix": prefix}).scalar_one()
+    target = granted if fraction >= 1 else math.floor(granted * max(fraction, Fraction(0)))
+    intended = max(0, min(granted, target) - already)
+    if claim_key(session, reversal_key, user_id, None, -intended, source_event_id) is None:
+        return CreditChange(applied=False)
+    if intended == 0:
+        return CreditChange(applied=True)
+    balance_id, removed = session.execute(
+        REMOVE_CAPPED_SQL, {"user_id": user_id, "amount": intended, "now": utcnow()}
+    ).one()
+    write_ledger_row(
+        session,
+        user_id=user_id,
+        balance_id=balance_id,
+        operation=OperationType.CREDIT_REVERSAL,
+        added=-removed,
+        details={
+            **details,
+            "grantKey": grant_key,
+            "reversalKey": reversal_key,
+            "intended": intended,
+            "reversed": removed,
+            "shortfall": intended - removed,
+        },
+    )
+    return CreditChange(applied=True, added=-removed, shortfall=intended - removed)
