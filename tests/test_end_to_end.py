@@ -3,25 +3,11 @@
 from __future__ import annotations
 
 import requests
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
-from tests.support.clerk import clerk_user_event, now_ms, signed_clerk
+from tests.support.clerk import clerk_user_event, now_ms, post_clerk, signed_clerk
 from tests.support.processes import wait_for
-
-
-def scalar(engine: Engine, sql: str, **params):
-    with engine.connect() as connection:
-        return connection.execute(text(sql), params).scalar()
-
-
-def rows(engine: Engine, sql: str, **params) -> list[tuple]:
-    with engine.connect() as connection:
-        return [tuple(row) for row in connection.execute(text(sql), params).all()]
-
-
-def deliver(url: str, event: dict, **signing) -> requests.Response:
-    body, headers = signed_clerk(event, **signing)
-    return requests.post(f"{url}/webhooks/clerk", data=body, headers=headers, timeout=10)
+from tests.support.servers import rows, scalar
 
 
 def wait_until_final(engine: Engine, count: int) -> None:
@@ -66,9 +52,9 @@ def test_update_before_create_keeps_the_newest_state(engine, worker, receiver_ur
     updated = clerk_user_event(
         "user.updated", clerk_id=clerk_id, email="new@example.org", first_name="New", updated_at=created_at + 5_000
     )
-    assert deliver(receiver_url, updated).status_code == 200
+    assert post_clerk(receiver_url, updated).status_code == 200
     wait_until_final(engine, 1)
-    assert deliver(receiver_url, created).status_code == 200
+    assert post_clerk(receiver_url, created).status_code == 200
     wait_until_final(engine, 2)
 
     assert user_state(engine, clerk_id) == ("new@example.org", "New Lovelace", True)
@@ -83,14 +69,14 @@ def test_create_after_delete_stays_deleted(engine, worker, receiver_url) -> None
     deleted = clerk_user_event("user.deleted", clerk_id=clerk_id, updated_at=created_at + 1_000)
 
     # The web app already knew the user; Clerk's deletion arrives before the (older) creation.
-    assert deliver(receiver_url, created).status_code == 200
+    assert post_clerk(receiver_url, created).status_code == 200
     wait_until_final(engine, 1)
-    assert deliver(receiver_url, deleted).status_code == 200
+    assert post_clerk(receiver_url, deleted).status_code == 200
     wait_until_final(engine, 2)
     stale_update = clerk_user_event(
         "user.updated", clerk_id=clerk_id, email="zombie@example.org", updated_at=created_at
     )
-    assert deliver(receiver_url, stale_update).status_code == 200
+    assert post_clerk(receiver_url, stale_update).status_code == 200
     wait_until_final(engine, 3)
 
     assert user_state(engine, clerk_id) == (None, None, False)
@@ -102,9 +88,9 @@ def test_delete_first_then_late_create_creates_nothing(engine, worker, receiver_
     created = clerk_user_event("user.created", email="late@example.org", updated_at=created_at)
     clerk_id = created["data"]["id"]
     deleted = clerk_user_event("user.deleted", clerk_id=clerk_id, updated_at=created_at + 1_000)
-    assert deliver(receiver_url, deleted).status_code == 200
+    assert post_clerk(receiver_url, deleted).status_code == 200
     wait_until_final(engine, 1)
-    assert deliver(receiver_url, created).status_code == 200
+    assert post_clerk(receiver_url, created).status_code == 200
     wait_until_final(engine, 2)
 
     assert user_state(engine, clerk_id) is None
@@ -113,14 +99,14 @@ def test_delete_first_then_late_create_creates_nothing(engine, worker, receiver_
 
 def test_unknown_event_type_is_stored_and_ignored(engine, worker, receiver_url) -> None:
     event = {"type": "session.created", "object": "event", "data": {"id": "sess_1"}, "timestamp": now_ms()}
-    assert deliver(receiver_url, event).status_code == 200
+    assert post_clerk(receiver_url, event).status_code == 200
     wait_until_final(engine, 1)
     assert rows(engine, 'SELECT "eventType", status FROM "WebhookEvent"') == [("session.created", "ignored")]
 
 
 def test_invalid_user_payload_fails_with_a_reason(engine, worker, receiver_url) -> None:
     event = {"type": "user.created", "object": "event", "data": {"first_name": "no id"}, "timestamp": now_ms()}
-    assert deliver(receiver_url, event).status_code == 200
+    assert post_clerk(receiver_url, event).status_code == 200
     wait_for(lambda: scalar(engine, 'SELECT status FROM "WebhookEvent"') == "failed", 30, what="failed status")
     code, detail, attempts = rows(engine, 'SELECT "lastError", "lastErrorDetail", attempts FROM "WebhookEvent"')[0]
     assert code == "invalid_payload"

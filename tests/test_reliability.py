@@ -21,22 +21,12 @@ from tests.support.clerk import clerk_user_event, signed_clerk
 from tests.support.inbox import store_event
 from tests.support.private_services import PrivatePostgres, PrivateRedis
 from tests.support.processes import Process, cli_argv, wait_for
-from tests.support.servers import REDIS_URL
+from tests.support.servers import REDIS_URL, rows, scalar
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 # ---- helpers -------------------------------------------------------------------------------------------
-
-
-def scalar(engine: Engine, sql: str, **params):
-    with engine.connect() as connection:
-        return connection.execute(text(sql), params).scalar()
-
-
-def rows(engine: Engine, sql: str, **params) -> list[tuple]:
-    with engine.connect() as connection:
-        return [tuple(row) for row in connection.execute(text(sql), params).all()]
 
 
 def execute(engine: Engine, sql: str) -> None:
