@@ -60,4 +60,7 @@ beat_schedule = {
     "reconcile": _every(task_names.RECONCILE, _settings.reconcile_interval),
     "resync-users": _every(task_names.RESYNC_USERS, _settings.resync_interval),
     "prune-payloads": _every(task_names.PRUNE_PAYLOADS, _settings.retention_interval),
+    # Asaas: backfill payments from the API, and notice (and resume) a paused webhook queue; skipped without a key.
+    "resync-payments": _every(task_names.RESYNC_PAYMENTS, _settings.payment_sync_interval),
+    "watch-asaas-queue": _every(task_names.WATCH_ASAAS_QUEUE, _settings.asaas_queue_watch_interval),
 }

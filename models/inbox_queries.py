@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, func, select, text
 from sqlalchemy.orm import Session, defer
 
 from models.tables import WebhookEvent
@@ -58,3 +58,22 @@ def find(
 
 def get(session: Session, row_id: str) -> WebhookEvent | None:
     return session.get(WebhookEvent, row_id)
+
+
+def find_by_event_id(connection: Connection, provider: str, event_id: str) -> tuple[str, str] | None:
+    """(row id, status) of the row stored under the provider's event id, or None (the unique key's index)."""
+    row = connection.execute(
+        select(WebhookEvent.id, WebhookEvent.status).where(
+            WebhookEvent.provider == provider, WebhookEvent.eventId == event_id
+        )
+    ).one_or_none()
+    return (row.id, row.status) if row is not None else None
+
+
+def last_received(connection: Connection, provider: str, exclude_type: str) -> dt.datetime | None:
+    """When the provider last delivered an event of ours (not one we synthesized ourselves)."""
+    return connection.execute(
+        select(func.max(WebhookEvent.receivedAt)).where(
+            WebhookEvent.provider == provider, WebhookEvent.eventType != exclude_type
+        )
+    ).scalar_one_or_none()

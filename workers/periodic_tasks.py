@@ -31,3 +31,19 @@ def prune_payloads() -> int:
     from workers.retention import prune_payloads as run
 
     return run(days=get_settings().payload_retention_days).pruned
+
+
+@app.task(name=task_names.RESYNC_PAYMENTS, ignore_result=True)
+def resync_payments(since: str | None = None) -> str:
+    import datetime as dt
+
+    from workers.payment_sync import resync_payments as run
+
+    return run(since=dt.date.fromisoformat(since) if since else None).status
+
+
+@app.task(name=task_names.WATCH_ASAAS_QUEUE, ignore_result=True)
+def watch_asaas_queue() -> str:
+    from workers.asaas_queue_watch import watch_asaas_queue as run
+
+    return run().status

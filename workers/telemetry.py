@@ -76,11 +76,20 @@ def _serve_metrics(**_: object) -> None:
     port = settings.worker_metrics_port
     if not port:
         return
+    registry = metrics.process_registry()
+    registry.register(asaas_queue_collector(settings.celery_broker_url, settings.ready_timeout))
     try:
-        start_http_server(port, addr=settings.worker_metrics_host, registry=metrics.process_registry())
+        start_http_server(port, addr=settings.worker_metrics_host, registry=registry)
         log.info("worker metrics on port %s", port)
     except OSError as error:  # another worker on this host has the port: work goes on without it
         log.warning("worker metrics not served: port %s: %s", port, error.strerror)
+
+
+def asaas_queue_collector(broker_url: str, timeout: float) -> metrics.ScrapeTimeCollector:
+    """The Asaas queue watch's last observation (from Redis), also on the workers' `/metrics`."""
+    from ingest.broker import asaas_queue_state
+
+    return metrics.ScrapeTimeCollector({"asaas_queue": lambda: asaas_queue_state.gauges(broker_url, timeout)})
 
 
 @worker_process_shutdown.connect

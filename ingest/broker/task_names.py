@@ -9,5 +9,7 @@ SWEEP_STRANDED = "pedro_ingest.sweep_stranded"
 RECONCILE = "pedro_ingest.reconcile"
 RESYNC_USERS = "pedro_ingest.resync_users"
 PRUNE_PAYLOADS = "pedro_ingest.prune_payloads"
+RESYNC_PAYMENTS = "pedro_ingest.resync_payments"
+WATCH_ASAAS_QUEUE = "pedro_ingest.watch_asaas_queue"
 
-PERIODIC = (SWEEP_STRANDED, RECONCILE, RESYNC_USERS, PRUNE_PAYLOADS)
+PERIODIC = (SWEEP_STRANDED, RECONCILE, RESYNC_USERS, PRUNE_PAYLOADS, RESYNC_PAYMENTS, WATCH_ASAAS_QUEUE)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import click
 
+from ingest.cli.asaas import ASAAS_COMMANDS
 from ingest.cli.database import DATABASE_COMMANDS
 from ingest.cli.events import EVENT_COMMANDS
 from ingest.cli.periodic import PERIODIC_COMMANDS
@@ -21,5 +22,6 @@ def main() -> None:
     """Webhook ingestion for Clerk and Asaas: verified receiver, durable inbox, exactly-once workers."""
 
 
-for _command in (*PROCESS_COMMANDS, *DATABASE_COMMANDS, *EVENT_COMMANDS, *PERIODIC_COMMANDS, send_sample):
+_GROUPS = (PROCESS_COMMANDS, DATABASE_COMMANDS, EVENT_COMMANDS, PERIODIC_COMMANDS, ASAAS_COMMANDS)
+for _command in (*(command for group in _GROUPS for command in group), send_sample):
     main.add_command(_command)

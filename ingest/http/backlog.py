@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from prometheus_client.core import GaugeMetricFamily, Metric
 from sqlalchemy import Engine, text
 
+from ingest.broker import asaas_queue_state
 from ingest.broker import redis_client as broker
 from ingest.config.settings import Settings
 from ingest.observability.metrics import ScrapeTimeCollector
@@ -46,5 +47,9 @@ def queue_gauges(settings: Settings, timeout: float) -> Iterator[Metric]:
 def backlog_collector(engine: Engine, settings: Settings) -> ScrapeTimeCollector:
     timeout = settings.ready_timeout
     return ScrapeTimeCollector(
-        {"database": lambda: inbox_gauges(engine, timeout), "broker": lambda: queue_gauges(settings, timeout)}
+        {
+            "database": lambda: inbox_gauges(engine, timeout),
+            "broker": lambda: queue_gauges(settings, timeout),
+            "asaas_queue": lambda: asaas_queue_state.gauges(settings.celery_broker_url, timeout),
+        }
     )
