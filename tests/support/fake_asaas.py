@@ -8,18 +8,17 @@ It also records every request and the most requests it ever had in flight at onc
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+
+from tests.support.json_fake import Answer, JsonFakeServer
 
 DATE_FILTERS = {"paymentDate[ge]": "paymentDate", "dateCreated[ge]": "dateCreated"}
 
 
-class FakeAsaas:
+class FakeAsaas(JsonFakeServer):
     """`faults`: (path prefix, answered requests on it before the fault, status, headers), each answered once."""
 
     def __init__(self, api_key: str = "$aact_test_fake_key", delay: float = 0.0) -> None:
@@ -33,44 +32,22 @@ class FakeAsaas:
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
-        fake = self
+        super().__init__()
+        self.url = self.address + "/v3"
 
-        class Handler(BaseHTTPRequestHandler):
-            def _serve(self, method: str) -> None:
-                parts = urlsplit(self.path)
-                query = parse_qs(parts.query)
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"null") if length else None
-                with fake._lock:
-                    fake.in_flight += 1
-                    fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
-                try:
-                    time.sleep(fake.delay)
-                    status, headers, answer = fake._answer(method, parts.path, query, body, self.headers)
-                finally:
-                    with fake._lock:
-                        fake.in_flight -= 1
-                        fake.requests.append((method, parts.path, query, status))
-                payload = json.dumps(answer).encode()
-                self.send_response(status)
-                for key, value in {**headers, "Content-Type": "application/json"}.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
-                self._serve("GET")
-
-            def do_PUT(self) -> None:  # noqa: N802
-                self._serve("PUT")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v3"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+    def respond(self, method: str, path: str, query: dict[str, list[str]], body: Any, headers: Any) -> Answer:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        status = 500
+        try:
+            time.sleep(self.delay)
+            status, answer_headers, answer = self._answer(method, path, query, body, headers)
+            return status, answer_headers, answer
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+                self.requests.append((method, path, query, status))
 
     def inject(self, status: int, headers: dict[str, str] | None = None, *, after: int = 0, path: str = "/v3/payments"):
         self.faults.append((path, after, status, headers or {}))
@@ -128,14 +105,6 @@ class FakeAsaas:
         body = {"object": "list", "hasMore": offset + limit < len(selected), "totalCount": len(selected),
                 "limit": limit, "offset": offset, "data": page}  # fmt: skip
         return 200, {"RateLimit-Limit": "1000", "RateLimit-Remaining": "999", "RateLimit-Reset": "60"}, body
-
-    def __enter__(self) -> FakeAsaas:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def asaas_api_payment(

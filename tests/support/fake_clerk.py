@@ -5,44 +5,27 @@ Real sockets and a real HTTP client: the resync is tested against the protocol, 
 
 from __future__ import annotations
 
-import json
-import threading
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+
+from tests.support.json_fake import Answer, JsonFakeServer
 
 
-class FakeClerk:
+class FakeClerk(JsonFakeServer):
     """Users in creation order; `faults` are (status, headers) answered, in order, before real pages."""
 
     def __init__(self, secret_key: str = "sk_test_fake") -> None:
+        super().__init__()
+        self.url = self.address
         self.secret_key = secret_key
         self.users: list[dict[str, Any]] = []
         self.faults: deque[tuple[int, dict[str, str]]] = deque()
         self.requests: list[tuple[str, dict[str, list[str]], int]] = []
-        fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
-                parts = urlsplit(self.path)
-                query = parse_qs(parts.query)
-                status, headers, body = fake._answer(parts.path, query, self.headers.get("Authorization"))
-                fake.requests.append((parts.path, query, status))
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                for key, value in {**headers, "Content-Type": "application/json"}.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+    def respond(self, method: str, path: str, query: dict[str, list[str]], body: Any, headers: Any) -> Answer:
+        status, answer_headers, answer = self._answer(path, query, headers.get("Authorization"))
+        self.requests.append((path, query, status))
+        return status, answer_headers, answer
 
     def _answer(self, path: str, query: dict[str, list[str]], auth: str | None) -> tuple[int, dict[str, str], Any]:
         if auth != f"Bearer {self.secret_key}":
@@ -58,14 +41,6 @@ class FakeClerk:
             return 422, {}, {"errors": [{"code": "form_param_value_invalid", "message": "limit"}]}
         ordered = sorted(self.users, key=lambda u: u["created_at"], reverse=query.get("order_by") == ["-created_at"])
         return 200, {}, ordered[offset : offset + limit]
-
-    def __enter__(self) -> FakeClerk:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def clerk_api_user(
