@@ -232,3 +232,46 @@ def test_dry_run_writes_nothing(engine, fake, backfill, customer) -> None:
     assert (report.status, report.stored, report.applied) == ("done", 1, 0)
     assert sync_rows(engine) == [] and balance(engine, user_id) == OPENING
     assert backfill.state.watermark() is None
+
+
+def test_installment_payments_carry_their_purchase_read_once_per_run(engine, fake, backfill, customer) -> None:
+    _, reference = customer
+    purchase = {"object": "installment", "id": "ins_pur1", "value": 200.0, "paymentValue": 100.0,
+                "installmentCount": 2, "billingType": "CREDIT_CARD", "deleted": False, "refunds": None}  # fmt: skip
+    fake.installments = {"ins_pur1": purchase}
+    fake.payments = [
+        asaas_api_payment(f"pay_par{n}", status="CONFIRMED", external_reference=reference, installment="ins_pur1")
+        for n in (1, 2)
+    ]
+    report = backfill.run()
+    assert (report.status, report.stored) == ("done", 2)
+    assert len(fake.answered("/v3/installments/ins_pur1")) == 1
+    stored = rows(engine, """SELECT payload->'installment'->>'value' FROM "WebhookEvent" ORDER BY "eventId" """)
+    assert stored == [("200.0",), ("200.0",)]
+
+
+def test_the_cli_reads_the_configured_api(engine, fake, customer, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from ingest.cli import main
+
+    _, reference = customer
+    fake.payments = [asaas_api_payment("pay_cli1", external_reference=reference)]
+    monkeypatch.setenv("ASAAS_API_KEY", fake.api_key)
+    monkeypatch.setenv("ASAAS_API_URL", fake.url)
+    get_settings.cache_clear()
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        dry = CliRunner().invoke(main, ["resync-payments", "--since", SINCE.isoformat(), "--dry-run"])
+        real = CliRunner().invoke(main, ["resync-payments", "--since", SINCE.isoformat()])
+    finally:
+        monkeypatch.delenv("ASAAS_API_KEY")
+        monkeypatch.delenv("ASAAS_API_URL")
+        get_settings.cache_clear()
+        for key in client.scan_iter(match="pedro:asaas:*"):
+            client.delete(key)
+        client.close()
+    assert dry.exit_code == 0 and "would store 1, applied 0" in dry.output, dry.output
+    assert real.exit_code == 0 and "stored 1, applied 1" in real.output, real.output
+    assert fake.api_key not in dry.output + real.output
+    assert grant_rows(engine, "asaas:payment:pay_cli1") == [("asaas:payment:pay_cli1", CREDITS)]
