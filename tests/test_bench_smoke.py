@@ -41,3 +41,8 @@ def test_drain_benchmark_smoke() -> None:
 def test_inline_baseline_smoke() -> None:
     figures = run_bench("inline_baseline.py", "--rate", "10", "--steady", "1", "--burst", "1")
     assert figures["errors"] == "0"
+
+
+def test_payment_sync_benchmark_smoke() -> None:
+    figures = run_bench("payment_sync.py", "--payments", "60", "--latency", "0")
+    assert (figures["applied"], figures["applied_again"], figures["grants"]) == ("60", "0", "120")

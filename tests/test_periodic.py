@@ -78,7 +78,11 @@ def test_schedule_and_routes_come_from_settings() -> None:
         "reconcile": "pedro_ingest.reconcile",
         "resync-users": "pedro_ingest.resync_users",
         "prune-payloads": "pedro_ingest.prune_payloads",
+        "resync-payments": "pedro_ingest.resync_payments",
+        "watch-asaas-queue": "pedro_ingest.watch_asaas_queue",
     }
+    assert celeryconfig.beat_schedule["resync-payments"]["schedule"] == settings.payment_sync_interval
+    assert celeryconfig.beat_schedule["watch-asaas-queue"]["schedule"] == settings.asaas_queue_watch_interval
     assert celeryconfig.beat_schedule["reconcile"]["schedule"] == settings.reconcile_interval
     assert celeryconfig.beat_schedule["sweep"]["schedule"] == settings.sweep_interval
     assert all(entry["options"]["queue"] == queue for entry in celeryconfig.beat_schedule.values())

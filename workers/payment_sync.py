@@ -19,7 +19,7 @@ import datetime as dt
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Engine
@@ -119,7 +119,7 @@ def _window(since: dt.date | None, state: SyncState, settings: Settings, dry_run
         wanted = [watermark - dt.timedelta(days=1) if watermark else default]
     start = min(wanted)
     status_start = min(start, today - dt.timedelta(days=settings.payment_sync_status_lookback_days))
-    fresh = Cursor(start.isoformat(), status_start.isoformat(), 0, 0)
+    fresh = Cursor(start.isoformat(), status_start.isoformat(), 0, 0, today.isoformat())
     saved = None if dry_run else state.cursor()
     return saved if saved is not None and saved.since <= fresh.since else fresh
 
@@ -133,7 +133,6 @@ def _run(
     api: AsaasApi,
     state: SyncState,
 ) -> None:
-    started_on = today_in_sao_paulo()
     report.since = cursor.since
     if cursor.pass_index or cursor.offset:
         report.resumed_at = f"pass {cursor.pass_index} offset {cursor.offset}"
@@ -144,13 +143,13 @@ def _run(
             offset = cursor.offset if index == cursor.pass_index else 0
             for next_offset in _pages(api, all_passes[index], offset, settings.asaas_api_concurrency, applier):
                 if not dry_run:
-                    state.save_cursor(Cursor(cursor.since, cursor.status_since, index, next_offset))
+                    state.save_cursor(replace(cursor, pass_index=index, offset=next_offset))
     except AsaasApiError as error:
         report.status = next((name for kind, name in STOPPED.items() if isinstance(error, kind)), "failed")
         log.error("payment backfill stopped: %s", error)  # messages never carry the key
         return
-    if not dry_run:
-        state.finish(started_on, dt.date.fromisoformat(cursor.since))
+    if not dry_run:  # the watermark is when the run began: passes done before a stop did not see what came after
+        state.finish(dt.date.fromisoformat(cursor.started_on), dt.date.fromisoformat(cursor.since))
 
 
 def _pages(api: AsaasApi, filters: dict[str, str], offset: int, concurrency: int, applier: _Applier):

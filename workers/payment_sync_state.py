@@ -19,12 +19,13 @@ PREFIX = "pedro:asaas:payment_sync"
 
 @dataclass(frozen=True)
 class Cursor:
-    """An unfinished run: its window, and the first pass/offset not yet applied."""
+    """A run: its window, the first pass/offset not yet applied, and the São Paulo date it started on."""
 
     since: str
     status_since: str
     pass_index: int
     offset: int
+    started_on: str
 
 
 class SyncState:
