@@ -72,9 +72,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         wait_for(worker_ready, 180, interval=0.5, what="dev's receiver and worker")
         yield stack
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(30)
+        if process.poll() is None:  # a test failed before Ctrl-C: stop it the same way, so its servers stop too
+            os.killpg(process.pid, signal.SIGINT)
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(30)
 
 
 def test_watch_step_prints_every_sample_processed_with_credits(stack: Stack) -> None:
