@@ -64,7 +64,9 @@ class Settings(BaseSettings):
     visibility_timeout: int = Field(
         default=3600, ge=60, description="Seconds before Redis redelivers an unacknowledged task."
     )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Log level: DEBUG, INFO, WARNING or ERROR (any case)."
+    )
     # --- operations: logs, metrics, readiness ---
     log_format: Literal["json", "text"] = Field(
         default="json", description="`json`: one JSON object per line (production); `text`: readable local logs."
