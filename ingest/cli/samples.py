@@ -53,11 +53,11 @@ def _credential(name: str, given: str | None, state_dir: Path) -> tuple[str | No
     return first or None, from_file
 
 
-def _outcome_reader(wait_seconds: float) -> Callable[[str], bool] | None:
+def _outcome_reader(wait_seconds: float, state_dir: Path) -> Callable[[str], bool] | None:
     """Waits for one inbox row to be final and prints its outcome; None when there is no database to ask."""
     from ingest.cli.support import use_running_dev
 
-    use_running_dev()
+    use_running_dev(state_dir)
     if wait_seconds <= 0:
         return None
     if not os.environ.get("DATABASE_URL"):
@@ -166,7 +166,7 @@ def send_sample(
         if not token:
             _fail("no Asaas token: pass --asaas-token or set ASAAS_WEBHOOK_TOKEN")
         requests.append((samples.asaas_payment_received(token, clerk_id=clerk_id), from_file))
-    outcomes = _outcome_reader(wait_seconds)
+    outcomes = _outcome_reader(wait_seconds, state_dir)
     failures = 0
     for request, from_file in requests:
         status, answer = _post(url, request, timeout)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import NoReturn
 
 import click
@@ -26,13 +27,13 @@ def note(message: str) -> None:
     click.echo(f"pedro-ingest: {message}", err=True)
 
 
-def use_running_dev() -> state.DevRun | None:
+def use_running_dev(state_dir: Path | None = None) -> state.DevRun | None:
     """Point this process at the `dev` running in this folder when the environment names no other database.
 
     A `DATABASE_URL` that is the dev's own (or none) takes the dev's broker too, so that `replay` never
     publishes to a default Redis the dev's worker does not read.
     """
-    run = state.running(state.state_dir_from_env())
+    run = state.running(state_dir or state.state_dir_from_env())
     database_url = os.environ.get("DATABASE_URL")
     if run is None or (database_url and database_url != run.database_url):
         return None
