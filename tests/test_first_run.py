@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -121,3 +122,29 @@ def test_readme_documents_the_metrics_the_code_exports_and_no_missing_files() ->
     assert not re.search(r"DESIGN\.md|shared/", README)  # files a clone does not have
     assert not re.search(r"\b(the|this) \w* ?issue\b", README)
     assert "`reconcile --fix`" in README.split("### Runbook", 1)[1].split("\n## ", 1)[0]
+
+
+def test_dev_on_configured_servers_seeds_nothing_and_other_commands_find_it(
+    service_env: dict[str, str], tmp_path: Path, engine
+) -> None:
+    from tests.support.servers import scalar
+
+    env = {**service_env, "CELERY_QUEUE": f"{service_env['CELERY_QUEUE']}-dev", "WORKER_METRICS_PORT": "0"}
+    port = free_port()
+    dev = Process(cli_argv("dev", "--port", str(port)), {**env, "PEDRO_STATE_DIR": str(tmp_path / "state")},
+                  tmp_path / "dev.log")  # fmt: skip
+    try:
+        dev.wait_for_output("Ctrl-C stops them all", timeout=120)
+        assert scalar(engine, """SELECT count(*) FROM "Plan" WHERE id = 'pedro_demo_plan'""") == 0  # a user's db
+        bare = {k: v for k, v in env.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
+        bare["PEDRO_STATE_DIR"] = str(tmp_path / "state")
+        listed = cli(bare, "replay", "--status", "failed")
+        assert listed.returncode == 0, listed.stderr
+        assert "default broker" not in listed.stderr  # the dev's broker, taken with its database
+        elsewhere = {**bare, "DATABASE_URL": env["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres"}
+        fallback = cli(elsewhere, "sweep")
+        assert "CELERY_BROKER_URL is not set: publishing to the default broker redis://localhost:6379/0" in (
+            fallback.stderr
+        )
+    finally:
+        dev.stop(signal.SIGINT, timeout=60)
