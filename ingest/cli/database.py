@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import click
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ingest.cli.support import fail, settings_or_exit
 from ingest.config.settings import Settings
@@ -13,17 +13,27 @@ from ingest.config.settings import Settings
 @click.option("--revision", default="head", show_default=True, help="Target Alembic revision.")
 def migrate(revision: str) -> None:
     """Create or upgrade the schema; adopts a database that Prisma created (stamps the baseline)."""
+    from migrations.existing import SchemaConflict
     from migrations.runner import migrate as run_migrations
 
     settings = settings_or_exit()
     try:
         before, after, adopted = run_migrations(settings.database_url, revision)
     except OperationalError as error:
-        fail(f"database unreachable: {str(error.orig).strip().splitlines()[0]}")
-        return
+        if getattr(error.orig, "pgcode", None) is None:  # no answer from the server at all
+            fail(f"database unreachable: {first_line(error.orig)}")
+        fail(f"migration failed, nothing of the failing revision was applied: {first_line(error.orig)}")
+    except DBAPIError as error:
+        fail(f"migration failed, nothing of the failing revision was applied: {first_line(error.orig)}")
+    except SchemaConflict as error:
+        fail(f"migration refused: {error}")
     if adopted:
-        click.echo("adopted an existing Prisma database: stamped the baseline revision 0001")
+        click.echo(f"adopted an existing database: its objects are those of revision {adopted}, stamped {adopted}")
     click.echo(f"migrated: {before or 'empty'} -> {after}")
+
+
+def first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def create_and_migrate(settings: Settings) -> None:
