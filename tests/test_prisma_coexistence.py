@@ -264,6 +264,8 @@ def test_the_web_app_deducts_through_the_generated_prisma_client(webapp_db: str)
     assert results["refund"] == results["refundAgain"] == {"ok": True, "creditsRemaining": 40, "reason": None}
     assert results["balance"] == 40
     ledger = """SELECT "operationType"::text, "creditsUsed" FROM "UsageHistory" ORDER BY timestamp, 2 DESC"""
+    [(details,)] = run_sql(webapp_db, """SELECT details FROM "UsageHistory" WHERE "creditsUsed" = 30""")
+    assert details == {"model": "flux-schnell", "prompt": "a lighthouse", "idempotencyKey": "req-1"}
     assert run_sql(webapp_db, ledger) == [("AI_IMAGE_GENERATION", 30)] + [("AI_TEXT_CHAT", 20)] * 3 + [
         ("AI_IMAGE_GENERATION", -30)
     ]

@@ -12,7 +12,7 @@ async function deductCredits(clerkUserId, amount, operationType, idempotencyKey,
   const [row] = await prisma.$queryRaw`
     SELECT ok, credits_remaining AS "creditsRemaining", reason
       FROM pedro_deduct_credits(${clerkUserId}, ${amount}::int, ${operationType}::"OperationType",
-                                ${idempotencyKey}, ${details}::jsonb)`;
+                                ${idempotencyKey}, ${details == null ? null : JSON.stringify(details)}::jsonb)`;
   return row;
 }
 

@@ -46,6 +46,7 @@ def environment(database_url: str, schema_path: Path) -> dict[str, str]:
         PRISMA_CLIENT_ENGINE_TYPE="client",
         CHECKPOINT_DISABLE="1",
         PRISMA_HIDE_UPDATE_MESSAGE="1",
+        NODE_OPTIONS=f"--require {KIT / 'exit-when-done.js'}",
     )
     return env
 
