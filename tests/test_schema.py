@@ -458,3 +458,38 @@ def test_inbox_payload_is_lz4_compressed_and_downgrade_restores_the_default(new_
 
     command.downgrade(alembic_config(url), "0004")
     assert payload_compression(url) == ""
+
+
+WEBAPP_MIGRATIONS = FIXTURES.parent.parent / "webapp" / "migrations"
+
+
+@pytest.mark.parametrize(
+    ("prisma_made", "expected"),
+    [
+        ((), "0001"),
+        (("pedro_ingest_0005",), "0004"),
+        (("pedro_ingest_0005", "pedro_ingest_0006"), "0004"),
+    ],
+)
+def test_migrate_stamps_the_newest_revision_whose_objects_prisma_made(
+    new_database: DatabaseFactory, prisma_made: tuple[str, ...], expected: str
+) -> None:
+    """The web app's Prisma migrations ran first (an empty alembic_version among them): adopt, stamp, go on."""
+    url = new_database()
+    run_sql(url, BASELINE_SQL)
+    seed_prisma_rows(url)
+    for folder in prisma_made:
+        run_sql(url, (WEBAPP_MIGRATIONS / folder / "migration.sql").read_text())
+    if not prisma_made:
+        run_sql(url, "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
+    rows_before = table_rows(url, PRISMA_TABLES)
+    if expected == "0004" and not server_has_lz4(url):
+        expected = "0005"  # nothing for 0005 to do on this server
+
+    assert migrate(url) == (expected, head_revision(), expected)
+
+    assert table_rows(url, PRISMA_TABLES) == rows_before
+    fresh = new_database()
+    migrate(fresh)
+    expected = snapshot(fresh)
+    assert_same(expected, snapshot(url).restricted_to(expected.tables), "adopted differs from migrated from empty")
