@@ -1,4 +1,4 @@
-"""Schema commands: `migrate` (Alembic, adopting a database Prisma created)."""
+"""Schema commands: `migrate` (Alembic, adopting what the web app's Prisma migrations created)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from ingest.config.settings import Settings
 @click.command()
 @click.option("--revision", default="head", show_default=True, help="Target Alembic revision.")
 def migrate(revision: str) -> None:
-    """Create or upgrade the schema; adopts a database that Prisma created (stamps the baseline)."""
+    """Create or upgrade the schema; adopts objects that Prisma created (stamps the revision they match)."""
+    from alembic.util import CommandError
+
     from migrations.existing import SchemaConflict
     from migrations.runner import migrate as run_migrations
 
@@ -27,6 +29,8 @@ def migrate(revision: str) -> None:
         fail(f"migration failed, nothing of the failing revision was applied: {first_line(error.orig)}")
     except SchemaConflict as error:
         fail(f"migration refused: {error}")
+    except CommandError as error:  # an unknown or unreachable --revision
+        fail(f"migrate: {first_line(error)}")
     if adopted:
         click.echo(f"adopted an existing database: its objects are those of revision {adopted}, stamped {adopted}")
     click.echo(f"migrated: {before or 'empty'} -> {after}")
