@@ -41,3 +41,10 @@ def test_drain_benchmark_smoke() -> None:
 def test_inline_baseline_smoke() -> None:
     figures = run_bench("inline_baseline.py", "--rate", "10", "--steady", "1", "--burst", "1")
     assert figures["errors"] == "0"
+
+
+def test_deductions_benchmark_smoke() -> None:
+    figures = run_bench("deductions.py", "--calls", "40", "--threads", "2")
+    assert figures["calls"] == "40"
+    assert figures["deduction_rows"] == "160"  # 40 calls, two rounds each for spread and one user
+    assert float(figures["pedro/baseline"]) > 0
