@@ -1,7 +1,9 @@
 """`pedro-ingest migrate`: upgrade to head, adopting a database that Prisma created.
 
-A database the web app built with `prisma migrate` already holds the baseline tables but no
-`alembic_version`: it is stamped at the baseline (0001) so that only pedro-ingest's revisions run.
+A database the web app built with `prisma migrate` holds the baseline tables and, when its schema has
+pedro-ingest's model blocks, pedro-ingest's tables too, with an empty `alembic_version` or none. It is
+stamped at the newest revision whose objects (and every earlier revision's) are all there, so that only
+the revisions after it run; those keep any table of theirs that Prisma made already.
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, inspect, make_url, text
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, make_url, text
 
 from models.db import make_engine, sqlalchemy_url
 
-BASELINE_REVISION = "0001"
 MIGRATION_LOCK_ID = 0x70656472
 
 
@@ -30,9 +32,15 @@ def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-def is_unversioned_prisma_database(connection: Connection) -> bool:
-    tables = set(inspect(connection).get_table_names())
-    return "User" in tables and "CreditBalance" in tables and "alembic_version" not in tables
+def present_revision(connection: Connection, config: Config) -> str | None:
+    """The newest revision whose objects, and those of every revision before it, the database holds."""
+    found = None
+    for script in reversed(list(ScriptDirectory.from_config(config).walk_revisions())):
+        applied = getattr(script.module, "applied", None)
+        if applied is None or not applied(connection):
+            break
+        found = script.revision
+    return found
 
 
 def ensure_database(database_url: str) -> bool:
@@ -52,8 +60,8 @@ def ensure_database(database_url: str) -> bool:
         maintenance.dispose()
 
 
-def migrate(database_url: str, revision: str = "head") -> tuple[str | None, str | None, bool]:
-    """Upgrade the database; returns (revision before, revision after, whether it was adopted)."""
+def migrate(database_url: str, revision: str = "head") -> tuple[str | None, str | None, str | None]:
+    """Upgrade the database; returns (revision before, revision after, revision stamped when adopted)."""
     engine = make_engine(database_url, pool_size=1)
     try:
         with engine.connect() as connection:
@@ -62,9 +70,9 @@ def migrate(database_url: str, revision: str = "head") -> tuple[str | None, str 
             try:
                 config = alembic_config(database_url)
                 config.attributes["connection"] = connection
-                adopted = is_unversioned_prisma_database(connection)
+                adopted = None if current_revision(connection) else present_revision(connection, config)
                 if adopted:
-                    command.stamp(config, BASELINE_REVISION)
+                    command.stamp(config, adopted)
                     connection.commit()
                 before = current_revision(connection)
                 command.upgrade(config, revision)

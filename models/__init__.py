@@ -12,13 +12,14 @@ from models.prisma import (
     UsageHistory,
     User,
 )
-from models.tables import AsaasSubscriptionLink, CreditGrant, EntityVersion, EventStatus, WebhookEvent
+from models.tables import AsaasSubscriptionLink, CreditDeduction, CreditGrant, EntityVersion, EventStatus, WebhookEvent
 
 __all__ = [
     "AsaasSubscriptionLink",
     "AdminSettings",
     "Base",
     "CreditBalance",
+    "CreditDeduction",
     "CreditGrant",
     "EntityVersion",
     "EventStatus",

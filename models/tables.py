@@ -1,4 +1,4 @@
-"""pedro-ingest's own tables (migration 0002), in the web app's conventions.
+"""pedro-ingest's own tables (migrations 0002, 0004, 0006), in the web app's conventions.
 
 The README carries the matching Prisma model block so the web app can add them to its schema.
 """
@@ -13,6 +13,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, PrimaryKeyConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, Timestamp, created_at, str_id, updated_at
+from models.prisma import OperationType, operation_type_enum
 
 
 class EventStatus(enum.StrEnum):
@@ -107,3 +108,25 @@ class AsaasSubscriptionLink(Base):
     sourceEventId: Mapped[str | None]
     createdAt: Mapped[created_at]
     updatedAt: Mapped[updated_at]
+
+
+class CreditDeduction(Base):
+    """The web app's deductions by idempotency key (migration 0006); written only by `pedro_deduct_credits`.
+
+    A row exists only for a deduction that happened: its ledger row, the balance it left, and its refund.
+    """
+
+    __tablename__ = "CreditDeduction"
+
+    idempotencyKey: Mapped[str] = mapped_column(primary_key=True)
+    clerkUserId: Mapped[str]
+    userId: Mapped[str | None]
+    creditBalanceId: Mapped[str | None]
+    operationType: Mapped[OperationType] = mapped_column(operation_type_enum)
+    credits: Mapped[int]
+    balanceAfter: Mapped[int | None]
+    usageHistoryId: Mapped[str | None]
+    refundedAt: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    refundBalanceAfter: Mapped[int | None]
+    refundUsageHistoryId: Mapped[str | None]
+    createdAt: Mapped[created_at]

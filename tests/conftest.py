@@ -15,7 +15,7 @@ from tests.support.clerk import CLERK_SECRET
 from tests.support.processes import Process, cli_argv, serving
 from tests.support.servers import REDIS_URL, create_database, drop_database
 
-OWN_TABLES = ["WebhookEvent", "CreditGrant", "EntityVersion", "AsaasSubscriptionLink"]
+OWN_TABLES = ["WebhookEvent", "CreditGrant", "EntityVersion", "AsaasSubscriptionLink", "CreditDeduction"]
 PRISMA_TABLES = ["SubscriptionEvent", "StorageObject", "UsageHistory", "CreditBalance", "Plan", "AdminSettings",
                  "Feature", "User"]  # fmt: skip
 

@@ -46,3 +46,10 @@ def test_inline_baseline_smoke() -> None:
 def test_payment_sync_benchmark_smoke() -> None:
     figures = run_bench("payment_sync.py", "--payments", "60", "--latency", "0")
     assert (figures["applied"], figures["applied_again"], figures["grants"]) == ("60", "0", "120")
+
+
+def test_deductions_benchmark_smoke() -> None:
+    figures = run_bench("deductions.py", "--calls", "40", "--threads", "2")
+    assert figures["calls"] == "40"
+    assert figures["deduction_rows"] == "160"  # 40 calls, two rounds each for spread and one user
+    assert float(figures["pedro/baseline"]) > 0

@@ -18,6 +18,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 import models
+from migrations.existing import SchemaConflict
 from migrations.runner import MIGRATION_LOCK_ID, alembic_config, migrate
 from models.db import make_engine
 from tests.support.fixtures import FIXTURES
@@ -26,7 +27,7 @@ from tests.support.servers import create_database, drop_database, run_sql
 BASELINE_SQL = (FIXTURES / "prisma_baseline.sql").read_text()
 PRISMA_TABLES = {"User", "Feature", "CreditBalance", "UsageHistory", "AdminSettings", "Plan", "StorageObject",
                  "SubscriptionEvent"}  # fmt: skip
-OWN_TABLES = {"WebhookEvent", "CreditGrant", "EntityVersion", "AsaasSubscriptionLink"}
+OWN_TABLES = {"WebhookEvent", "CreditGrant", "EntityVersion", "AsaasSubscriptionLink", "CreditDeduction"}
 OWN_INDEXES = {"WebhookEvent_provider_eventId_key", "WebhookEvent_status_receivedAt_idx", "CreditGrant_grantKey_key",
                "CreditGrant_userId_idx", "AsaasSubscriptionLink_asaasSubscriptionId_key",
                "AsaasSubscriptionLink_userId_idx"}  # fmt: skip
@@ -43,6 +44,7 @@ OWN_CONSTRAINTS = {
         "f", 'FOREIGN KEY ("userId") REFERENCES "User"(id) ON UPDATE CASCADE ON DELETE RESTRICT'),
     ("AsaasSubscriptionLink", "AsaasSubscriptionLink_planId_fkey"): (
         "f", 'FOREIGN KEY ("planId") REFERENCES "Plan"(id) ON UPDATE CASCADE ON DELETE SET NULL'),
+    ("CreditDeduction", "CreditDeduction_pkey"): ("p", 'PRIMARY KEY ("idempotencyKey")'),
 }  # fmt: skip
 DatabaseFactory = Callable[[], str]
 NEW_OPERATION_TYPES = ("CREDIT_GRANT", "CREDIT_REVERSAL", "CREDIT_ADJUSTMENT")
@@ -325,7 +327,7 @@ def test_migrate_adopts_a_populated_prisma_database(new_database: DatabaseFactor
 
     before, after, adopted = migrate(url)
 
-    assert (before, after, adopted) == ("0001", head_revision(), True)
+    assert (before, after, adopted) == ("0001", head_revision(), "0001")
     assert version_of(url) == [head_revision()]
     assert table_rows(url, existing) == rows_before
     schema_after = snapshot(url)
@@ -337,7 +339,7 @@ def test_migrate_adopts_a_populated_prisma_database(new_database: DatabaseFactor
     assert schema_after.tables == existing | OWN_TABLES
     assert schema_after.enums["OperationType"] == schema_before.enums["OperationType"] + NEW_OPERATION_TYPES
 
-    assert migrate(url) == (head_revision(), head_revision(), False)
+    assert migrate(url) == (head_revision(), head_revision(), None)
     assert table_rows(url, existing) == rows_before
     assert_same(schema_after, snapshot(url), "a second migrate changed the schema")
 
@@ -416,8 +418,9 @@ def test_failed_migration_raises_its_own_error(new_database: DatabaseFactory, pa
         url = new_database()
         run_sql(url, BASELINE_SQL)
         run_sql(url, 'CREATE TABLE "WebhookEvent" (id TEXT PRIMARY KEY)')
-        with pytest.raises(sqlalchemy.exc.DBAPIError, match="already exists"):
+        with pytest.raises(SchemaConflict, match='"WebhookEvent" already exists without the column'):
             migrate(url)
+        assert version_of(url) == ["0001"]  # the conflicting revision left nothing behind
 
 
 def test_failed_migration_releases_the_advisory_lock(new_database: DatabaseFactory) -> None:
@@ -455,3 +458,38 @@ def test_inbox_payload_is_lz4_compressed_and_downgrade_restores_the_default(new_
 
     command.downgrade(alembic_config(url), "0004")
     assert payload_compression(url) == ""
+
+
+WEBAPP_MIGRATIONS = FIXTURES.parent.parent / "webapp" / "migrations"
+
+
+@pytest.mark.parametrize(
+    ("prisma_made", "expected"),
+    [
+        ((), "0001"),
+        (("pedro_ingest_0005",), "0004"),
+        (("pedro_ingest_0005", "pedro_ingest_0006"), "0004"),
+    ],
+)
+def test_migrate_stamps_the_newest_revision_whose_objects_prisma_made(
+    new_database: DatabaseFactory, prisma_made: tuple[str, ...], expected: str
+) -> None:
+    """The web app's Prisma migrations ran first (an empty alembic_version among them): adopt, stamp, go on."""
+    url = new_database()
+    run_sql(url, BASELINE_SQL)
+    seed_prisma_rows(url)
+    for folder in prisma_made:
+        run_sql(url, (WEBAPP_MIGRATIONS / folder / "migration.sql").read_text())
+    if not prisma_made:
+        run_sql(url, "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
+    rows_before = table_rows(url, PRISMA_TABLES)
+    if expected == "0004" and not server_has_lz4(url):
+        expected = "0005"  # nothing for 0005 to do on this server
+
+    assert migrate(url) == (expected, head_revision(), expected)
+
+    assert table_rows(url, PRISMA_TABLES) == rows_before
+    fresh = new_database()
+    migrate(fresh)
+    expected = snapshot(fresh)
+    assert_same(expected, snapshot(url).restricted_to(expected.tables), "adopted differs from migrated from empty")

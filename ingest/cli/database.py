@@ -1,9 +1,10 @@
-"""Schema commands: `migrate` (Alembic, adopting a database Prisma created; `--downgrade` to go back)."""
+"""Schema commands: `migrate` (Alembic, adopting what the web app's Prisma migrations created; `--downgrade`
+to go back)."""
 
 from __future__ import annotations
 
 import click
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ingest.cli.support import fail, settings_or_exit
 from ingest.config.settings import Settings
@@ -61,7 +62,10 @@ def _check_target(database_url: str, revision: str, downgrade: bool) -> None:
 @click.option("--revision", default="head", show_default=True, help="Target Alembic revision (e.g. 0004).")
 @click.option("--downgrade", is_flag=True, help="Go back to an older --revision (drops what later revisions added).")
 def migrate(revision: str, downgrade: bool) -> None:
-    """Create or upgrade the schema; adopts a database that Prisma created (stamps the baseline)."""
+    """Create or upgrade the schema; adopts objects that Prisma created (stamps the revision they match)."""
+    from alembic.util import CommandError
+
+    from migrations.existing import SchemaConflict
     from migrations.runner import migrate as run_migrations
 
     settings = settings_or_exit()
@@ -73,9 +77,17 @@ def migrate(revision: str, downgrade: bool) -> None:
             return
         before, after, adopted = run_migrations(settings.database_url, revision)
     except OperationalError as error:
-        fail(database_error(error, settings.database_url))
+        if getattr(error.orig, "pgcode", None) is None:  # no answer from the server, or no such database
+            fail(database_error(error, settings.database_url))
+        fail(f"migration failed, nothing of the failing revision was applied: {first_line(error.orig)}")
+    except DBAPIError as error:
+        fail(f"migration failed, nothing of the failing revision was applied: {first_line(error.orig)}")
+    except SchemaConflict as error:
+        fail(f"migration refused: {error}")
+    except CommandError as error:  # an unknown or unreachable --revision
+        fail(f"migrate: {first_line(error)}")
     if adopted:
-        click.echo("adopted an existing Prisma database: stamped the baseline revision 0001")
+        click.echo(f"adopted an existing database: its objects are those of revision {adopted}, stamped {adopted}")
     click.echo(f"migrated: {before or 'empty'} -> {after}")
 
 
@@ -87,6 +99,10 @@ def _downgrade(database_url: str, revision: str) -> None:
 
     command.downgrade(alembic_config(database_url), revision)
     click.echo(f"downgraded to {revision}")
+
+
+def first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def create_and_migrate(settings: Settings) -> None:

@@ -1,7 +1,7 @@
 """Prisma baseline: the web app's tables exactly as Prisma Migrate creates them.
 
 Runs `prisma_baseline.sql` verbatim, so the schema is byte-for-byte Prisma's. A database that Prisma
-already created is stamped at this revision instead (see `migrations.runner`).
+already created is stamped at this revision instead (see `migrations.runner` and `applied`).
 
 Revision ID: 0001
 Revises:
@@ -10,6 +10,9 @@ Revises:
 from pathlib import Path
 
 from alembic import op
+from sqlalchemy import Connection
+
+from migrations.existing import has_tables
 
 revision = "0001"
 down_revision = None
@@ -27,6 +30,11 @@ PRISMA_TABLES = (
     "Feature",
     "User",
 )
+
+
+def applied(connection: Connection) -> bool:
+    """The web app's tables exist (its Prisma migrations ran): adopt them instead of running the baseline."""
+    return has_tables(connection, *PRISMA_TABLES)
 
 
 def upgrade() -> None:

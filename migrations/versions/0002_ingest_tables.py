@@ -1,6 +1,7 @@
 """pedro-ingest's tables: the WebhookEvent inbox, CreditGrant keys, EntityVersion state.
 
-New tables only, so it runs on a populated database without locking the web app's tables.
+New tables only, so it runs on a populated database without locking the web app's tables. Tables and
+indexes that the web app's Prisma migrations already made from README's model blocks are kept.
 
 Revision ID: 0002
 Revises: 0001
@@ -8,7 +9,10 @@ Revises: 0001
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy import Connection
 from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
+
+from migrations.existing import create_indexes_unless_present, create_table_unless_present, has_tables
 
 revision = "0002"
 down_revision = "0001"
@@ -17,10 +21,15 @@ depends_on = None
 
 TS = TIMESTAMP(precision=3)
 NOW = sa.text("CURRENT_TIMESTAMP")
+TABLES = ("WebhookEvent", "CreditGrant", "EntityVersion")
+
+
+def applied(connection: Connection) -> bool:
+    return has_tables(connection, *TABLES)
 
 
 def upgrade() -> None:
-    op.create_table(
+    create_table_unless_present(
         "WebhookEvent",
         sa.Column("id", sa.Text(), nullable=False),
         sa.Column("provider", sa.Text(), nullable=False),
@@ -37,10 +46,15 @@ def upgrade() -> None:
         sa.Column("updatedAt", TS, nullable=False),
         sa.PrimaryKeyConstraint("id", name="WebhookEvent_pkey"),
     )
-    op.create_index("WebhookEvent_provider_eventId_key", "WebhookEvent", ["provider", "eventId"], unique=True)
-    op.create_index("WebhookEvent_status_receivedAt_idx", "WebhookEvent", ["status", "receivedAt"])
+    create_indexes_unless_present(
+        "WebhookEvent",
+        {
+            "WebhookEvent_provider_eventId_key": (["provider", "eventId"], True),
+            "WebhookEvent_status_receivedAt_idx": (["status", "receivedAt"], False),
+        },
+    )
 
-    op.create_table(
+    create_table_unless_present(
         "CreditGrant",
         sa.Column("id", sa.Text(), nullable=False),
         sa.Column("grantKey", sa.Text(), nullable=False),
@@ -57,10 +71,11 @@ def upgrade() -> None:
             ["planId"], ["Plan.id"], name="CreditGrant_planId_fkey", ondelete="SET NULL", onupdate="CASCADE"
         ),
     )
-    op.create_index("CreditGrant_grantKey_key", "CreditGrant", ["grantKey"], unique=True)
-    op.create_index("CreditGrant_userId_idx", "CreditGrant", ["userId"])
+    create_indexes_unless_present(
+        "CreditGrant", {"CreditGrant_grantKey_key": (["grantKey"], True), "CreditGrant_userId_idx": (["userId"], False)}
+    )
 
-    op.create_table(
+    create_table_unless_present(
         "EntityVersion",
         sa.Column("entityType", sa.Text(), nullable=False),
         sa.Column("entityId", sa.Text(), nullable=False),

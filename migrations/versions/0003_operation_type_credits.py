@@ -8,6 +8,9 @@ Revises: 0002
 """
 
 from alembic import op
+from sqlalchemy import Connection
+
+from migrations.existing import enum_labels
 
 revision = "0003"
 down_revision = "0002"
@@ -16,6 +19,10 @@ depends_on = None
 
 NEW_VALUES = ("CREDIT_GRANT", "CREDIT_REVERSAL", "CREDIT_ADJUSTMENT")
 OLD_VALUES = ("AI_TEXT_CHAT", "AI_IMAGE_GENERATION", "AI_VIDEO_GENERATION", "SHORTS_SCRIPT", "SHORTS_MEDIA")
+
+
+def applied(connection: Connection) -> bool:
+    return enum_labels(connection, "OperationType") >= set(NEW_VALUES)
 
 
 def upgrade() -> None:

@@ -1,6 +1,7 @@
 """`AsaasSubscriptionLink`: Asaas subscription id → user and plan, for linking later payments.
 
-A new table only, so it runs on a populated database without locking the web app's tables.
+A new table only, so it runs on a populated database without locking the web app's tables. A table the
+web app's Prisma migrations already made from README's model block is kept.
 
 Revision ID: 0004
 Revises: 0003
@@ -8,7 +9,10 @@ Revises: 0003
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy import Connection
 from sqlalchemy.dialects.postgresql import TIMESTAMP
+
+from migrations.existing import create_indexes_unless_present, create_table_unless_present, has_tables
 
 revision = "0004"
 down_revision = "0003"
@@ -18,8 +22,12 @@ depends_on = None
 TS = TIMESTAMP(precision=3)
 
 
+def applied(connection: Connection) -> bool:
+    return has_tables(connection, "AsaasSubscriptionLink")
+
+
 def upgrade() -> None:
-    op.create_table(
+    create_table_unless_present(
         "AsaasSubscriptionLink",
         sa.Column("id", sa.Text(), nullable=False),
         sa.Column("asaasSubscriptionId", sa.Text(), nullable=False),
@@ -38,10 +46,13 @@ def upgrade() -> None:
             ["planId"], ["Plan.id"], name="AsaasSubscriptionLink_planId_fkey", ondelete="SET NULL", onupdate="CASCADE"
         ),
     )
-    op.create_index(
-        "AsaasSubscriptionLink_asaasSubscriptionId_key", "AsaasSubscriptionLink", ["asaasSubscriptionId"], unique=True
+    create_indexes_unless_present(
+        "AsaasSubscriptionLink",
+        {
+            "AsaasSubscriptionLink_asaasSubscriptionId_key": (["asaasSubscriptionId"], True),
+            "AsaasSubscriptionLink_userId_idx": (["userId"], False),
+        },
     )
-    op.create_index("AsaasSubscriptionLink_userId_idx", "AsaasSubscriptionLink", ["userId"])
 
 
 def downgrade() -> None:

@@ -12,6 +12,7 @@ Revises: 0004
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy import Connection
 
 revision = "0005"
 down_revision = "0004"
@@ -22,6 +23,15 @@ _LZ4_AVAILABLE = sa.text(
     """SELECT EXISTS (SELECT 1 FROM pg_settings
                       WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals))"""
 )
+
+_PAYLOAD_COMPRESSION = sa.text(
+    """SELECT attcompression FROM pg_attribute WHERE attrelid = '"WebhookEvent"'::regclass AND attname = 'payload'"""
+)
+
+
+def applied(connection: Connection) -> bool:
+    """Prisma never sets column compression: only a server without lz4 has nothing to do here."""
+    return not connection.execute(_LZ4_AVAILABLE).scalar() or connection.execute(_PAYLOAD_COMPRESSION).scalar() == "l"
 
 
 def upgrade() -> None:
