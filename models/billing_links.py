@@ -66,6 +66,19 @@ def find_user(session: Session, reference: str | None) -> Payer | None:
     return Payer(user_id=row.id, clerk_id=row.clerkId) if row else None
 
 
+_GRANT_OWNER = text(
+    """SELECT u.id, u."clerkId" FROM "CreditGrant" g JOIN "User" u ON u.id = g."userId"
+        WHERE g."grantKey" = ANY(:keys) ORDER BY array_position(:keys, g."grantKey") LIMIT 1"""
+)
+
+
+def payer_of_grant(session: Session, *grant_keys: str) -> Payer | None:
+    """The user a grant (or a reversal recorded before it) was made for: refunds, chargebacks and restores
+    that carry only `payment.id` belong to whoever the payment's first event was resolved to."""
+    row = session.execute(_GRANT_OWNER, {"keys": list(grant_keys)}).first()
+    return Payer(user_id=row.id, clerk_id=row.clerkId) if row else None
+
+
 def _plan(row: Plan | None) -> PlanRef | None:
     return PlanRef(id=row.id, credits=row.credits, key=row.id) if row else None
 

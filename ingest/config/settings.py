@@ -89,6 +89,14 @@ class Settings(BaseSettings):
     credit_grant_policy: Literal["add", "reset"] = Field(
         default="add", description="Paid period grant: `add` to the balance, or `reset` it to the plan's credits."
     )
+    asaas_unlinked_payments: Literal["fail", "ignore"] = Field(
+        default="fail",
+        description="Asaas payment linked to no user: `fail` (listed as failed, replay after the fix) or `ignore` "
+        "(other products on the same Asaas account; still listed with its reason and replayable).",
+    )
+    clerk_trial_credits: int = Field(
+        default=0, ge=0, le=1_000_000, description="Credits a Clerk free trial grants, once per subscription item."
+    )
 
     # ---- periodic jobs (beat): reconciliation, Clerk resync, payload retention -----------------------
     celery_periodic_queue: str | None = Field(

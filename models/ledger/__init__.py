@@ -6,16 +6,28 @@ are atomic SQL, never read-modify-write; each credit fact carries a unique `Cred
 
 - `balances`: the atomic balance statements and the ledger row;
 - `grants`: keyed credit facts (signup, plan grants) and their reversals;
-- `restores`: deletions and restores of a charge.
+- `restores`: deletions and restores of a charge;
+- `chargebacks`: chargebacks and won disputes.
 """
 
 from models.ledger.balances import ensure_balance, write_ledger_row
-from models.ledger.grants import REVERSAL_SUFFIX, CreditChange, grant_once, open_balance_with_signup_grant, reverse_once
+from models.ledger.chargebacks import WonResult, chargeback_key, chargeback_won, reverse_chargeback
+from models.ledger.grants import (
+    REVERSAL_SUFFIX,
+    CreditChange,
+    grant_once,
+    open_balance_with_signup_grant,
+    reverse_once,
+)
 from models.ledger.restores import RestoreResult, deletion_key, restore_key, restore_once, reverse_deletion_once
 
 __all__ = [
     "REVERSAL_SUFFIX",
     "CreditChange",
+    "WonResult",
+    "chargeback_key",
+    "chargeback_won",
+    "reverse_chargeback",
     "RestoreResult",
     "deletion_key",
     "ensure_balance",
