@@ -13,6 +13,7 @@ Clerk Billing: the payer's `user_id` → `User.clerkId`; the plan by `Plan.clerk
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import or_, select, text
@@ -54,6 +55,19 @@ def parse_external_reference(raw: object) -> Reference | None:
     user_part, _, rest = raw.strip().partition("|")
     plan = rest.strip()[len(PLAN_MARKER) :].strip() if rest.strip().startswith(PLAN_MARKER) else None
     return Reference(user=user_part.strip() or None, plan=plan or None)
+
+
+_CUID = re.compile(r"c[a-z0-9]{20,31}")
+
+
+def looks_like_ours(raw: object) -> bool:
+    """An `externalReference` written by our web app: a Clerk user id, a `User.id` (cuid) or a plan marker.
+    Anything else (absent, an order number of another product) belongs to another product on the account."""
+    reference = parse_external_reference(raw)
+    if reference is None:
+        return False
+    user = reference.user or ""
+    return reference.plan is not None or user.startswith("user_") or _CUID.fullmatch(user) is not None
 
 
 def find_user(session: Session, reference: str | None) -> Payer | None:

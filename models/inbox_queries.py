@@ -58,3 +58,23 @@ def find(
 
 def get(session: Session, row_id: str) -> WebhookEvent | None:
     return session.get(WebhookEvent, row_id)
+
+
+_BY_ID = text("""SELECT id FROM "WebhookEvent" WHERE id = :ref OR "eventId" = :ref ORDER BY "receivedAt" """)
+_BY_PAYMENT = text(
+    """SELECT id FROM "WebhookEvent" WHERE provider = 'asaas' AND payload -> 'payment' ->> 'id' = :ref
+        ORDER BY "receivedAt" """
+)
+
+
+def resolve_references(session: Session, references: list[str]) -> dict[str, list[str]]:
+    """Row ids for what an operator has in hand: the row id, the provider's event id (`evt_…`, `msg_…`), or
+    an Asaas payment id (every event of that payment). References that match nothing are left out."""
+    found: dict[str, list[str]] = {}
+    for reference in references:
+        row_ids = list(session.execute(_BY_ID, {"ref": reference}).scalars()) or list(
+            session.execute(_BY_PAYMENT, {"ref": reference}).scalars()
+        )
+        if row_ids:
+            found[reference] = row_ids
+    return found

@@ -90,10 +90,14 @@ class Settings(BaseSettings):
         default="add", description="Paid period grant: `add` to the balance, or `reset` it to the plan's credits."
     )
     asaas_unlinked_payments: Literal["fail", "ignore"] = Field(
-        default="fail",
-        description="Asaas payment linked to no user: `fail` (listed as failed, replay after the fix) or `ignore` "
-        "(other products on the same Asaas account; still listed with its reason and replayable).",
+        default="ignore",
+        description="Asaas payment linked to no user and with no externalReference of ours (another product on "
+        "the account): `ignore` (listed as ignored with its reason, replayable) or `fail`. Ours but unlinked: failed.",
     )
+    asaas_api_key: SecretStr | None = Field(
+        default=None, description="Asaas API key, used only to read an installment purchase's total. Unset: sum seen."
+    )
+    asaas_api_url: str = Field(default="https://api.asaas.com/v3", description="Asaas API base URL.")
     clerk_trial_credits: int = Field(
         default=0, ge=0, le=1_000_000, description="Credits a Clerk free trial grants, once per subscription item."
     )

@@ -67,7 +67,8 @@ def _resolve(
     grant_keys: tuple[str, ...] = (),
 ) -> tuple[Payer, PlanRef | None]:
     """User and plan of a payment or subscription; then, for events about a granted payment, the user
-    its grant was made for. None: `unlinked_payment`, failed or ignored by `ASAAS_UNLINKED_PAYMENTS`."""
+    its grant was made for. None: `unlinked_payment`, failed; or, when the payment carries no reference of
+    ours (another product sold from the same Asaas account), ignored by `ASAAS_UNLINKED_PAYMENTS=ignore`."""
     payer, plan = billing_links.resolve_asaas(
         session, external_reference=external_reference, subscription_id=subscription_id, payment_link_id=link_id
     )
@@ -75,8 +76,9 @@ def _resolve(
         payer = billing_links.payer_of_grant(session, *grant_keys)
     if payer is None:
         detail = f"{what} links to no user (externalReference, subscription link, earlier grant); fix and replay"
-        if context.settings.asaas_unlinked_payments == "ignore":
-            raise IgnoredByPolicy("unlinked_payment", detail)
+        foreign = not billing_links.looks_like_ours(external_reference)
+        if foreign and context.settings.asaas_unlinked_payments == "ignore":
+            raise IgnoredByPolicy("unlinked_payment", detail + " (no externalReference of ours: ignored by policy)")
         raise PermanentError("unlinked_payment", detail)
     return payer, plan
 
@@ -130,7 +132,7 @@ def payment_event(session: Session, event: LockedEvent, context: HandlerContext)
         _positive_value(payment)
         if plan is None:
             raise PermanentError("unlinked_plan", f"payment {payment.id} links to no plan; fix the link and replay")
-        share(session, charge, payment, payer.user_id)
+        share(session, context.settings, charge, payment, payer.user_id)
         change = ledger.grant_once(
             session, key=charge.grant_key, plan_id=plan.id, amount=plan.credits,
             policy=context.settings.credit_grant_policy, details=details, **who,
@@ -163,7 +165,7 @@ def payment_event(session: Session, event: LockedEvent, context: HandlerContext)
             liftedTombstone=restored.lifted, restoredCredits=restored.added, beforeDeletion=restored.pending
         )
     elif event.eventType in REFUNDS | {CHARGEBACK, PARTIAL_REVERSAL}:
-        fraction = share(session, charge, payment, payer.user_id)
+        fraction = share(session, context.settings, charge, payment, payer.user_id)
         reversal = {"grant_key": charge.grant_key, "details": {**details, "kind": "plan_reversal"}, **who}
         if event.eventType == PARTIAL_REVERSAL:
             _positive_value(payment)
