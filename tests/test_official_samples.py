@@ -64,8 +64,7 @@ def test_every_official_example_is_accepted_and_ends_processed_or_ignored(engine
     by_type = {(provider, event_type): status for provider, event_type, status, _ in outcomes}
     assert by_type[("clerk", "user.deleted")] == "processed"
     assert by_type[("asaas", "TRANSFER_CREATED")] == "ignored"
-    user = rows(
-        engine, """SELECT "isActive", email, name FROM "User" WHERE "clerkId" = 'user_2g7np7Hrk0SN6kj5EDMLDaKNL0S'"""
-    )
+    official_user = json.loads(created.read_text())["data"]["id"]
+    user = rows(engine, """SELECT "isActive", email, name FROM "User" WHERE "clerkId" = :c""", c=official_user)
     assert user == [(False, None, None)]  # the official user.deleted deactivates and erases the official user
     assert_no_drift(engine, PAYER)
