@@ -195,3 +195,28 @@ def test_replay_accepts_provider_event_ids_and_payment_ids(engine, worker, recei
     assert balance(engine, user_id) == OPENING + CREDITS
     assert replay_ids(engine, publisher, [pay]).already_final  # by payment id: already processed, nothing to do
     assert_no_drift(engine, clerk_id)
+
+
+def test_database_errors_no_retry_can_fix_are_permanent(engine) -> None:
+    """A value PostgreSQL refuses (data exception, an index row over its size limit) fails the same way on every
+    retry: it is permanent, while a lost connection stays transient."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    from workers.errors import is_transient, never_succeeds
+
+    refused = []
+    with engine.connect() as connection:
+        for statement in (
+            "SELECT 'not a number'::int",
+            "SELECT '10000000000000000000000'::bigint",
+            "CREATE TEMP TABLE wide (v text PRIMARY KEY); INSERT INTO wide SELECT string_agg(md5(i::text), '') "
+            "FROM generate_series(1, 300) i",
+        ):
+            try:
+                with connection.begin():
+                    connection.exec_driver_sql(statement)
+            except DBAPIError as error:
+                refused.append(error)
+    assert len(refused) == 3 and all(never_succeeds(error) and not is_transient(error) for error in refused)
+    lost = OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"))
+    assert is_transient(lost) and not never_succeeds(lost)

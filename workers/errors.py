@@ -37,7 +37,10 @@ class TransientError(Exception):
 
 
 def is_transient(error: BaseException) -> bool:
-    """Connection loss, serialization failure, deadlock and lock timeouts are worth retrying."""
+    """Connection loss, serialization failure, deadlock and lock timeouts are worth retrying (psycopg2 also
+    reports an oversize index row as an `OperationalError`: that one is not)."""
+    if never_succeeds(error):
+        return False
     if isinstance(error, TransientError | OperationalError):
         return True
     return isinstance(error, DBAPIError) and error.connection_invalidated

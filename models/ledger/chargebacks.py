@@ -19,7 +19,14 @@ from sqlalchemy.orm import Session
 
 from models.base import utcnow
 from models.ledger.balances import ADD_SQL, ensure_balance, write_ledger_row
-from models.ledger.grants import SET_AMOUNT_SQL, CreditChange, claim_key, lock_grant, reverse_once
+from models.ledger.grants import (
+    SET_AMOUNT_SQL,
+    CreditChange,
+    claim_key,
+    lock_grant,
+    record_without_effect,
+    reverse_once,
+)
 from models.prisma import OperationType
 
 CHARGEBACK = ":chargeback"
@@ -59,8 +66,9 @@ def reverse_chargeback(
     lock_grant(session, grant_key)
     key = chargeback_key(charge_prefix)
     if session.execute(_GRANTED, {"key": key + WON}).first() is not None:
-        ensure_balance(session, user_id=user_id, clerk_id=clerk_id)
-        return CreditChange(applied=claim_key(session, key, user_id, None, 0, source_event_id) is not None)
+        return record_without_effect(
+            session, key=key, user_id=user_id, clerk_id=clerk_id, source_event_id=source_event_id
+        )
     return reverse_once(
         session,
         grant_key=grant_key,

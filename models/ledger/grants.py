@@ -81,6 +81,15 @@ def claim_key(
     ).scalar_one_or_none()
 
 
+def record_without_effect(
+    session: Session, *, key: str, user_id: str, clerk_id: str, source_event_id: str | None
+) -> CreditChange:
+    """Claim `key` with amount 0: the fact is on record (duplicates are no-ops) but changes nothing, because
+    an earlier event already cancelled it (a restore before its deletion, a dispute won before its chargeback)."""
+    ensure_balance(session, user_id=user_id, clerk_id=clerk_id)
+    return CreditChange(applied=claim_key(session, key, user_id, None, 0, source_event_id) is not None)
+
+
 def open_balance_with_signup_grant(
     session: Session, *, user_id: str, clerk_id: str, amount: int, source_event_id: str | None
 ) -> bool:

@@ -11,7 +11,15 @@ from sqlalchemy.orm import Session
 
 from models.base import utcnow
 from models.ledger.balances import ADD_SQL, ensure_balance, write_ledger_row
-from models.ledger.grants import REVERSAL_SUFFIX, SET_AMOUNT_SQL, CreditChange, claim_key, lock_grant, reverse_once
+from models.ledger.grants import (
+    REVERSAL_SUFFIX,
+    SET_AMOUNT_SQL,
+    CreditChange,
+    claim_key,
+    lock_grant,
+    record_without_effect,
+    reverse_once,
+)
 from models.prisma import OperationType
 
 # ---- deletions and restores of a charge -----------------------------------------------------------------
@@ -87,8 +95,9 @@ def reverse_deletion_once(
     key = deletion_key(grant_key, event_key)
     existing = _reversals(session, grant_key)
     if len(existing.restores) > len(existing.deletions):
-        ensure_balance(session, user_id=user_id, clerk_id=clerk_id)
-        return CreditChange(applied=claim_key(session, key, user_id, None, 0, source_event_id) is not None)
+        return record_without_effect(
+            session, key=key, user_id=user_id, clerk_id=clerk_id, source_event_id=source_event_id
+        )
     return reverse_once(
         session,
         grant_key=grant_key,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.support.fake_clerk import send_json
 
 API_KEY = "aact_test_fake"
 
@@ -28,12 +29,7 @@ class FakeAsaas:
                                          "value": fake.installments[installment]}  # fmt: skip
                 else:
                     status, body = 404, {"errors": [{"code": "not_found"}]}
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                send_json(self, status, body)
 
             def log_message(self, *args: object) -> None:
                 pass

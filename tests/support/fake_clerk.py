@@ -13,6 +13,17 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 
+def send_json(handler: BaseHTTPRequestHandler, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+    """Answer one request of a fake API with a JSON body."""
+    payload = json.dumps(body).encode()
+    handler.send_response(status)
+    for key, value in {**(headers or {}), "Content-Type": "application/json"}.items():
+        handler.send_header(key, value)
+    handler.send_header("Content-Length", str(len(payload)))
+    handler.end_headers()
+    handler.wfile.write(payload)
+
+
 class FakeClerk:
     """Users in creation order; `faults` are (status, headers) answered, in order, before real pages."""
 
@@ -29,13 +40,7 @@ class FakeClerk:
                 query = parse_qs(parts.query)
                 status, headers, body = fake._answer(parts.path, query, self.headers.get("Authorization"))
                 fake.requests.append((parts.path, query, status))
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                for key, value in {**headers, "Content-Type": "application/json"}.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                send_json(self, status, body, headers)
 
             def log_message(self, *args: object) -> None:
                 pass

@@ -138,18 +138,6 @@ def payment_event(session: Session, event: LockedEvent, context: HandlerContext)
             policy=context.settings.credit_grant_policy, details=details, **who,
         )  # fmt: skip
         metadata["granted"] = change.added if change.applied else 0
-        if payment.chargeback and (payment.chargeback.status or "").upper() == "REVERSED":  # received again
-            won = ledger.chargeback_won(
-                session, grant_key=charge.grant_key, charge_prefix=charge.charge_prefix,
-                details={**details, "kind": "chargeback_won"}, **who,
-            )  # fmt: skip
-            metadata.update(chargebackWon=won.note or None, restoredCredits=won.added)
-    elif event.eventType == DISPUTE_WON:
-        won = ledger.chargeback_won(
-            session, grant_key=charge.grant_key, charge_prefix=charge.charge_prefix,
-            details={**details, "kind": "chargeback_won"}, **who,
-        )  # fmt: skip
-        metadata.update(chargebackWon=won.note or None, restoredCredits=won.added)
     elif event.eventType == DELETION:
         change = ledger.reverse_deletion_once(
             session, grant_key=charge.grant_key, event_key=event.eventId,
@@ -185,6 +173,13 @@ def payment_event(session: Session, event: LockedEvent, context: HandlerContext)
                 pending_base=pending_base if charge.installment else None, **reversal,
             )  # fmt: skip
         metadata.update(reversed=-change.added, shortfall=change.shortfall or None, beforeGrant=change.before_grant)
+    chargeback_status = (payment.chargeback.status or "").upper() if payment.chargeback else ""
+    if event.eventType == DISPUTE_WON or (event.eventType in GRANTING and chargeback_status == "REVERSED"):
+        won = ledger.chargeback_won(
+            session, grant_key=charge.grant_key, charge_prefix=charge.charge_prefix,
+            details={**details, "kind": "chargeback_won"}, **who,
+        )  # fmt: skip
+        metadata.update(chargebackWon=won.note or None, restoredCredits=won.added)
     _log(session, event, payer, plan, PAYMENT_STATUS.get(event.eventType, "updated"), metadata)
 
 
