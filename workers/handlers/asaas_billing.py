@@ -140,13 +140,13 @@ def payment_event(session: Session, event: LockedEvent, context: HandlerContext)
         metadata["granted"] = change.added if change.applied else 0
     elif event.eventType == DELETION:
         change = ledger.reverse_deletion_once(
-            session, grant_key=charge.grant_key, event_key=event.eventId,
+            session, grant_key=f"asaas:payment:{payment.id}", event_key=event.eventId,
             details={**details, "kind": "plan_reversal"}, **who,
         )  # fmt: skip
         metadata.update(reversed=-change.added, shortfall=change.shortfall or None, beforeGrant=change.before_grant)
     elif event.eventType == RESTORE:
         restored = ledger.restore_once(
-            session, grant_key=charge.grant_key, event_key=event.eventId,
+            session, grant_key=f"asaas:payment:{payment.id}", event_key=event.eventId,
             details={**details, "kind": "plan_restore"}, **who,
         )  # fmt: skip
         metadata.update(
