@@ -353,10 +353,12 @@ class AsaasPayments:
             mismatches += 1
             bad("unexpected", key, "grant key for no accepted purchase")
         kinds = Counter(self.purchases[key].kind for key in want["net"])
+        reversals = {"refund", "partial", "refund2", "cb"}
         figures = {
             "payment_events": len(self.events),
             "payments": len(want["net"]),
             **{f"purchases_{kind}": count for kind, count in sorted(kinds.items())},
+            "refunded": sum(bool(roles & reversals) for roles in want["roles"].values()),
             "refunds_before_grant": before_grant,
             "plan_credits_granted": sum(want["credits"].values()),
         }
