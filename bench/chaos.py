@@ -15,8 +15,9 @@ them); `--database-url` / `--broker-url` point it at existing ones, which are th
 Exit status 0 only when nothing was lost, nothing applied twice and the database matches the oracle.
 
 Event sources are classes with `generate()` and `check()`: Clerk users (`ClerkUsers` below) and Asaas
-payments (`bench/chaos_payments.py`: card and Pix payments of seeded payers on a seeded plan, refunds, some
-refunds delivered before their grant). `--payment-share` of the N events are payment events.
+payments (`bench/chaos_payments.py`: card and Pix payments of seeded payers on a seeded plan, full and
+partial refunds, some delivered before their grant, 2-installment card purchases whose total a local Asaas
+API serves, chargebacks and won disputes, Clerk free trials). `--payment-share` of the N events are payments.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ import requests  # noqa: E402
 from bench.chaos_payments import TOKEN as ASAAS_TOKEN  # noqa: E402
 from bench.chaos_payments import AsaasPayments  # noqa: E402
 from tests.support.clerk import svix_headers  # noqa: E402
+from tests.support.fake_asaas import API_KEY as ASAAS_API_KEY  # noqa: E402
+from tests.support.fake_asaas import FakeAsaas  # noqa: E402
 from tests.support.private_services import PrivatePostgres, PrivateRedis  # noqa: E402
 from tests.support.processes import free_port  # noqa: E402
 
@@ -251,6 +254,7 @@ class Chaos:
         self.chaos_log: list[str] = []
         self.supervisor_restarts = 0
         self.lock = threading.Lock()
+        self.asaas_api = FakeAsaas()  # the Asaas API's installment resource, for installment purchases
 
     # -- infrastructure
     def start_infrastructure(self) -> tuple[str, str]:
@@ -278,6 +282,8 @@ class Chaos:
             CELERY_QUEUE=f"pedro-chaos-{secrets.token_hex(4)}",
             CLERK_WEBHOOK_SECRET=SECRET,
             ASAAS_WEBHOOK_TOKEN=ASAAS_TOKEN,
+            ASAAS_API_URL=self.asaas_api.url,  # installment purchase totals
+            ASAAS_API_KEY=ASAAS_API_KEY,
             RETRY_BACKOFF_MAX="5",
             VISIBILITY_TIMEOUT="60",
             LOG_LEVEL=self.args.log_level,
@@ -315,7 +321,10 @@ class Chaos:
     def deliveries(self, users: ClerkUsers, payments: AsaasPayments) -> tuple[list[Delivery], int, int]:
         n_payments = round(self.args.events * self.args.payment_share)
         valid = users.generate(self.args.events - n_payments, self.rng)
-        valid += [Delivery(id_, body, provider="asaas") for id_, body in payments.generate(n_payments, self.rng)]
+        valid += [
+            Delivery(id_, body, provider=provider) for id_, body, provider in payments.generate(n_payments, self.rng)
+        ]
+        self.asaas_api.installments.update(payments.installment_totals)
         duplicates = [self.rng.choice(valid) for _ in range(int(len(valid) * self.args.duplicates))]
         forged = []
         for _ in range(max(1, int(len(valid) * self.args.forged))):
@@ -553,6 +562,7 @@ class Chaos:
             for server in (self.redis, self.postgres):
                 if server is not None:
                     server.close()
+            self.asaas_api.close()
         forged_accepted = sum(count for key, count in self.responses.items() if key.startswith("forged_2"))
         print(
             f"events={self.args.events} accepted={len(self.acknowledged)} "

@@ -39,8 +39,8 @@ def asaas_payment(event_type: str, payment_id: str, external_reference: str) -> 
     )
     sample["id"] = f"evt_{secrets.token_hex(16)}"
     sample["event"] = event_type
-    sample["payment"].update(id=payment_id, externalReference=external_reference, subscription=None,
-                             paymentLink=None, status=event_type.removeprefix("PAYMENT_"))  # fmt: skip
+    sample["payment"].update(id=payment_id, externalReference=external_reference, subscription=None, paymentLink=None,
+                             installment=None, status=event_type.removeprefix("PAYMENT_"))  # fmt: skip
     return sample
 
 

@@ -13,6 +13,7 @@ Clerk Billing: the payer's `user_id` → `User.clerkId`; the plan by `Plan.clerk
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import or_, select, text
@@ -56,6 +57,19 @@ def parse_external_reference(raw: object) -> Reference | None:
     return Reference(user=user_part.strip() or None, plan=plan or None)
 
 
+_CUID = re.compile(r"c[a-z0-9]{20,31}")
+
+
+def looks_like_ours(raw: object) -> bool:
+    """An `externalReference` written by our web app: a Clerk user id, a `User.id` (cuid) or a plan marker.
+    Anything else (absent, an order number of another product) belongs to another product on the account."""
+    reference = parse_external_reference(raw)
+    if reference is None:
+        return False
+    user = reference.user or ""
+    return reference.plan is not None or user.startswith("user_") or _CUID.fullmatch(user) is not None
+
+
 def find_user(session: Session, reference: str | None) -> Payer | None:
     """A user by Clerk id or by `User.id`."""
     if not reference:
@@ -63,6 +77,19 @@ def find_user(session: Session, reference: str | None) -> Payer | None:
     row = session.execute(
         select(User.id, User.clerkId).where(or_(User.clerkId == reference, User.id == reference)).limit(1)
     ).first()
+    return Payer(user_id=row.id, clerk_id=row.clerkId) if row else None
+
+
+_GRANT_OWNER = text(
+    """SELECT u.id, u."clerkId" FROM "CreditGrant" g JOIN "User" u ON u.id = g."userId"
+        WHERE g."grantKey" = ANY(:keys) ORDER BY array_position(:keys, g."grantKey") LIMIT 1"""
+)
+
+
+def payer_of_grant(session: Session, *grant_keys: str) -> Payer | None:
+    """The user a grant (or a reversal recorded before it) was made for: refunds, chargebacks and restores
+    that carry only `payment.id` belong to whoever the payment's first event was resolved to."""
+    row = session.execute(_GRANT_OWNER, {"keys": list(grant_keys)}).first()
     return Payer(user_id=row.id, clerk_id=row.clerkId) if row else None
 
 

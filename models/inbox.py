@@ -104,8 +104,8 @@ _LOCK = text(
        FROM "WebhookEvent" WHERE id = :id FOR UPDATE"""
 )
 _FINISH = text(
-    """UPDATE "WebhookEvent" SET status = :status, attempts = attempts + 1, "lastError" = NULL,
-              "lastErrorDetail" = NULL, "processedAt" = :now, "updatedAt" = :now
+    """UPDATE "WebhookEvent" SET status = :status, attempts = attempts + 1, "lastError" = :code,
+              "lastErrorDetail" = :detail, "processedAt" = :now, "updatedAt" = :now
        WHERE id = :id"""
 )
 
@@ -116,10 +116,12 @@ def lock(session: Session, row_id: str) -> LockedEvent | None:
     return LockedEvent(*row) if row is not None else None
 
 
-def finish(session: Session, event: LockedEvent, status: EventStatus) -> None:
-    """Mark a locked row processed or ignored, in the transaction that applied its effects."""
+def finish(session: Session, event: LockedEvent, status: EventStatus, reason: tuple[str, str] | None = None) -> None:
+    """Mark a locked row processed or ignored, in the transaction that applied its effects; `reason`
+    (code, detail) says why an event was ignored by a policy, so that it stays findable and replayable."""
     now = utcnow()
-    session.execute(_FINISH, {"id": event.id, "status": status.value, "now": now})
+    code, detail = reason or (None, None)
+    session.execute(_FINISH, {"id": event.id, "status": status.value, "now": now, "code": code, "detail": detail})
     event.status = status.value
     event.attempts += 1
     event.processedAt = now
@@ -238,18 +240,26 @@ def reset_for_replay(session: Session, row_ids: list[str]) -> dict[str, str]:
     """Make `failed`/`dead` (and pending) rows pending again with a fresh attempt budget.
 
     Returns each found row's status before the reset; final rows (`processed`, `ignored`) are not touched,
-    so replaying them is a no-op. Rows go back to `received`: if the enqueue that follows fails, the
-    sweeper still finds them.
+    so replaying them is a no-op, except rows `ignored` by a policy with a reason (`lastError`, e.g. an
+    unlinked payment): those are replayed like failed ones once the link exists. Rows go back to
+    `received`: if the enqueue that follows fails, the sweeper still finds them.
     """
     rows = session.execute(
-        select(WebhookEvent.id, WebhookEvent.status).where(WebhookEvent.id.in_(row_ids)).with_for_update()
+        select(WebhookEvent.id, WebhookEvent.status, WebhookEvent.lastError)
+        .where(WebhookEvent.id.in_(row_ids))
+        .with_for_update()
     ).all()
     before = {row.id: row.status for row in rows}
-    resettable = [row_id for row_id, status in before.items() if status not in _FINAL]
+    resettable = [
+        row.id
+        for row in rows
+        if row.status not in _FINAL or (row.status == EventStatus.IGNORED.value and row.lastError is not None)
+    ]
+    before.update({row.id: f"ignored ({row.lastError})" for row in rows if row.status == EventStatus.IGNORED.value})
     if resettable:
         session.execute(
             update(WebhookEvent)
             .where(WebhookEvent.id.in_(resettable))
-            .values(status=EventStatus.RECEIVED.value, attempts=0, updatedAt=utcnow())
+            .values(status=EventStatus.RECEIVED.value, attempts=0, processedAt=None, updatedAt=utcnow())
         )
     return before

@@ -8,17 +8,18 @@ from sqlalchemy.orm import Session
 from models.base import utcnow
 
 # One statement both claims and serializes: the row lock taken by ON CONFLICT DO UPDATE makes concurrent
-# events for one entity wait for each other; the WHERE lets only a newer version (or a delete at the same
-# version) through. RETURNING yields a row only when this event is the newest.
+# events for one entity wait for each other; the WHERE lets only a newer version through, or a deletion
+# whatever its version: a Clerk deletion is terminal (ids are never reused), so a deletion stamped before
+# the last update (Clerk's own examples do this) still deletes. RETURNING yields a row only when applied.
 _ADVANCE = text(
     """
     INSERT INTO "EntityVersion" ("entityType", "entityId", version, deleted, "sourceEventId", "updatedAt")
     VALUES (:entity_type, :entity_id, :version, :deleted, :source_event_id, :now)
     ON CONFLICT ("entityType", "entityId") DO UPDATE
-       SET version = EXCLUDED.version, deleted = EXCLUDED.deleted,
+       SET version = GREATEST("EntityVersion".version, EXCLUDED.version), deleted = EXCLUDED.deleted,
            "sourceEventId" = EXCLUDED."sourceEventId", "updatedAt" = EXCLUDED."updatedAt"
      WHERE "EntityVersion".version < EXCLUDED.version
-        OR ("EntityVersion".version = EXCLUDED.version AND EXCLUDED.deleted AND NOT "EntityVersion".deleted)
+        OR (EXCLUDED.deleted AND NOT "EntityVersion".deleted)
     RETURNING 1
     """
 )

@@ -12,6 +12,8 @@ from sqlalchemy import Engine, text
 
 from tests.support import services
 from tests.support.clerk import CLERK_SECRET
+from tests.support.fake_asaas import API_KEY as FAKE_ASAAS_KEY
+from tests.support.fake_asaas import FakeAsaas
 from tests.support.processes import Process, cli_argv, serving
 from tests.support.servers import REDIS_URL, create_database, drop_database
 
@@ -58,7 +60,14 @@ def queue_name() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def service_env(database: str, queue_name: str) -> dict[str, str]:
+def fake_asaas() -> Iterator[FakeAsaas]:
+    """The Asaas API's installment resource, answered locally (tests register purchase totals)."""
+    with FakeAsaas() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def service_env(database: str, queue_name: str, fake_asaas: FakeAsaas) -> dict[str, str]:
     """The environment a real receiver or worker process of this session runs with."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("CLERK_", "ASAAS_", "CELERY_"))}
     env.update(
@@ -70,6 +79,8 @@ def service_env(database: str, queue_name: str) -> dict[str, str]:
         TASK_MAX_RETRIES="3",
         RETRY_BACKOFF_MAX="2",
         LOG_LEVEL="INFO",
+        ASAAS_API_URL=fake_asaas.url,
+        ASAAS_API_KEY=FAKE_ASAAS_KEY,
     )
     return env
 

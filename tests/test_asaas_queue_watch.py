@@ -127,7 +127,8 @@ def test_our_webhook_is_found_by_id_or_url_and_unknown_ones_are_reported(engine,
 
 def test_without_a_key_the_watch_is_skipped_with_one_line(engine, caplog) -> None:
     with caplog.at_level(logging.INFO, logger="workers.asaas_queue_watch"):
-        report = watch_asaas_queue(settings=get_settings(), engine=engine)
+        no_key = get_settings().model_copy(update={"asaas_api_key": None})
+        report = watch_asaas_queue(settings=no_key, engine=engine)
     assert report.status == "skipped_no_key"
     assert [r.getMessage() for r in caplog.records] == ["asaas queue watch skipped: ASAAS_API_KEY is not set"]
 

@@ -217,8 +217,7 @@ def test_401_stops_at_once_and_never_logs_the_key(engine, fake, backfill, custom
 
 
 def test_without_a_key_the_backfill_is_skipped_with_one_line(engine, caplog) -> None:
-    settings = get_settings()
-    assert settings.asaas_api_key is None
+    settings = get_settings().model_copy(update={"asaas_api_key": None})
     with caplog.at_level(logging.INFO, logger="workers.payment_sync"):
         report = resync_payments(settings=settings, engine=engine)
     assert report.status == "skipped_no_key"

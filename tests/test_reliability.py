@@ -453,3 +453,4 @@ def test_chaos_run_loses_nothing_and_applies_nothing_twice(tmp_path: Path) -> No
     assert fields["payment_events"] == "1500" and int(fields["payments"]) > 0
     assert (fields["payment_double"], fields["payment_mismatches"]) == ("0", "0")
     assert 0 < int(fields["refunds_before_grant"]) <= int(fields["refunded"])
+    assert all(int(fields[f"purchases_{kind}"]) > 0 for kind in ("partial", "installments", "chargeback", "trial"))

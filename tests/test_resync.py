@@ -21,6 +21,9 @@ def api_for(fake: FakeClerk, **kwargs: object) -> ClerkUsersApi:
     return ClerkUsersApi(fake.url, fake.secret_key, **options)  # type: ignore[arg-type]
 
 
+T = 1_716_883_200_000  # Clerk times are epoch milliseconds (small numbers would be read as seconds)
+
+
 def webhook_applied(engine: Engine, clerk_id: str, *, name: str, version: int) -> None:
     """What the webhook handler did earlier for this user (same function, same version rules)."""
     with transaction(engine) as session:
@@ -47,12 +50,14 @@ def fake() -> FakeClerk:
 
 
 def test_resync_creates_missed_updates_stale_and_keeps_newer(engine: Engine, fake: FakeClerk) -> None:
-    webhook_applied(engine, "user_stale", name="Old", version=1_000)
-    webhook_applied(engine, "user_newer", name="Webhook", version=9_000)
+    webhook_applied(engine, "user_stale", name="Old", version=T + 1_000)
+    webhook_applied(engine, "user_newer", name="Webhook", version=T + 9_000)
     fake.users = [
-        clerk_api_user("user_missed", email="missed@example.org", first_name="Missed", updated_at=500),
-        clerk_api_user("user_stale", email="stale@example.org", first_name="Fresh", updated_at=2_000, created_at=1),
-        clerk_api_user("user_newer", email="newer@example.org", first_name="Snapshot", updated_at=8_000, created_at=2),
+        clerk_api_user("user_missed", email="missed@example.org", first_name="Missed", updated_at=T + 500),
+        clerk_api_user("user_stale", email="stale@example.org", first_name="Fresh", updated_at=T + 2_000, created_at=T),
+        clerk_api_user(
+            "user_newer", email="newer@example.org", first_name="Snapshot", updated_at=T + 8_000, created_at=T + 1
+        ),
     ]
     report = resync_users(api=api_for(fake))
 

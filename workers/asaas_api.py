@@ -15,11 +15,14 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from typing import Any
 
 import requests
 
+from ingest.formats.money import MoneyError, parse_money
 from workers.asaas_limiter import AsaasLimiter, LimiterTimeout, QuotaExhausted
+from workers.errors import TransientError
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +177,7 @@ class AsaasApi:
         return random.uniform(0.5, 1.0) * min(self.backoff_cap, self.backoff_base * 2 ** min(attempt - 1, 10))
 
 
-def api_from_settings(settings: Any, *, budget: int | None = None) -> AsaasApi | None:
+def api_from_settings(settings: Any, *, budget: int | None = None, **options: Any) -> AsaasApi | None:
     """The configured account's client with the Redis limiter, or None when `ASAAS_API_KEY` is unset."""
     if settings.asaas_api_key is None:
         return None
@@ -185,4 +188,28 @@ def api_from_settings(settings: Any, *, budget: int | None = None) -> AsaasApi |
         concurrency=settings.asaas_api_concurrency,
         quota=settings.asaas_api_quota,
     )
-    return AsaasApi(settings.asaas_api_url, settings.asaas_api_key.get_secret_value(), limiter, budget=budget)
+    return AsaasApi(
+        settings.asaas_api_url, settings.asaas_api_key.get_secret_value(), limiter, budget=budget, **options
+    )
+
+
+def installment_total(settings: Any, installment_id: str) -> Decimal | None:
+    """An installment purchase's total (`GET /installments/{id}`), None when no key is set or Asaas does not
+    know the id. Webhooks carry each installment's value but not the purchase's total, and the share an
+    installment's refund or chargeback reverses is its value over that total; the caller falls back to the
+    sum of the installments seen. Called inside a handler's transaction: one quick attempt, no backoff
+    (a failure is a transient error, retried by the task)."""
+    api = api_from_settings(settings, budget=1, max_attempts=1, max_wait=5.0, timeout=5.0)
+    if api is None:
+        return None
+    try:
+        found = api.get_installment(installment_id)
+    except (AsaasUnavailable, AsaasUnauthorized) as error:
+        raise TransientError(f"the Asaas API did not give the installment total: {error}") from None
+    except AsaasApiError:  # 400/404: Asaas does not know this id
+        return None
+    try:
+        total = parse_money(found.get("value"))
+    except (ValueError, MoneyError):
+        return None
+    return total if total > 0 else None

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
+
+# SQLSTATE class 22 (data exception: out of range, bad datetime…) and 54000 (program limit exceeded: an
+# index row over its size limit): the same values fail the same way on every retry.
+_NEVER_ON_RETRY = ("22", "54000")
 
 
 class PermanentError(Exception):
@@ -18,12 +22,33 @@ class PermanentError(Exception):
         self.detail = detail
 
 
+class IgnoredByPolicy(Exception):
+    """A settings policy says this event is not ours to apply (`ASAAS_UNLINKED_PAYMENTS=ignore`): it ends
+    `ignored`, with `code` and `detail` kept so that it can be found and replayed."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
 class TransientError(Exception):
     """A condition expected to clear by itself (a dependency down, a lock timeout): retry later."""
 
 
 def is_transient(error: BaseException) -> bool:
-    """Connection loss, serialization failure, deadlock and lock timeouts are worth retrying."""
+    """Connection loss, serialization failure, deadlock and lock timeouts are worth retrying (psycopg2 also
+    reports an oversize index row as an `OperationalError`: that one is not)."""
+    if never_succeeds(error):
+        return False
     if isinstance(error, TransientError | OperationalError):
         return True
     return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
+def never_succeeds(error: BaseException) -> bool:
+    """Database errors caused by the values themselves (`DataError`, an index row too large): permanent."""
+    if isinstance(error, DataError):
+        return True
+    code = getattr(getattr(error, "orig", None), "pgcode", None) or ""
+    return isinstance(error, DBAPIError) and code.startswith(_NEVER_ON_RETRY)

@@ -35,7 +35,7 @@ from models import inbox
 from models.db import transaction
 from models.tables import FINAL_STATUSES, EventStatus
 from workers import telemetry
-from workers.errors import PermanentError, is_transient
+from workers.errors import IgnoredByPolicy, PermanentError, is_transient, never_succeeds
 from workers.handlers import HANDLERS, HandlerContext
 
 log = logging.getLogger(__name__)
@@ -96,14 +96,18 @@ def process_event(
         _record(engine, row_id, EventStatus.FAILED, "invalid_payload", _describe_validation(error))
         outcome = Outcome("failed")
     except Exception as error:
-        code = "transient_error" if is_transient(error) else "handler_error"
         origin = error_origin(error)  # never the message: it may quote payload values
+        code = "transient_error" if is_transient(error) else "handler_error"
         detail = f"{origin.describe()} on attempt {attempt}"
-        if _record(engine, row_id, None, code, detail, max_attempts(settings)) == EventStatus.DEAD:
+        if never_succeeds(error):
+            detail = f"the database refused a value of this event ({origin.describe()}); a retry cannot succeed"
+            _record(engine, row_id, EventStatus.FAILED, "invalid_payload", detail)
+            outcome = Outcome("failed")
+        elif _record(engine, row_id, None, code, detail, max_attempts(settings)) == EventStatus.DEAD:
             outcome = Outcome("dead")
         else:  # also when the failure could not be recorded (database down): the row decides next time
             outcome = Outcome("retry", retry_in=backoff_seconds(attempt, settings.retry_backoff_max))
-        if not is_transient(error):
+        if not is_transient(error) and outcome.status != "failed":
             log.error(
                 "handler raised",
                 extra={"event_row": row_id, "error_type": origin.error_type, "error_at": origin.location},
@@ -128,7 +132,12 @@ def _apply(row_id: str, engine: Engine, settings: Settings, seen: list[SeenEvent
             inbox.finish(session, event, EventStatus.IGNORED)
             seen[0].processedAt = event.processedAt
             return Outcome("ignored")
-        handler(session, event, HandlerContext(settings=settings))
+        try:
+            handler(session, event, HandlerContext(settings=settings))
+        except IgnoredByPolicy as ignored:  # raised before the handler writes anything
+            inbox.finish(session, event, EventStatus.IGNORED, (ignored.code, ignored.detail))
+            seen[0].processedAt = event.processedAt
+            return Outcome("ignored")
         inbox.finish(session, event, EventStatus.PROCESSED)
         seen[0].processedAt = event.processedAt
         return Outcome("processed")

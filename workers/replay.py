@@ -1,4 +1,5 @@
-"""Replay: make `failed` / `dead` events pending again (fresh attempt budget) and enqueue them.
+"""Replay: make `failed` / `dead` events (and events ignored by a policy, with their reason) pending again
+(fresh attempt budget) and enqueue them. Operators name them by row id, provider event id or payment id.
 
 Replaying an event that is already `processed` or `ignored` changes nothing: effects happen once.
 """
@@ -24,11 +25,14 @@ class ReplayResult:
     missing: list[str] = field(default_factory=list)
 
 
-def replay_ids(engine: Engine, publisher: Publisher, row_ids: list[str]) -> ReplayResult:
+def replay_ids(engine: Engine, publisher: Publisher, references: list[str]) -> ReplayResult:
+    """Replay the rows named by row id, provider event id or Asaas payment id (see `resolve_references`)."""
     result = ReplayResult()
     with transaction(engine) as session:
-        before = inbox.reset_for_replay(session, row_ids)
-    result.missing = [row_id for row_id in row_ids if row_id not in before]
+        resolved = inbox_queries.resolve_references(session, references)
+        row_ids = list(dict.fromkeys(row_id for ids in resolved.values() for row_id in ids))
+        before = inbox.reset_for_replay(session, row_ids) if row_ids else {}
+    result.missing = [reference for reference in references if reference not in resolved]
     result.already_final = {row_id: status for row_id, status in before.items() if status in FINAL_STATUSES}
     for row_id in row_ids:
         if row_id not in before or row_id in result.already_final:

@@ -91,6 +91,14 @@ class Settings(BaseSettings):
     credit_grant_policy: Literal["add", "reset"] = Field(
         default="add", description="Paid period grant: `add` to the balance, or `reset` it to the plan's credits."
     )
+    asaas_unlinked_payments: Literal["fail", "ignore"] = Field(
+        default="ignore",
+        description="Asaas payment linked to no user and with no externalReference of ours (another product on "
+        "the account): `ignore` (listed as ignored with its reason, replayable) or `fail`. Ours but unlinked: failed.",
+    )
+    clerk_trial_credits: int = Field(
+        default=0, ge=0, le=1_000_000, description="Credits a Clerk free trial grants, once per subscription item."
+    )
 
     # ---- periodic jobs (beat): reconciliation, Clerk resync, payload retention -----------------------
     celery_periodic_queue: str | None = Field(
@@ -125,7 +133,8 @@ class Settings(BaseSettings):
 
     # --- Asaas API: payment backfill and webhook queue watch ------------------------------------
     asaas_api_key: SecretStr | None = Field(
-        default=None, description="Asaas API key (`$aact_…`) for the payment backfill and queue watch. Unset: skipped."
+        default=None,
+        description="Asaas API key (`$aact_…`): payment backfill, queue watch, installment totals. Unset: skipped.",
     )
     asaas_api_url: str = Field(
         default="https://api.asaas.com/v3",

@@ -10,11 +10,12 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ingest.receiver.dates import parse_date
+from ingest.formats.dates import epoch_millis, parse_date
 from ingest.receiver.errors import WebhookRejected
 
 
@@ -29,12 +30,14 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
 
 
 def clerk_occurred_at(document: Mapping[str, Any], svix_timestamp: str) -> dt.datetime | None:
-    """When Clerk says the event happened: the envelope's `timestamp` (ms), else the Svix send time."""
+    """When Clerk says the event happened: the envelope's `timestamp` (seconds in Clerk's examples,
+    milliseconds live: `parse_date` reads both), else the Svix send time (seconds)."""
     stamp = document.get("timestamp")
+    if epoch_millis(stamp):
+        return parse_date(stamp)
     try:
-        seconds = stamp / 1000 if isinstance(stamp, int | float) and stamp > 0 else float(svix_timestamp)
-        return dt.datetime.fromtimestamp(seconds, dt.UTC).replace(tzinfo=None)
-    except (ValueError, OverflowError, OSError):
+        return parse_date(int(svix_timestamp))
+    except ValueError:
         return None
 
 
@@ -50,6 +53,8 @@ class AsaasEnvelope:
 
 
 UNPARSEABLE_EVENT_TYPE = "unparseable"
+# The event type of a body that is not valid JSON (Asaas's own docs publish one with a trailing comma).
+_EVENT_TYPE = re.compile(rb'"event"\s*:\s*"([A-Z][A-Z0-9_]{0,99})"')
 
 
 def unparsed_payload(body: bytes) -> str:
@@ -66,13 +71,19 @@ def unparsed_payload(body: bytes) -> str:
 def asaas_envelope(body: bytes) -> AsaasEnvelope:
     """Read `id`, `event` and `dateCreated` from an Asaas body; never raises.
 
-    A body without a usable `id` is keyed by its SHA-256 (`sha256:<hex>`), so an identical redelivery is
-    still a duplicate.
+    A body without a usable `id` (Asaas's documentation examples have none) is keyed by its SHA-256
+    (`sha256:<hex>`), so an identical redelivery is still a duplicate; it is processed like any other, so
+    a type we do not handle ends `ignored`. A body that is not JSON but names its `event` is kept as
+    `unparsedBody` and processed the same way (ignored, or `invalid_payload` for a type we handle);
+    only a body whose type cannot be found is stored `failed` (`problem`).
     """
     body_key = "sha256:" + hashlib.sha256(body).hexdigest()
     try:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError):
+        found = _EVENT_TYPE.search(body)
+        if found:
+            return AsaasEnvelope(body_key, found.group(1).decode(), unparsed_payload(body), None)
         return AsaasEnvelope(body_key, UNPARSEABLE_EVENT_TYPE, unparsed_payload(body), None, "body is not valid JSON")
     if not isinstance(document, dict):
         return AsaasEnvelope(
@@ -83,9 +94,7 @@ def asaas_envelope(body: bytes) -> AsaasEnvelope:
     occurred_at = parse_date(document.get("dateCreated"))
     payload_json = body.decode()
     if not isinstance(event_id, str) or not 0 < len(event_id) <= 200:
-        return AsaasEnvelope(
-            body_key, event_type or UNPARSEABLE_EVENT_TYPE, payload_json, occurred_at, "body has no string `id`"
-        )
+        event_id = body_key
     if event_type is None:
         return AsaasEnvelope(event_id, UNPARSEABLE_EVENT_TYPE, payload_json, occurred_at, "body has no string `event`")
     return AsaasEnvelope(event_id, event_type, payload_json, occurred_at)

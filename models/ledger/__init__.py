@@ -7,10 +7,12 @@ are atomic SQL, never read-modify-write; each credit fact carries a unique `Cred
 - `balances`: the atomic balance statements and the ledger row;
 - `grants`: keyed credit facts (signup, plan grants) and their reversals;
 - `restores`: deletions and restores of a charge;
+- `chargebacks`: chargebacks and won disputes;
 - `deductions`: the web app's deductions and refunds (database functions), for Python callers.
 """
 
 from models.ledger.balances import ensure_balance, write_ledger_row
+from models.ledger.chargebacks import WonResult, chargeback_key, chargeback_won, reverse_chargeback
 from models.ledger.deductions import DeductionResult, deduct_credits, refund_credits
 from models.ledger.grants import REVERSAL_SUFFIX, CreditChange, grant_once, open_balance_with_signup_grant, reverse_once
 from models.ledger.restores import RestoreResult, deletion_key, restore_key, restore_once, reverse_deletion_once
@@ -20,6 +22,9 @@ __all__ = [
     "CreditChange",
     "DeductionResult",
     "RestoreResult",
+    "WonResult",
+    "chargeback_key",
+    "chargeback_won",
     "deduct_credits",
     "deletion_key",
     "ensure_balance",
@@ -28,6 +33,7 @@ __all__ = [
     "refund_credits",
     "restore_key",
     "restore_once",
+    "reverse_chargeback",
     "reverse_deletion_once",
     "reverse_once",
     "write_ledger_row",

@@ -7,6 +7,7 @@ second delivery of the same fact is a no-op, whatever event carries it.
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -38,7 +39,19 @@ _OPEN_BALANCE = text(
 )
 _LOCK_GRANT = text("""SELECT amount FROM "CreditGrant" WHERE "grantKey" = :key FOR UPDATE""")
 _REVERSED_SO_FAR = text("""SELECT COALESCE(-SUM(amount), 0) FROM "CreditGrant" WHERE left("grantKey", :n) = :prefix""")
+_PENDING = text(
+    """SELECT "grantKey", -amount FROM "CreditGrant" WHERE left("grantKey", :n) = :prefix AND amount < 0
+        ORDER BY "createdAt", "grantKey" """
+)
+_LOCK_CHARGE = text("SELECT pg_advisory_xact_lock(:ns, :key)")
+_GRANT_LOCK_NAMESPACE = 0x6772616E  # "gran": apart from the job locks' key space
 SET_AMOUNT_SQL = text("""UPDATE "CreditGrant" SET amount = :amount WHERE id = :id""")
+
+
+def lock_grant(session: Session, grant_key: str) -> None:
+    """Serialize everything that touches one grant and its reversals (taken before its `CreditGrant` rows):
+    a reversal recorded as pending and the grant that applies pending reversals must not interleave."""
+    session.execute(_LOCK_CHARGE, {"ns": _GRANT_LOCK_NAMESPACE, "key": zlib.crc32(grant_key.encode()) & 0x7FFFFFFF})
 
 
 @dataclass(frozen=True)
@@ -66,6 +79,15 @@ def claim_key(
             "now": utcnow(),
         },
     ).scalar_one_or_none()
+
+
+def record_without_effect(
+    session: Session, *, key: str, user_id: str, clerk_id: str, source_event_id: str | None
+) -> CreditChange:
+    """Claim `key` with amount 0: the fact is on record (duplicates are no-ops) but changes nothing, because
+    an earlier event already cancelled it (a restore before its deletion, a dispute won before its chargeback)."""
+    ensure_balance(session, user_id=user_id, clerk_id=clerk_id)
+    return CreditChange(applied=claim_key(session, key, user_id, None, 0, source_event_id) is not None)
 
 
 def open_balance_with_signup_grant(
@@ -123,8 +145,11 @@ def grant_once(
 
     `policy` `add` adds `amount`; `reset` sets the balance to `amount` and records the difference. The key
     row's `amount` is what was really added (the reversal reverses that). A key already claimed — by an
-    earlier grant, or by a reversal that arrived first — makes this a no-op.
+    earlier grant, or by a full reversal that arrived first — makes this a no-op. Reversals recorded
+    before the grant without taking its key (partial refunds, chargebacks, installments' shares) are
+    pending: each is applied now, as its own ledger row, so the net is exactly the grant minus them.
     """
+    lock_grant(session, key)
     ensure_balance(session, user_id=user_id, clerk_id=clerk_id)
     grant_id = claim_key(session, key, user_id, plan_id, amount, source_event_id)
     if grant_id is None:
@@ -144,45 +169,25 @@ def grant_once(
         added=added,
         details={**details, "grantKey": key, "policy": policy, "planCredits": amount},
     )
-    return CreditChange(applied=True, added=added)
+    removed = _apply_pending(session, key, user_id, max(added, 0), details)
+    return CreditChange(applied=True, added=added - removed)
 
 
-def reverse_once(
-    session: Session,
-    *,
-    grant_key: str,
-    reversal_key: str,
-    user_id: str,
-    clerk_id: str,
-    fraction: Fraction,
-    source_event_id: str | None,
-    details: dict[str, Any],
-) -> CreditChange:
-    """Reverse `fraction` of the grant under `grant_key` (cumulatively), once per `reversal_key`.
+def _apply_pending(session: Session, key: str, user_id: str, added: int, details: dict[str, Any]) -> int:
+    """Apply the reversals that arrived before the grant `key`, at most what the grant added."""
+    prefix = key + REVERSAL_SUFFIX
+    total = 0
+    for reversal_key, intended in session.execute(_PENDING, {"n": len(prefix), "prefix": prefix}).all():
+        amount = min(intended, added - total)
+        if amount <= 0:
+            break
+        total += _remove(session, user_id, amount, {**details, "kind": "plan_reversal", "beforeGrant": True},
+                         key, reversal_key)  # fmt: skip
+    return total
 
-    - No grant yet (out-of-order delivery): the grant key is claimed with amount 0, so the grant that
-      arrives later is a no-op — no net credits.
-    - Partial reversals are cumulative: the target is `floor(granted × fraction)` (rounded down, in the
-      user's favour) and only what earlier reversals of this grant did not cover is removed; a full
-      reversal (`fraction` 1) removes the rest.
-    - The balance never goes below zero: the ledger row records what was really removed, and the
-      `shortfall` (intended − removed) in its details. The reversal key's `amount` is minus the intended
-      reversal, so a later partial refund does not try to remove the shortfall again.
-    All reversals of one grant are serialized by a lock on its key row.
-    """
-    ensure_balance(session, user_id=user_id, clerk_id=clerk_id)
-    if claim_key(session, grant_key, user_id, None, 0, source_event_id) is not None:
-        claimed = claim_key(session, reversal_key, user_id, None, 0, source_event_id)
-        return CreditChange(applied=claimed is not None, before_grant=True)
-    granted = max(session.execute(_LOCK_GRANT, {"key": grant_key}).scalar_one(), 0)
-    prefix = grant_key + REVERSAL_SUFFIX
-    already = session.execute(_REVERSED_SO_FAR, {"n": len(prefix), "prefix": prefix}).scalar_one()
-    target = granted if fraction >= 1 else math.floor(granted * max(fraction, Fraction(0)))
-    intended = max(0, min(granted, target) - already)
-    if claim_key(session, reversal_key, user_id, None, -intended, source_event_id) is None:
-        return CreditChange(applied=False)
-    if intended == 0:
-        return CreditChange(applied=True)
+
+def _remove(session: Session, user_id: str, intended: int, details: dict[str, Any], grant_key: str, key: str) -> int:
+    """Remove up to `intended` credits (never below zero) with its ledger row; returns what was removed."""
     balance_id, removed = session.execute(
         REMOVE_CAPPED_SQL, {"user_id": user_id, "amount": intended, "now": utcnow()}
     ).one()
@@ -195,10 +200,62 @@ def reverse_once(
         details={
             **details,
             "grantKey": grant_key,
-            "reversalKey": reversal_key,
+            "reversalKey": key,
             "intended": intended,
             "reversed": removed,
             "shortfall": intended - removed,
         },
     )
+    return removed
+
+
+def reverse_once(
+    session: Session,
+    *,
+    grant_key: str,
+    reversal_key: str,
+    user_id: str,
+    clerk_id: str,
+    fraction: Fraction,
+    source_event_id: str | None,
+    details: dict[str, Any],
+    charge_prefix: str | None = None,
+    pending_base: int | None = None,
+) -> CreditChange:
+    """Reverse `fraction` of the grant under `grant_key` for one charge (cumulatively), once per `reversal_key`.
+
+    - `charge_prefix` (default: the grant's reversal prefix) groups the reversals of one charge: an
+      installment's refunds and chargebacks reverse its share of the purchase's single grant.
+    - No grant yet (out-of-order delivery): with `pending_base` None the grant key is claimed with amount
+      0, so the grant that arrives later is a no-op (a full refund: no net credits). With `pending_base`
+      (the plan's credits) the reversal is recorded as pending, computed against it, and applied by the
+      grant when it comes (a partial refund or one installment's share reverses exactly that).
+    - Cumulative: the target is `floor(granted × fraction)` (rounded down, in the user's favour); only what
+      earlier reversals of this charge did not cover is removed, and never more than the grant has left.
+    - The balance never goes below zero: the ledger row records what was really removed, and the
+      `shortfall` (intended − removed) in its details. The reversal key's `amount` is minus the intended
+      reversal, so a later partial refund does not try to remove the shortfall again.
+    All reversals of one grant are serialized by a lock on its key row.
+    """
+    lock_grant(session, grant_key)
+    ensure_balance(session, user_id=user_id, clerk_id=clerk_id)
+    everything = grant_key + REVERSAL_SUFFIX
+    charge_prefix = charge_prefix or everything
+    granted = session.execute(_LOCK_GRANT, {"key": grant_key}).scalar_one_or_none()
+    if granted is None and pending_base is None:
+        if claim_key(session, grant_key, user_id, None, 0, source_event_id) is not None:
+            claimed = claim_key(session, reversal_key, user_id, None, 0, source_event_id)
+            return CreditChange(applied=claimed is not None, before_grant=True)
+        granted = session.execute(_LOCK_GRANT, {"key": grant_key}).scalar_one()
+    pending = granted is None
+    granted = max(pending_base if pending else granted, 0)
+    already = session.execute(_REVERSED_SO_FAR, {"n": len(charge_prefix), "prefix": charge_prefix}).scalar_one()
+    left = granted - session.execute(_REVERSED_SO_FAR, {"n": len(everything), "prefix": everything}).scalar_one()
+    target = granted if fraction >= 1 else math.floor(granted * max(fraction, Fraction(0)))
+    intended = max(0, min(target - already, left))
+    if claim_key(session, reversal_key, user_id, None, -intended, source_event_id) is None:
+        return CreditChange(applied=False)
+    if intended == 0 or pending:
+        return CreditChange(applied=True, before_grant=pending)
+    removed = _remove(session, user_id, intended, details, grant_key, reversal_key)
     return CreditChange(applied=True, added=-removed, shortfall=intended - removed)

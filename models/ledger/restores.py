@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -12,7 +11,15 @@ from sqlalchemy.orm import Session
 
 from models.base import utcnow
 from models.ledger.balances import ADD_SQL, ensure_balance, write_ledger_row
-from models.ledger.grants import REVERSAL_SUFFIX, SET_AMOUNT_SQL, CreditChange, claim_key, reverse_once
+from models.ledger.grants import (
+    REVERSAL_SUFFIX,
+    SET_AMOUNT_SQL,
+    CreditChange,
+    claim_key,
+    lock_grant,
+    record_without_effect,
+    reverse_once,
+)
 from models.prisma import OperationType
 
 # ---- deletions and restores of a charge -----------------------------------------------------------------
@@ -27,9 +34,6 @@ from models.prisma import OperationType
 DELETED_INFIX = ":deleted:"
 RESTORED_INFIX = ":restored:"
 LIFTED_SUFFIX = ":lifted:"
-_GRANT_LOCK_NAMESPACE = 0x6772616E  # "gran": apart from the job locks' key space
-
-_LOCK_PAYMENT = text("SELECT pg_advisory_xact_lock(:ns, :key)")
 _LOCK_GRANT_ROW = text("""SELECT id, amount, "sourceEventId" FROM "CreditGrant" WHERE "grantKey" = :key FOR UPDATE""")
 _REVERSAL_KEYS = text(
     """SELECT "grantKey", amount, "sourceEventId" FROM "CreditGrant" WHERE left("grantKey", :n) = :prefix"""
@@ -52,11 +56,6 @@ class _Reversals:
     deletions: list[tuple[str, int, str | None]]
     restores: list[tuple[str, int, str | None]]
     others: list[tuple[str, int, str | None]]  # refunds, chargebacks, partial refunds: never undone
-
-
-def _lock_payment(session: Session, grant_key: str) -> None:
-    """Serialize the deletions and restores of one charge (taken before its `CreditGrant` rows)."""
-    session.execute(_LOCK_PAYMENT, {"ns": _GRANT_LOCK_NAMESPACE, "key": zlib.crc32(grant_key.encode()) & 0x7FFFFFFF})
 
 
 def _reversals(session: Session, grant_key: str) -> _Reversals:
@@ -92,12 +91,13 @@ def reverse_deletion_once(
 
     A restore already processed for this deletion (delivered out of order) cancels it: nothing is reversed.
     """
-    _lock_payment(session, grant_key)
+    lock_grant(session, grant_key)
     key = deletion_key(grant_key, event_key)
     existing = _reversals(session, grant_key)
     if len(existing.restores) > len(existing.deletions):
-        ensure_balance(session, user_id=user_id, clerk_id=clerk_id)
-        return CreditChange(applied=claim_key(session, key, user_id, None, 0, source_event_id) is not None)
+        return record_without_effect(
+            session, key=key, user_id=user_id, clerk_id=clerk_id, source_event_id=source_event_id
+        )
     return reverse_once(
         session,
         grant_key=grant_key,
@@ -136,7 +136,7 @@ def restore_once(
     - Deletion that reversed a grant: what the deletions removed and no restore gave back yet is added back.
     - A tombstone or reversal that came from a refund or chargeback is never undone.
     """
-    _lock_payment(session, grant_key)
+    lock_grant(session, grant_key)
     ensure_balance(session, user_id=user_id, clerk_id=clerk_id)
     key = restore_key(grant_key, event_key)
     claimed = claim_key(session, key, user_id, None, 0, source_event_id)

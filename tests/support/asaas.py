@@ -22,8 +22,12 @@ def asaas_payment_event(
     billing_type: str = "CREDIT_CARD",
     value: float = 100,
     refunds: list[dict] | None = None,
+    installment: str | None = None,
+    installment_number: int | None = None,
+    chargeback: dict | None = None,
 ) -> dict[str, Any]:
-    """An Asaas payment event built from the documented sample, with a fresh event id."""
+    """An Asaas payment event built from the documented sample, with a fresh event id (a single payment
+    unless `installment` names the purchase it is one installment of)."""
     event = load_fixture("asaas_payment_received.json")
     event["id"] = f"evt_{secrets.token_hex(16)}&{secrets.randbelow(10**9)}"
     event["event"] = event_type
@@ -37,6 +41,9 @@ def asaas_payment_event(
         value=value,
         refunds=refunds,
         status=event_type.removeprefix("PAYMENT_"),
+        installment=installment,
+        installmentNumber=installment_number,
+        chargeback=chargeback,
     )
     return event
 

@@ -15,17 +15,18 @@ from typing import Any
 
 from tests.support.json_fake import Answer, JsonFakeServer
 
+API_KEY = "$aact_test_fake_key"
 DATE_FILTERS = {"paymentDate[ge]": "paymentDate", "dateCreated[ge]": "dateCreated"}
 
 
 class FakeAsaas(JsonFakeServer):
     """`faults`: (path prefix, answered requests on it before the fault, status, headers), each answered once."""
 
-    def __init__(self, api_key: str = "$aact_test_fake_key", delay: float = 0.0) -> None:
+    def __init__(self, api_key: str = API_KEY, delay: float = 0.0) -> None:
         self.api_key = api_key
         self.delay = delay
         self.payments: list[dict[str, Any]] = []
-        self.installments: dict[str, dict[str, Any]] = {}
+        self.installments: dict[str, dict[str, Any] | float] = {}  # a resource, or just the purchase total
         self.webhooks: list[dict[str, Any]] = []
         self.faults: deque[tuple[str, int, int, dict[str, str]]] = deque()
         self.requests: list[tuple[str, str, dict[str, list[str]], int]] = []
@@ -75,7 +76,10 @@ class FakeAsaas(JsonFakeServer):
         if method == "GET" and path == "/v3/payments":
             return self._list(self.payments, query, filters=True)
         if method == "GET" and path.startswith("/v3/installments/"):
-            found = self.installments.get(path.rsplit("/", 1)[1])
+            installment = path.rsplit("/", 1)[1]
+            found = self.installments.get(installment)
+            if isinstance(found, int | float):
+                found = {"object": "installment", "id": installment, "value": found}
             return (200, {}, found) if found else (404, {}, {"errors": [{"code": "not_found"}]})
         if method == "GET" and path == "/v3/webhooks":
             return self._list(self.webhooks, query, filters=False)

@@ -79,3 +79,22 @@ def settle(engine: Engine, count: int, timeout: float = 30) -> None:
         timeout=timeout,
         what=f"{count} events settled",
     )
+
+
+def assert_no_drift(engine: Engine, clerk_id: str) -> None:
+    """Reconciliation (read only) finds this user's balance equal to its ledger."""
+    from workers.reconcile import reconcile
+
+    report = reconcile(fix=False, clerk_user_id=clerk_id, dry_run=True, engine=engine, use_lock=False)
+    assert report.drifted == 0, report.summary()
+
+
+def event_status(engine: Engine, event_id: str) -> tuple[str, str | None, str | None]:
+    """(status, lastError, lastErrorDetail) of the row with this provider event id."""
+    return tuple(
+        rows(
+            engine,
+            """SELECT status, "lastError", "lastErrorDetail" FROM "WebhookEvent" WHERE "eventId" = :e""",
+            e=event_id,
+        )[0]
+    )

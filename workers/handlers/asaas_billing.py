@@ -11,7 +11,6 @@ it (see `models/ledger.py`): a deleted charge that is restored and then paid gra
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
@@ -19,21 +18,22 @@ from sqlalchemy.orm import Session
 from models import billing_links, ledger, subscription_log
 from models.billing_links import Payer, PlanRef
 from models.inbox import LockedEvent
-from workers.errors import PermanentError
+from workers.errors import IgnoredByPolicy, PermanentError
+from workers.handlers.asaas_charges import charge_of, refunded_fraction, share
 from workers.handlers.asaas_payloads import AsaasPayment, AsaasPaymentEnvelope, AsaasSubscriptionEnvelope
 
 if TYPE_CHECKING:
     from workers.handlers import HandlerContext
 
 GRANTING = {"PAYMENT_CONFIRMED", "PAYMENT_RECEIVED"}
-FULL_REVERSALS = {
-    "PAYMENT_REFUNDED",
-    "PAYMENT_CHARGEBACK_REQUESTED",
-    "PAYMENT_RECEIVED_IN_CASH_UNDONE",
-}
+REFUNDS = {"PAYMENT_REFUNDED", "PAYMENT_RECEIVED_IN_CASH_UNDONE"}
+CHARGEBACK = "PAYMENT_CHARGEBACK_REQUESTED"
+DISPUTE_WON = "PAYMENT_AWAITING_CHARGEBACK_REVERSAL"  # Asaas: dispute won, awaiting the acquirer's reversal
 DELETION = "PAYMENT_DELETED"  # a full reversal that a later PAYMENT_RESTORED cancels
 RESTORE = "PAYMENT_RESTORED"
 PARTIAL_REVERSAL = "PAYMENT_PARTIALLY_REFUNDED"
+# Events about a payment already granted: their payer may be found through the grant alone.
+AFTER_GRANT = REFUNDS | {CHARGEBACK, DISPUTE_WON, DELETION, RESTORE, PARTIAL_REVERSAL, "PAYMENT_CHARGEBACK_DISPUTE"}
 PAYMENT_STATUS = {
     "PAYMENT_CONFIRMED": "active",
     "PAYMENT_RECEIVED": "active",
@@ -41,6 +41,8 @@ PAYMENT_STATUS = {
     "PAYMENT_REFUNDED": "refunded",
     "PAYMENT_PARTIALLY_REFUNDED": "partially_refunded",
     "PAYMENT_CHARGEBACK_REQUESTED": "chargeback",
+    "PAYMENT_CHARGEBACK_DISPUTE": "chargeback_dispute",
+    "PAYMENT_AWAITING_CHARGEBACK_REVERSAL": "chargeback_won",
     "PAYMENT_RECEIVED_IN_CASH_UNDONE": "payment_undone",
     "PAYMENT_DELETED": "payment_deleted",
     "PAYMENT_RESTORED": "restored",
@@ -55,28 +57,30 @@ SUBSCRIPTION_STATUS = {"ACTIVE": "active", "INACTIVE": "canceled", "EXPIRED": "e
 SUBSCRIPTION_EVENT_STATUS = {"SUBSCRIPTION_INACTIVATED": "canceled", "SUBSCRIPTION_DELETED": "canceled"}
 
 
-def grant_key(payment_id: str) -> str:
-    return f"asaas:payment:{payment_id}"
-
-
 def _resolve(
-    session: Session, what: str, external_reference: str | None, subscription_id: str | None, link_id: str | None
+    session: Session,
+    context: HandlerContext,
+    what: str,
+    external_reference: str | None,
+    subscription_id: str | None,
+    link_id: str | None,
+    grant_keys: tuple[str, ...] = (),
 ) -> tuple[Payer, PlanRef | None]:
-    """User and plan of a payment or subscription, or `unlinked_payment` (replayable once the link exists)."""
+    """User and plan of a payment or subscription; then, for events about a granted payment, the user
+    its grant was made for. None: `unlinked_payment`, failed; or, when the payment carries no reference of
+    ours (another product sold from the same Asaas account), ignored by `ASAAS_UNLINKED_PAYMENTS=ignore`."""
     payer, plan = billing_links.resolve_asaas(
         session, external_reference=external_reference, subscription_id=subscription_id, payment_link_id=link_id
     )
+    if payer is None and grant_keys:
+        payer = billing_links.payer_of_grant(session, *grant_keys)
     if payer is None:
-        raise PermanentError(
-            "unlinked_payment", f"{what} links to no user (externalReference, subscription link); fix and replay"
-        )
+        detail = f"{what} links to no user (externalReference, subscription link, earlier grant); fix and replay"
+        foreign = not billing_links.looks_like_ours(external_reference)
+        if foreign and context.settings.asaas_unlinked_payments == "ignore":
+            raise IgnoredByPolicy("unlinked_payment", detail + " (no externalReference of ours: ignored by policy)")
+        raise PermanentError("unlinked_payment", detail)
     return payer, plan
-
-
-def _link(session: Session, payment: AsaasPayment) -> tuple[Payer, PlanRef | None]:
-    return _resolve(
-        session, f"payment {payment.id}", payment.externalReference, payment.subscription, payment.paymentLink
-    )
 
 
 def _details(event: LockedEvent, payment: AsaasPayment, plan: PlanRef | None) -> dict:
@@ -104,69 +108,78 @@ def _log(session: Session, event: LockedEvent, payer: Payer, plan: PlanRef | Non
     )
 
 
+def _positive_value(payment: AsaasPayment) -> None:
+    if payment.value is None or payment.value <= 0:
+        raise PermanentError("invalid_payload", f"payment {payment.id}: payment.value must be a positive amount")
+
+
 def payment_event(session: Session, event: LockedEvent, context: HandlerContext) -> None:
     """Grant, reverse or only log, depending on the event type; one transaction with the inbox mark."""
     payment = AsaasPaymentEnvelope.model_validate(event.payload).payment
-    payer, plan = _link(session, payment)
+    charge = charge_of(payment)
+    keys = (charge.grant_key,) if event.eventType in AFTER_GRANT else ()
+    payer, plan = _resolve(
+        session, context, f"payment {payment.id}", payment.externalReference, payment.subscription,
+        payment.paymentLink, keys,
+    )  # fmt: skip
     metadata = {"paymentId": payment.id, "subscriptionId": payment.subscription, "billingType": payment.billingType}
+    if payment.installment:
+        metadata.update(installmentId=payment.installment, installmentNumber=payment.installmentNumber)
+    who = {"user_id": payer.user_id, "clerk_id": payer.clerk_id, "source_event_id": event.id}
+    details = _details(event, payment, plan)
+    pending_base = plan.credits if plan else 0
     if event.eventType in GRANTING:
+        _positive_value(payment)
         if plan is None:
             raise PermanentError("unlinked_plan", f"payment {payment.id} links to no plan; fix the link and replay")
+        share(session, context.settings, charge, payment, payer.user_id)
         change = ledger.grant_once(
-            session,
-            key=grant_key(payment.id),
-            user_id=payer.user_id,
-            clerk_id=payer.clerk_id,
-            plan_id=plan.id,
-            amount=plan.credits,
-            policy=context.settings.credit_grant_policy,
-            source_event_id=event.id,
-            details=_details(event, payment, plan),
-        )
+            session, key=charge.grant_key, plan_id=plan.id, amount=plan.credits,
+            policy=context.settings.credit_grant_policy, details=details, **who,
+        )  # fmt: skip
         metadata["granted"] = change.added if change.applied else 0
     elif event.eventType == DELETION:
         change = ledger.reverse_deletion_once(
-            session,
-            grant_key=grant_key(payment.id),
-            event_key=event.eventId,
-            user_id=payer.user_id,
-            clerk_id=payer.clerk_id,
-            source_event_id=event.id,
-            details={**_details(event, payment, plan), "kind": "plan_reversal"},
-        )
+            session, grant_key=f"asaas:payment:{payment.id}", event_key=event.eventId,
+            details={**details, "kind": "plan_reversal"}, **who,
+        )  # fmt: skip
         metadata.update(reversed=-change.added, shortfall=change.shortfall or None, beforeGrant=change.before_grant)
     elif event.eventType == RESTORE:
         restored = ledger.restore_once(
-            session,
-            grant_key=grant_key(payment.id),
-            event_key=event.eventId,
-            user_id=payer.user_id,
-            clerk_id=payer.clerk_id,
-            source_event_id=event.id,
-            details={**_details(event, payment, plan), "kind": "plan_restore"},
-        )
+            session, grant_key=f"asaas:payment:{payment.id}", event_key=event.eventId,
+            details={**details, "kind": "plan_restore"}, **who,
+        )  # fmt: skip
         metadata.update(
             liftedTombstone=restored.lifted, restoredCredits=restored.added, beforeDeletion=restored.pending
         )
-    elif event.eventType in FULL_REVERSALS or event.eventType == PARTIAL_REVERSAL:
-        fraction = Fraction(1)
-        key = grant_key(payment.id) + ledger.REVERSAL_SUFFIX
+    elif event.eventType in REFUNDS | {CHARGEBACK, PARTIAL_REVERSAL}:
+        fraction = share(session, context.settings, charge, payment, payer.user_id)
+        reversal = {"grant_key": charge.grant_key, "details": {**details, "kind": "plan_reversal"}, **who}
         if event.eventType == PARTIAL_REVERSAL:
-            if not payment.value or payment.value <= 0:
-                raise PermanentError("invalid_payload", "partial refund of a payment without a positive value")
-            fraction = Fraction(payment.refunded_value()) / Fraction(payment.value)
-            key = f"{key}:partial:{event.eventId}"
-        change = ledger.reverse_once(
-            session,
-            grant_key=grant_key(payment.id),
-            reversal_key=key,
-            user_id=payer.user_id,
-            clerk_id=payer.clerk_id,
-            fraction=fraction,
-            source_event_id=event.id,
-            details={**_details(event, payment, plan), "kind": "plan_reversal"},
-        )
+            _positive_value(payment)
+            if payment.refunded_value() < 0:
+                raise PermanentError("invalid_payload", f"payment {payment.id}: a refund value is negative")
+            change = ledger.reverse_once(
+                session, reversal_key=charge.partial_key(event.eventId), fraction=fraction * refunded_fraction(payment),
+                charge_prefix=charge.charge_prefix, pending_base=pending_base, **reversal,
+            )  # fmt: skip
+        elif event.eventType == CHARGEBACK:
+            change = ledger.reverse_chargeback(
+                session, charge_prefix=charge.charge_prefix, fraction=fraction, pending_base=pending_base, **reversal
+            )
+        else:
+            change = ledger.reverse_once(
+                session, reversal_key=charge.full_reversal_key, fraction=fraction, charge_prefix=charge.charge_prefix,
+                pending_base=pending_base if charge.installment else None, **reversal,
+            )  # fmt: skip
         metadata.update(reversed=-change.added, shortfall=change.shortfall or None, beforeGrant=change.before_grant)
+    chargeback_status = (payment.chargeback.status or "").upper() if payment.chargeback else ""
+    if event.eventType == DISPUTE_WON or (event.eventType in GRANTING and chargeback_status == "REVERSED"):
+        won = ledger.chargeback_won(
+            session, grant_key=charge.grant_key, charge_prefix=charge.charge_prefix,
+            details={**details, "kind": "chargeback_won"}, **who,
+        )  # fmt: skip
+        metadata.update(chargebackWon=won.note or None, restoredCredits=won.added)
     _log(session, event, payer, plan, PAYMENT_STATUS.get(event.eventType, "updated"), metadata)
 
 
@@ -175,6 +188,7 @@ def subscription_event(session: Session, event: LockedEvent, context: HandlerCon
     subscription = AsaasSubscriptionEnvelope.model_validate(event.payload).subscription
     payer, plan = _resolve(
         session,
+        context,
         f"subscription {subscription.id}",
         subscription.externalReference,
         subscription.id,

@@ -1,4 +1,8 @@
-"""Shapes of the Asaas payload fields pedro-ingest reads (extra fields are ignored; Asaas adds fields)."""
+"""Shapes of the Asaas payload fields pedro-ingest reads (extra fields are ignored; Asaas adds fields).
+
+Every field carries the bounds of where it is written (`workers/handlers/bounds.py`), so an oversize id
+or an absurd amount fails validation with the field named.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +10,37 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from workers.handlers.bounds import Money, ProviderId, Text
+
 
 class AsaasModel(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
 class AsaasRefund(AsaasModel):
-    status: str | None = None
-    value: Decimal = Decimal(0)
+    status: Text | None = None
+    value: Money = Decimal(0)
+
+
+class AsaasChargeback(AsaasModel):
+    """`payment.chargeback`: `REQUESTED`, `IN_DISPUTE`, `DISPUTE_LOST`, `REVERSED` (won), `DONE`."""
+
+    status: Text | None = None
 
 
 class AsaasPayment(AsaasModel):
-    id: str = Field(min_length=1)
-    customer: str | None = None
-    subscription: str | None = None
-    paymentLink: str | None = None
-    value: Decimal | None = None
-    externalReference: str | None = None
-    billingType: str | None = None
-    status: str | None = None
-    refunds: list[AsaasRefund] | None = None
+    id: ProviderId
+    customer: ProviderId | None = None
+    subscription: ProviderId | None = None
+    installment: ProviderId | None = None
+    installmentNumber: int | None = Field(default=None, ge=1, le=1000)
+    paymentLink: ProviderId | None = None
+    value: Money | None = None
+    externalReference: Text | None = None
+    billingType: Text | None = None
+    status: Text | None = None
+    refunds: list[AsaasRefund] | None = Field(default=None, max_length=1000)
+    chargeback: AsaasChargeback | None = None
 
     def refunded_value(self) -> Decimal:
         """Sum of refunds not cancelled (`PENDING` counts: Asaas reports the refund once it is requested)."""
@@ -36,23 +51,23 @@ class AsaasPayment(AsaasModel):
 
 
 class AsaasSubscription(AsaasModel):
-    id: str = Field(min_length=1)
-    customer: str | None = None
-    paymentLink: str | None = None
-    value: Decimal | None = None
-    cycle: str | None = None
-    status: str | None = None
-    externalReference: str | None = None
+    id: ProviderId
+    customer: ProviderId | None = None
+    paymentLink: ProviderId | None = None
+    value: Money | None = None
+    cycle: Text | None = None
+    status: Text | None = None
+    externalReference: Text | None = None
     deleted: bool = False
 
 
 class AsaasPaymentEnvelope(AsaasModel):
-    id: str
-    event: str
+    id: Text | None = None  # the docs' examples have none; the inbox keys those by the body's hash
+    event: Text
     payment: AsaasPayment
 
 
 class AsaasSubscriptionEnvelope(AsaasModel):
-    id: str
-    event: str
+    id: Text | None = None  # the docs' examples have none; the inbox keys those by the body's hash
+    event: Text
     subscription: AsaasSubscription

@@ -5,6 +5,10 @@ Clerk makes a paid item active only once its period is paid (a failed renewal ma
 renewal arrives as `subscriptionItem.updated` with a new `period_start`. A `paymentAttempt` with status
 `paid` grants its items too, under the same keys, so whichever event comes first grants and the rest are
 no-ops. Subscription events may carry their items; active ones are granted the same way.
+
+A free trial (`is_free_trial`: an `active` item whose period nobody paid, announced again by
+`subscriptionItem.freeTrialEnding`) grants nothing, or `CLERK_TRIAL_CREDITS` once per item
+(`clerk:trial:<item id>`); the first paid period after it is granted as usual.
 """
 
 from __future__ import annotations
@@ -77,6 +81,9 @@ def _grant_item(session: Session, event: LockedEvent, context: HandlerContext, p
     clerk_plan_id, slug = item.plan_ids
     plan = billing_links.find_clerk_plan(session, clerk_plan_id, slug)
     plan_key = plan.key if plan else slug or clerk_plan_id
+    if item.is_free_trial:
+        _grant_trial(session, event, context, payer, item, plan)
+        return plan_key
     if plan is None:
         if item.free or (item.status or "").lower() != "active":
             return plan_key
@@ -105,6 +112,24 @@ def _grant_item(session: Session, event: LockedEvent, context: HandlerContext, p
         },
     )
     return plan_key
+
+
+def _grant_trial(session: Session, event: LockedEvent, context: HandlerContext, payer: Payer, item, plan) -> None:
+    credits = context.settings.clerk_trial_credits
+    if credits <= 0:
+        return
+    ledger.grant_once(
+        session,
+        key=f"clerk:trial:{item.id}",
+        user_id=payer.user_id,
+        clerk_id=payer.clerk_id,
+        plan_id=plan.id if plan else None,
+        amount=credits,
+        policy="add",
+        source_event_id=event.id,
+        details={"kind": "trial_grant", "provider": "clerk", "subscriptionItemId": item.id,
+                 "eventId": event.eventId, "eventType": event.eventType},
+    )  # fmt: skip
 
 
 def _billable(item: ClerkSubscriptionItem, paid: bool) -> bool:

@@ -1,8 +1,14 @@
-"""Shapes of the Clerk payload fields pedro-ingest reads (extra fields are ignored)."""
+"""Shapes of the Clerk payload fields pedro-ingest reads (extra fields are ignored).
+
+Ids, emails and names carry the bounds of their columns, and every epoch time is normalized to
+milliseconds (Clerk sends seconds in its examples, milliseconds live; see `ingest/formats/dates.py`).
+"""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from workers.handlers.bounds import Email, EpochMillis, Name, ProviderId, Text
 
 
 class ClerkModel(BaseModel):
@@ -10,21 +16,21 @@ class ClerkModel(BaseModel):
 
 
 class ClerkEmailAddress(ClerkModel):
-    id: str
-    email_address: str
+    id: ProviderId
+    email_address: Email
 
 
 class ClerkUser(ClerkModel):
     """`data` of `user.created` / `user.updated` (and of a Backend API user)."""
 
-    id: str = Field(min_length=1)
-    email_addresses: list[ClerkEmailAddress] = []
-    primary_email_address_id: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
+    id: ProviderId
+    email_addresses: list[ClerkEmailAddress] = Field(default=[], max_length=100)
+    primary_email_address_id: ProviderId | None = None
+    first_name: Name | None = None
+    last_name: Name | None = None
     banned: bool = False
-    created_at: int | None = None
-    updated_at: int | None = None
+    created_at: EpochMillis | None = None
+    updated_at: EpochMillis | None = None
 
     @property
     def primary_email(self) -> str | None:
@@ -41,13 +47,13 @@ class ClerkUser(ClerkModel):
 class ClerkDeletedObject(ClerkModel):
     """`data` of `user.deleted`."""
 
-    id: str = Field(min_length=1)
+    id: ProviderId
     deleted: bool = True
 
 
 class ClerkEnvelope(ClerkModel):
-    type: str
-    timestamp: int | None = None
+    type: Text
+    timestamp: EpochMillis | None = None  # milliseconds, whatever unit Clerk sent
     data: dict
 
 
@@ -57,24 +63,25 @@ class ClerkEnvelope(ClerkModel):
 class ClerkPayer(ClerkModel):
     """`payer`: `user_id` for user payers (their `organization_id` is an empty string)."""
 
-    user_id: str | None = None
-    organization_id: str | None = None
+    user_id: ProviderId | None = None
+    organization_id: Text | None = None
 
 
 class ClerkBillingPlan(ClerkModel):
-    id: str | None = None
-    slug: str | None = None
+    id: ProviderId | None = None
+    slug: Text | None = None
     amount: int | None = None
     is_default: bool = False
 
 
 class ClerkSubscriptionItem(ClerkModel):
-    id: str = Field(min_length=1)
-    status: str | None = None
-    period_start: int | None = None
-    period_end: int | None = None
+    id: ProviderId
+    status: Text | None = None
+    is_free_trial: bool = False
+    period_start: EpochMillis | None = None
+    period_end: EpochMillis | None = None
     plan: ClerkBillingPlan | None = None
-    plan_id: str | None = None
+    plan_id: ProviderId | None = None
     payer: ClerkPayer | None = None
 
     @property
@@ -88,16 +95,16 @@ class ClerkSubscriptionItem(ClerkModel):
 
 
 class ClerkSubscription(ClerkModel):
-    id: str = Field(min_length=1)
-    status: str | None = None
-    payer_id: str | None = None
+    id: ProviderId
+    status: Text | None = None
+    payer_id: ProviderId | None = None
     payer: ClerkPayer | None = None
     items: list[ClerkSubscriptionItem] = []
 
 
 class ClerkPaymentAttempt(ClerkModel):
-    id: str = Field(min_length=1)
-    status: str | None = None
-    charge_type: str | None = None
+    id: ProviderId
+    status: Text | None = None
+    charge_type: Text | None = None
     payer: ClerkPayer | None = None
     subscription_items: list[ClerkSubscriptionItem] = []
