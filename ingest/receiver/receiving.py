@@ -10,12 +10,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from ingest.observability import metrics
+from ingest.observability.event_types import event_type_label
 from ingest.receiver.envelopes import asaas_envelope, clerk_occurred_at, parse_json_object, unparsed_payload
 from ingest.receiver.errors import UnstorableBody, WebhookRejected
 from ingest.receiver.inbox_writer import Accepted, InboxWriter
 from ingest.receiver.verification import AsaasVerifier, ClerkVerifier, IpAllowList
 from models.inbox import NewEvent
 from models.tables import EventStatus
+
+MAX_EVENT_ID = 200  # the inbox's unique index refuses long keys; provider ids are about 30 characters
+MAX_EVENT_TYPE = 100
 
 
 class Receiver:
@@ -36,10 +40,13 @@ class Receiver:
     def receive_asaas(
         self, headers: Mapping[str, str], remote_addr: str | None, read_body: Callable[[], bytes]
     ) -> Accepted:
-        """Token (and optional IP) first, then the body. Asaas counts only 200 as delivered, so an
-        authentic body we cannot understand is stored `failed` (not enqueued) and still answered 200."""
-        self.asaas.verify(headers)
+        """Address, then token, then the body. Asaas counts only 200 as delivered, so an authentic body we
+        cannot understand is stored `failed` (not enqueued) and still answered 200.
+
+        The address comes first so that a refused address learns nothing about the token (403 either way).
+        """
         self.asaas_ips.check(remote_addr, headers)
+        self.asaas.verify(headers)
         body = read_body()
         envelope = asaas_envelope(body)
         event = NewEvent("asaas", envelope.event_id, envelope.event_type, envelope.payload_json, envelope.occurred_at)
@@ -57,12 +64,15 @@ class Receiver:
 
     def receive_clerk(self, body: bytes, headers: Mapping[str, str]) -> Accepted:
         self.clerk.verify(body, headers)
-        document = parse_json_object(body)
+        event_id = headers["svix-id"]
+        if len(event_id) > MAX_EVENT_ID:
+            raise WebhookRejected(400, "invalid_header", f"svix-id is longer than {MAX_EVENT_ID} characters")
+        document, text = parse_json_object(body)
         event_type = document.get("type")
-        if not isinstance(event_type, str) or not event_type:
-            raise WebhookRejected(400, "missing_event_type", "body has no string `type`")
+        if not isinstance(event_type, str) or not 0 < len(event_type) <= MAX_EVENT_TYPE:
+            raise WebhookRejected(400, "missing_event_type", f"body has no string `type` of 1-{MAX_EVENT_TYPE} chars")
         occurred_at = clerk_occurred_at(document, headers["svix-timestamp"])
-        return self.store_and_enqueue(NewEvent("clerk", headers["svix-id"], event_type, body.decode(), occurred_at))
+        return self.store_and_enqueue(NewEvent("clerk", event_id, event_type, text, occurred_at))
 
     def store_and_enqueue(self, event: NewEvent) -> Accepted:
         """Durable first, then queued: see `ingest.receiver.inbox_writer` for how requests share the round trips."""
@@ -74,7 +84,7 @@ class Receiver:
 def count_stored(accepted: Accepted) -> None:
     """Count an authentic event (new or duplicate); a body stored `failed` on receipt is never enqueued."""
     event = accepted.event
-    metrics.WEBHOOKS_RECEIVED.labels(event.provider, metrics.label(event.event_type)).inc()
+    metrics.WEBHOOKS_RECEIVED.labels(event.provider, event_type_label(event.event_type)).inc()
     if accepted.duplicate:
         metrics.WEBHOOKS_DUPLICATE.labels(event.provider).inc()
     elif not accepted.enqueued and event.status is EventStatus.RECEIVED:

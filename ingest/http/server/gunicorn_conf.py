@@ -9,6 +9,9 @@ from ingest.observability.metrics import mark_process_dead, remove_owned_multipr
 # (see ingest.http.server.serving for why).
 worker_class = WORKER_CLASS
 worker_connections = WORKER_CONNECTIONS
+# gunicorn's control socket is one path per user ($XDG_RUNTIME_DIR/gunicorn.ctl): two receivers on one host
+# would take it from each other. Nothing here uses it.
+control_socket_disable = True
 
 
 def child_exit(server: object, worker: object) -> None:
