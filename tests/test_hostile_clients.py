@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 import socket
 import statistics
-import threading
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -117,47 +117,53 @@ def test_memory_stays_bounded_under_bodies_held_almost_complete(receiver: tuple[
         # 300 MiB of bodies in flight; MAX_BODY_BYTES_IN_FLIGHT (32 MiB per process) holds the rest off with 503.
         assert grown_mib < 160, f"receiver grew {grown_mib:.0f} MiB"
         assert requests.get(f"{url}/healthz", timeout=5).status_code == 200
-        busy = 0
-        for sock in held:
-            sock.setblocking(True)
-            sock.settimeout(0.2)
-            try:
-                busy += sock.recv(64).startswith(b"HTTP/1.1 503")
-            except OSError:
-                pass
-        assert busy > 0  # some were refused by the budget rather than buffered
+        assert "server_busy" in process.output()  # refused by the budget rather than buffered
     finally:
         for sock in held:
             sock.close()
 
 
+SCRAPER = """
+import sys, threading, time, requests
+url, seconds = sys.argv[1], float(sys.argv[2])
+counts = []
+def loop():
+    with requests.Session() as session:
+        end = time.monotonic() + seconds
+        n = 0
+        while time.monotonic() < end:
+            n += session.get(url, timeout=10).status_code == 200
+        counts.append(n)
+threads = [threading.Thread(target=loop) for _ in range(8)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(sum(counts))
+"""
+
+
 def test_metrics_flood_on_the_operations_port_leaves_webhooks_fast(receiver: tuple[Process, str]) -> None:
+    """The flood runs in processes of its own, so that its threads do not delay this one's measurements."""
     process, url = receiver
     ops = process.ops_url  # type: ignore[attr-defined]
-    stop = threading.Event()
-    scraped: list[int] = []
-
-    def scrape() -> None:
+    flood = [
+        subprocess.Popen([sys.executable, "-c", SCRAPER, f"{ops}/metrics", "12"], stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    try:
+        time.sleep(1)
+        latencies = []
         with requests.Session() as session:
-            while not stop.is_set():
-                scraped.append(session.get(f"{ops}/metrics", timeout=10).status_code)
-
-    with ThreadPoolExecutor(16) as pool:
-        for _ in range(16):
-            pool.submit(scrape)
-        try:
-            time.sleep(1)
-            latencies = []
-            with requests.Session() as session:
-                for _ in range(200):
-                    body, headers = signed_clerk(clerk_user_event())
-                    started = time.perf_counter()
-                    answer = session.post(f"{url}/webhooks/clerk", data=body, headers=headers, timeout=10)
-                    latencies.append(time.perf_counter() - started)
-                    assert answer.status_code == 200
-        finally:
-            stop.set()
-    assert set(scraped) == {200} and len(scraped) > 100
+            for _ in range(200):
+                body, headers = signed_clerk(clerk_user_event())
+                started = time.perf_counter()
+                answer = session.post(f"{url}/webhooks/clerk", data=body, headers=headers, timeout=10)
+                latencies.append(time.perf_counter() - started)
+                assert answer.status_code == 200
+        scraped = sum(int(scraper.communicate(timeout=30)[0]) for scraper in flood)
+    finally:
+        for scraper in flood:
+            scraper.kill()
+    assert scraped > 100
     p99 = statistics.quantiles(latencies, n=100)[98]
     assert p99 < 0.1, f"webhook p99 {p99 * 1000:.0f} ms during the scrape flood"
     assert requests.get(f"{ops}/readyz", timeout=5).json()["status"] == "ready"

@@ -77,6 +77,7 @@ class BodyReader:
                     if want <= 0:
                         break
                     if not self.budget.take(want):
+                        _stop_reading(environ)  # else gunicorn would read (and drop) the whole body anyway
                         raise WebhookRejected(
                             503, "server_busy", "too many bodies in flight; retry later", retry_after=1
                         )
@@ -118,10 +119,11 @@ def _content_length(environ: dict[str, Any]) -> int | None:
 
 
 def _stop_reading(environ: dict[str, Any]) -> None:
-    """After a 408 nothing more is read from this client: the response goes out, then the connection closes.
+    """Nothing more is read from this client: the response goes out, then the connection closes.
 
     gunicorn would otherwise drain the rest of the body before its next request (for up to its keep-alive
-    timeout); shut for reading, the socket reports end of data at once and gunicorn closes it.
+    timeout, and without yielding to other requests while data keeps arriving); shut for reading, the
+    socket reports end of data at once and gunicorn closes it.
     """
     sock = environ.get("gunicorn.socket")
     if sock is not None:
