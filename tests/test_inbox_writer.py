@@ -141,3 +141,23 @@ def test_every_submit_gets_its_own_row_id(engine: Engine, count: int) -> None:
     assert len(ids) == len(set(ids)) == count
     published = [row_id for message in writer.publisher.messages for row_id in message]
     assert sorted(published) == sorted(ids)
+
+
+def test_a_refusal_that_is_not_a_data_error_also_fails_alone(engine: Engine) -> None:
+    """An id too long for the unique index (SQLSTATE 54000, program limit) gave the whole batch 503."""
+    publisher = RecordingPublisher(hold_first=True)
+    writer = InboxWriter(engine, publisher)
+    good = [clerk_event(f"msg_fine_{n}") for n in range(2)]
+    too_long = clerk_event("msg_" + secrets.token_hex(2500))  # bypasses the receiver's length check
+    pool, _, rest = queue_behind_a_held_batch(writer, publisher, [good[0], too_long, good[1]])
+    results = []
+    for future in rest:
+        try:
+            results.append(future.result(10))
+        except WebhookRejected as rejected:
+            results.append(rejected)
+    pool.shutdown()
+
+    assert isinstance(results[1], WebhookRejected) and results[1].status == 400
+    assert all(isinstance(results[i], Accepted) for i in (0, 2))
+    assert set(statuses(engine)) >= {"msg_fine_0", "msg_fine_1"}
