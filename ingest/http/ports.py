@@ -8,6 +8,7 @@ any port other than OPS_PORT is a webhook-port request: the operations app is ne
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -18,16 +19,27 @@ from ingest.config.settings import Settings, get_settings
 from ingest.http.app import create_app
 from ingest.http.operations_app import create_operations_app
 
+OPS_CONCURRENCY = 2  # operations requests a process serves at once (its /healthz does not count)
+
 
 class ByPort:
+    """Webhooks first: operations requests pass a small gate, so that a flood of them, however cheap each
+    is, has at most OPS_CONCURRENCY requests ready to run beside the webhooks in a process's event loop;
+    the rest wait without taking a turn."""
+
     def __init__(self, webhooks: Flask, operations: Flask, ops_port: int) -> None:
         self.webhooks = webhooks
         self.operations = operations
         self.ops_port = str(ops_port)
+        self._gate = threading.BoundedSemaphore(OPS_CONCURRENCY)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        app = self.operations if environ.get("SERVER_PORT") == self.ops_port else self.webhooks
-        return app(environ, start_response)
+        if environ.get("SERVER_PORT") != self.ops_port:
+            return self.webhooks(environ, start_response)
+        if environ.get("PATH_INFO") == "/healthz":
+            return self.operations(environ, start_response)
+        with self._gate:
+            return list(self.operations(environ, start_response))
 
 
 def create_server_app(settings: Settings | None = None) -> ByPort:
