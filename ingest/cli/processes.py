@@ -104,7 +104,8 @@ def dev(host: str, port: int, state_dir: Path, reset: bool) -> None:
             "worker": [*me, "worker", "-c", "2"],
         }
         children["beat"] = [*me, "beat", "--schedule", str(state_dir / "beat-schedule")]
-        click.echo(f"receiver: http://{host}:{port}/webhooks/clerk  (metrics: /metrics, ready: /readyz)")
+        click.echo(f"receiver: http://{host}:{port}/webhooks/clerk")
+        click.echo(f"operations: http://{settings.ops_host}:{settings.ops_port}/metrics, /readyz")
         click.echo(f"database: {devrun.redact_url(settings.database_url)}")
         click.echo(f"broker:   {devrun.redact_url(settings.celery_broker_url)}")
         click.echo(f"running {', '.join(children)}; Ctrl-C stops them all")
