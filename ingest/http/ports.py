@@ -9,6 +9,7 @@ any port other than OPS_PORT is a webhook-port request: the operations app is ne
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -18,6 +19,7 @@ from ingest.config.database import engine_from
 from ingest.config.settings import Settings, get_settings
 from ingest.http.app import create_app
 from ingest.http.operations_app import create_operations_app
+from ingest.http.request_log import STARTED
 
 OPS_CONCURRENCY = 2  # operations requests a process serves at once (its /healthz does not count)
 
@@ -35,6 +37,7 @@ class ByPort:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("SERVER_PORT") != self.ops_port:
+            environ[STARTED] = time.perf_counter()
             return self.webhooks(environ, start_response)
         if environ.get("PATH_INFO") == "/healthz":
             return self.operations(environ, start_response)

@@ -75,6 +75,7 @@ class InboxWriter:
         self._pid: int | None = None
         self._start_lock = threading.Lock()
         self._connection: Connection | None = None  # the writer thread's own; only it touches it
+        self.on_batch: Callable[[list[Accepted]], None] | None = None  # told every stored batch (metrics)
 
     def submit(self, event: NewEvent) -> Accepted:
         """Store (and enqueue) one event; raises `WebhookRejected` when it could not be made durable."""
@@ -139,9 +140,17 @@ class InboxWriter:
         if new_ids and not enqueued:
             self._mark_received(new_ids)
         queued = set(new_ids) if enqueued else set()
-        for event, future in batch:
+        answers = []
+        for event, _ in batch:
             row_id = stored.pop(event.key, None)
-            future.set_result(Accepted(row_id=row_id, duplicate=row_id is None, enqueued=row_id in queued, event=event))
+            answers.append(Accepted(row_id=row_id, duplicate=row_id is None, enqueued=row_id in queued, event=event))
+        if self.on_batch is not None:  # before the answers: a metric read after a 200 includes its event
+            try:
+                self.on_batch(answers)
+            except Exception:  # counting must never fail a stored batch
+                log.exception("counting a stored batch failed")
+        for (_, future), answer in zip(batch, answers, strict=True):
+            future.set_result(answer)
 
     def _refuse(self, batch: list[tuple[NewEvent, Future]], error: Exception) -> None:
         """The batch statement failed: 503 for all when the database is the problem, else isolate the culprit.

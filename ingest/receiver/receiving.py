@@ -6,6 +6,7 @@ a `WebhookRejected` into a response. Nothing is acknowledged before it is durabl
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
@@ -33,6 +34,7 @@ class Receiver:
         asaas_ips: IpAllowList | None = None,
     ) -> None:
         self.writer = writer
+        writer.on_batch = count_batch
         self.clerk = clerk
         self.asaas = asaas or AsaasVerifier([])
         self.asaas_ips = asaas_ips or IpAllowList([], [])
@@ -76,16 +78,25 @@ class Receiver:
 
     def store_and_enqueue(self, event: NewEvent) -> Accepted:
         """Durable first, then queued: see `ingest.receiver.inbox_writer` for how requests share the round trips."""
-        accepted = self.writer.submit(event)
-        count_stored(accepted)
-        return accepted
+        return self.writer.submit(event)
 
 
-def count_stored(accepted: Accepted) -> None:
-    """Count an authentic event (new or duplicate); a body stored `failed` on receipt is never enqueued."""
-    event = accepted.event
-    metrics.WEBHOOKS_RECEIVED.labels(event.provider, event_type_label(event.event_type)).inc()
-    if accepted.duplicate:
-        metrics.WEBHOOKS_DUPLICATE.labels(event.provider).inc()
-    elif not accepted.enqueued and event.status is EventStatus.RECEIVED:
-        metrics.ENQUEUE_FAILURES.labels(event.provider).inc()
+def count_batch(batch: list[Accepted]) -> None:
+    """Count authentic events (new or duplicate) once per batch, not once per request: each counter update
+    is a lock and a write to the shared sample file. A body stored `failed` on receipt is never enqueued."""
+    received: Counter[tuple[str, str]] = Counter()
+    duplicates: Counter[str] = Counter()
+    not_enqueued: Counter[str] = Counter()
+    for accepted in batch:
+        event = accepted.event
+        received[event.provider, event_type_label(event.event_type)] += 1
+        if accepted.duplicate:
+            duplicates[event.provider] += 1
+        elif not accepted.enqueued and event.status is EventStatus.RECEIVED:
+            not_enqueued[event.provider] += 1
+    for labels, count in received.items():
+        metrics.WEBHOOKS_RECEIVED.labels(*labels).inc(count)
+    for provider, count in duplicates.items():
+        metrics.WEBHOOKS_DUPLICATE.labels(provider).inc(count)
+    for provider, count in not_enqueued.items():
+        metrics.ENQUEUE_FAILURES.labels(provider).inc(count)
