@@ -41,8 +41,13 @@ class ByPort:
             return self.webhooks(environ, start_response)
         if environ.get("PATH_INFO") == "/healthz":
             return self.operations(environ, start_response)
-        with self._gate:
-            return list(self.operations(environ, start_response))
+        with self._gate:  # the whole answer is produced inside the gate
+            answer = self.operations(environ, start_response)
+            try:
+                return list(answer)
+            finally:
+                if hasattr(answer, "close"):
+                    answer.close()
 
 
 def create_server_app(settings: Settings | None = None) -> ByPort:
