@@ -288,6 +288,7 @@ class Chaos:
             VISIBILITY_TIMEOUT="60",
             LOG_LEVEL=self.args.log_level,
             PYTHONPATH=str(ROOT),
+            OPS_PORT=str(free_port()),
         )
         return env
 

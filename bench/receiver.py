@@ -48,6 +48,30 @@ def drive(args: argparse.Namespace, url: str, requests: SignedRequests, delay_ms
                       delay_ms=delay_ms)  # fmt: skip
 
 
+def server_cpu_seconds(server: subprocess.Popen) -> float:
+    """User + system CPU of gunicorn's worker processes so far (from /proc; 0 where /proc is absent)."""
+    total = 0
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == server.pid:  # fields[1] is the parent pid
+            total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def measured(args: argparse.Namespace, server: subprocess.Popen, url: str, requests: SignedRequests):
+    """One drive and the server's CPU microseconds per request during it: a figure the machine's other load
+    disturbs far less than requests/s."""
+    before = server_cpu_seconds(server)
+    result = drive(args, url, requests)
+    cpu_us = (server_cpu_seconds(server) - before) / max(result.requests, 1) * 1e6
+    return result, cpu_us
+
+
 def running(app: str, env: dict[str, str], args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
     port = free_port()
     return start_gunicorn(app, port, env, args.workers, args.server), f"http://127.0.0.1:{port}"
@@ -86,10 +110,12 @@ def main() -> None:
             warm = argparse.Namespace(**{**vars(args), "seconds": 1})
             drive(warm, bare_url, requests)
             drive(warm, receiver_url, batches[1])
-            rounds = [
-                (drive(args, bare_url, requests), drive(args, receiver_url, batches[2 + number]))
-                for number in range(args.rounds)
-            ]
+            rounds, cpu = [], []
+            for number in range(args.rounds):
+                bare_round, bare_cpu = measured(args, bare_server, bare_url, requests)
+                receiver_round, receiver_cpu = measured(args, receiver_server, receiver_url, batches[2 + number])
+                rounds.append((bare_round, receiver_round))
+                cpu.append((bare_cpu, receiver_cpu))
             half = None
             if args.half_rate:
                 # Open loop at exactly half of the measured peak: latency from each request's scheduled time.
@@ -105,18 +131,22 @@ def main() -> None:
         redis.Redis.from_url(REDIS_URL).delete(queue)
         elapsed = time.monotonic() - started
 
-    for number, (bare, receiver) in enumerate(rounds, 1):
-        print(f"round {number}  bare      {bare.line()}")
-        print(f"round {number}  receiver  {receiver.line()}  ratio {receiver.rps / bare.rps:.2f}")
+    for number, ((bare, receiver), (bare_cpu, receiver_cpu)) in enumerate(zip(rounds, cpu, strict=True), 1):
+        print(f"round {number}  bare      {bare.line()}  server CPU {bare_cpu:.0f} us/req")
+        print(f"round {number}  receiver  {receiver.line()}  server CPU {receiver_cpu:.0f} us/req"
+              f"  ratio {receiver.rps / bare.rps:.2f}")  # fmt: skip
     bare, receiver = (median_result([r[i] for r in rounds]) for i in (0, 1))
     ratio = statistics.median(r.rps / b.rps for b, r in rounds if b.rps)
+    cpu_ratio = statistics.median(bare_cpu / receiver_cpu for bare_cpu, receiver_cpu in cpu if receiver_cpu)
+    print(f"server CPU per request, bare/receiver (median of rounds): {cpu_ratio:.2f}")
     print(f"stored {stored:,} rows, queued {queued:,} tasks in {elapsed:.0f}s")
     if half:
         print(f"receiver at half rate ({half.rps:,.0f} req/s): p99 {half.p99_ms:.2f} ms, errors {half.errors}")
     body_kb = len(requests.body) / 1024
     errors = sum(b.errors + r.errors for b, r in rounds) + (half.errors if half else 0)
     print(
-        f"SUMMARY receiver/bare={ratio:.2f} bare_rps={bare.rps:.0f} receiver_rps={receiver.rps:.0f} "
+        f"SUMMARY receiver/bare={ratio:.2f} cpu_bare/receiver={cpu_ratio:.2f} "
+        f"bare_rps={bare.rps:.0f} receiver_rps={receiver.rps:.0f} "
         f"receiver_p50_ms={receiver.p50_ms:.2f} receiver_p99_ms={receiver.p99_ms:.2f} "
         f"half_rate_p99_ms={half.p99_ms if half else float('nan'):.2f} errors={errors} "
         f"rounds={args.rounds}x{args.seconds}s body_kb={body_kb:.1f} driver={args.driver} "

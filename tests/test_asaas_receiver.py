@@ -84,8 +84,8 @@ def test_asaas_content_type_is_not_required_once_authenticated(client, engine) -
 def test_token_rotation_and_not_configured(engine) -> None:
     from ingest.http.app import create_app
 
-    rotating = create_app(load_settings(asaas_webhook_token=f"new-token, {ASAAS_TOKEN}")).test_client()
-    for token in ("new-token", ASAAS_TOKEN):
+    rotating = create_app(load_settings(asaas_webhook_token=f"new-token-0123456789, {ASAAS_TOKEN}")).test_client()
+    for token in ("new-token-0123456789", ASAAS_TOKEN):
         body = json.dumps(asaas_payment_event("PAYMENT_RECEIVED", f"pay_{token}")).encode()
         assert post(rotating, body, token=token).status_code == 200
     unconfigured = create_app(load_settings(asaas_webhook_token="")).test_client()

@@ -27,7 +27,10 @@ def test_receiver_benchmark_smoke() -> None:
                         "--no-half-rate")  # fmt: skip
     assert figures["errors"] == "0"
     assert float(figures["receiver_rps"]) > 0 and float(figures["bare_rps"]) > 0
-    assert figures["gunicorn"].endswith("gevent(1000)")  # the server `serve` runs, not a benchmark's own
+    from ingest.http.server.serving import WORKER_CONNECTIONS
+
+    assert figures["gunicorn"].endswith(f"gevent({WORKER_CONNECTIONS})")  # what `serve` runs, not a bench's own
+    assert float(figures["cpu_bare/receiver"]) > 0
     assert {"postgresql", "redis_server", "gevent", "psycopg2"} <= figures.keys()  # what it was measured with
 
 

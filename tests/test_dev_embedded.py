@@ -34,9 +34,9 @@ def users(database_url: str) -> list[tuple]:
 def test_dev_embedded_start_signed_request_and_sigint(service_env: dict[str, str], tmp_path: Path) -> None:
     unset = ("DATABASE_URL", "CELERY_BROKER_URL", "CLERK_WEBHOOK_SECRET")
     env = {k: v for k, v in service_env.items() if k not in unset}
-    env.update(WORKER_METRICS_PORT="0", LOG_FORMAT="json")
+    port, ops_port = free_port(), free_port()
+    env.update(WORKER_METRICS_PORT="0", LOG_FORMAT="json", OPS_PORT=str(ops_port))
     state = tmp_path / "state"
-    port = free_port()
     dev = Process(cli_argv("dev", "--port", str(port), "--state-dir", str(state)), env, tmp_path / "dev.log")
     try:
         dev.wait_for_output("Ctrl-C stops them all", timeout=120)
@@ -46,7 +46,7 @@ def test_dev_embedded_start_signed_request_and_sigint(service_env: dict[str, str
 
         def ready() -> bool:
             try:
-                return requests.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
+                return requests.get(f"http://127.0.0.1:{ops_port}/readyz", timeout=2).status_code == 200
             except requests.RequestException:
                 return False
 

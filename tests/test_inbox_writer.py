@@ -52,6 +52,16 @@ def queue_behind_a_held_batch(writer: InboxWriter, publisher: RecordingPublisher
     return pool, first, rest
 
 
+def outcomes(futures) -> list[Accepted | WebhookRejected]:
+    results: list[Accepted | WebhookRejected] = []
+    for future in futures:
+        try:
+            results.append(future.result(10))
+        except WebhookRejected as rejected:
+            results.append(rejected)
+    return results
+
+
 def test_requests_waiting_together_share_one_insert_and_one_message(engine: Engine) -> None:
     publisher = RecordingPublisher(hold_first=True)
     writer = InboxWriter(engine, publisher)
@@ -87,12 +97,7 @@ def test_an_event_postgresql_refuses_fails_alone_and_the_rest_of_its_batch_is_st
     good = [clerk_event(f"msg_good_{n}") for n in range(3)]
     bad = clerk_event("msg_bad", payload='{"type": "user.created", "name": "\\u0000"}')  # jsonb refuses \u0000
     pool, _, rest = queue_behind_a_held_batch(writer, publisher, [good[0], bad, good[1], good[2]])
-    results = []
-    for future in rest:
-        try:
-            results.append(future.result(10))
-        except WebhookRejected as rejected:
-            results.append(rejected)
+    results = outcomes(rest)
     pool.shutdown()
 
     assert isinstance(results[1], WebhookRejected) and results[1].code == "invalid_json"
@@ -141,3 +146,18 @@ def test_every_submit_gets_its_own_row_id(engine: Engine, count: int) -> None:
     assert len(ids) == len(set(ids)) == count
     published = [row_id for message in writer.publisher.messages for row_id in message]
     assert sorted(published) == sorted(ids)
+
+
+def test_a_refusal_that_is_not_a_data_error_also_fails_alone(engine: Engine) -> None:
+    """An id too long for the unique index (SQLSTATE 54000, program limit) gave the whole batch 503."""
+    publisher = RecordingPublisher(hold_first=True)
+    writer = InboxWriter(engine, publisher)
+    good = [clerk_event(f"msg_fine_{n}") for n in range(2)]
+    too_long = clerk_event("msg_" + secrets.token_hex(2500))  # bypasses the receiver's length check
+    pool, _, rest = queue_behind_a_held_batch(writer, publisher, [good[0], too_long, good[1]])
+    results = outcomes(rest)
+    pool.shutdown()
+
+    assert isinstance(results[1], WebhookRejected) and results[1].status == 400
+    assert all(isinstance(results[i], Accepted) for i in (0, 2))
+    assert set(statuses(engine)) >= {"msg_fine_0", "msg_fine_1"}

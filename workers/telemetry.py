@@ -14,6 +14,7 @@ from celery.signals import setup_logging, worker_init, worker_process_shutdown, 
 from sqlalchemy import Engine
 
 from ingest.observability import metrics
+from ingest.observability.event_types import event_type_label
 from ingest.observability.logs import configure_logging
 from models import inbox_queries
 
@@ -45,10 +46,11 @@ def event_finished(
         "attempt": attempt,
         "duration_ms": round(duration_s * 1000, 2),
     }
-    metrics.EVENTS_PROCESSED.labels(provider, event_type, outcome).inc()
+    type_label = event_type_label(row.eventType if row else None)
+    metrics.EVENTS_PROCESSED.labels(provider, type_label, outcome).inc()
     metrics.EVENT_DURATION.labels(provider).observe(duration_s)
     if outcome == "retry":
-        metrics.EVENT_RETRIES.labels(provider, event_type).inc()
+        metrics.EVENT_RETRIES.labels(provider, type_label).inc()
     if row is not None and outcome in LAGGED_OUTCOMES and row.processedAt and row.receivedAt:
         lag = max(0.0, (row.processedAt - row.receivedAt).total_seconds())
         metrics.PROCESSING_LAG.labels(provider).observe(lag)

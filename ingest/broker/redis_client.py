@@ -6,6 +6,8 @@ answer in seconds.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -27,19 +29,22 @@ def redis_client(broker_url: str, timeout: float) -> redis.Redis:
     )
 
 
+@lru_cache(maxsize=8)
+def shared_client(broker_url: str, timeout: float) -> redis.Redis:
+    """One client (and its connection pool) per URL for the process's repeated questions: a new connection
+    per `/readyz` or scrape cost a TCP handshake each, and under a scrape flood, a connection each.
+    redis-py's pool notices a fork and starts afresh in the child."""
+    return redis_client(broker_url, timeout)
+
+
 def ping(broker_url: str, timeout: float) -> None:
     """Raises when the broker does not answer within `timeout` seconds."""
-    client = redis_client(broker_url, timeout)
-    try:
-        client.ping()
-    finally:
-        client.close()
+    shared_client(broker_url, timeout).ping()
 
 
 def queue_depth(broker_url: str, queue: str, timeout: float) -> int:
-    """Messages waiting on the queue (all priority steps)."""
-    client = redis_client(broker_url, timeout)
-    try:
-        return sum(int(client.llen(queue + suffix)) for suffix in PRIORITY_SUFFIXES)
-    finally:
-        client.close()
+    """Messages waiting on the queue (all priority steps), in one round trip."""
+    pipeline = shared_client(broker_url, timeout).pipeline(transaction=False)
+    for suffix in PRIORITY_SUFFIXES:
+        pipeline.llen(queue + suffix)
+    return sum(int(depth) for depth in pipeline.execute())

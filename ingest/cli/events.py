@@ -147,7 +147,7 @@ def show_event(row_id: str) -> None:
 @click.option("--since", callback=_since, help="With --status: received at or after (ISO time or 30m, 2h, 7d).")
 @click.option("--type", "event_type", help="With --status: only this event type.")
 def replay(row_ids: tuple[str, ...], status: str | None, since: dt.datetime | None, event_type: str | None) -> None:
-    """Re-apply failed or dead events (by row id, provider event id `evt_…`/`msg_…`, or Asaas payment id; or all
+    """Re-apply failed or dead events (by row id, provider event id (`evt_`, `msg_` ids), or Asaas payment id; or all
     in a status); processed events are left alone."""
     from workers.replay import replay_ids, replay_matching
 

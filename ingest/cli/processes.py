@@ -128,10 +128,10 @@ def _run_dev(host: str, port: int, state_dir: Path, reset: bool) -> int:
             "worker": [*me, "worker", "-c", "2"],
             "beat": [*me, "beat", "--schedule", str(state_dir / "beat-schedule")],
         }
-        click.echo(f"receiver: {receiver_url}/webhooks/clerk  (ready: /readyz)")
+        click.echo(f"receiver:   {receiver_url}/webhooks/clerk")
+        click.echo(f"operations: http://{settings.ops_host}:{settings.ops_port}/metrics, /readyz")
         if settings.worker_metrics_port:
-            worker_metrics = f"http://127.0.0.1:{settings.worker_metrics_port}/metrics"
-            click.echo(f"metrics:  {worker_metrics} (worker: events processed), {receiver_url}/metrics (receiver)")
+            click.echo(f"worker:     http://127.0.0.1:{settings.worker_metrics_port}/metrics (events processed)")
         click.echo(f"database: {devrun.redact_url(settings.database_url)}")
         click.echo(f"broker:   {devrun.redact_url(settings.celery_broker_url)}")
         click.echo(f"running {', '.join(children)}; Ctrl-C stops them all")

@@ -15,6 +15,9 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+MIN_CLERK_KEY_BYTES = 16  # Svix issues 24-byte keys
+MIN_ASAAS_TOKEN_CHARS = 16
+
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message names it and is safe to print."""
@@ -79,6 +82,26 @@ class Settings(BaseSettings):
     )
     ready_timeout: float = Field(
         default=2.0, gt=0, le=30, description="Seconds `/readyz` waits for PostgreSQL and for the broker."
+    )
+
+    # --- receiver under load and attack: the operations port, deadlines and bounds ---
+    ops_host: str = Field(
+        default="127.0.0.1", description="Interface of the operations port (`/metrics`, `/readyz`, `/openapi.json`)."
+    )
+    ops_port: int = Field(
+        default=8001, ge=1, le=65535, description="Operations port, served by `serve` beside the webhook port."
+    )
+    ops_cache_seconds: float = Field(
+        default=1.0, ge=0, le=60, description="Seconds `/metrics` and `/readyz` reuse what they last read."
+    )
+    body_timeout: float = Field(
+        default=10.0, gt=0, le=300, description="Seconds a client has to send its whole body; then 408, closed."
+    )
+    max_connections: int = Field(
+        default=3000, ge=10, le=20_000, description="Open connections per receiver process and port; more wait."
+    )
+    max_body_bytes_in_flight: int = Field(
+        default=33_554_432, ge=65_536, description="Body bytes a receiver process holds at once; beyond: 503."
     )
 
     # ---- billing (Asaas receiver, plan grants) ----
@@ -204,10 +227,20 @@ class Settings(BaseSettings):
                 raise ValueError("each secret must start with whsec_ (copy it from the Clerk dashboard)")
             try:
                 key = secret[len("whsec_") :]
-                if not base64.b64decode(key + "=" * (-len(key) % 4), validate=True):
-                    raise ValueError
+                decoded = base64.b64decode(key + "=" * (-len(key) % 4), validate=True)
             except (binascii.Error, ValueError):
                 raise ValueError("a secret is not valid base64 after whsec_") from None
+            if len(decoded) < MIN_CLERK_KEY_BYTES:
+                raise ValueError(f"a secret is too short: at least {MIN_CLERK_KEY_BYTES} bytes of key after whsec_")
+        return value
+
+    @field_validator("asaas_webhook_token")
+    @classmethod
+    def _strong_tokens(cls, value: SecretStr | None) -> SecretStr | None:
+        """A short token can be guessed: refuse it at start rather than accept forged payments."""
+        for token in split_secrets(value):
+            if len(token) < MIN_ASAAS_TOKEN_CHARS or len(set(token)) < 6:
+                raise ValueError(f"a token is too weak: use at least {MIN_ASAAS_TOKEN_CHARS} random characters")
         return value
 
     @field_validator("asaas_allowed_ips", "asaas_trusted_proxies")
@@ -215,6 +248,12 @@ class Settings(BaseSettings):
     def _networks(cls, value: str) -> str:
         parse_networks(value)
         return value
+
+    @model_validator(mode="after")
+    def _budget_holds_one_body(self) -> Settings:
+        if self.max_body_bytes_in_flight < self.max_body_bytes:
+            raise ValueError("MAX_BODY_BYTES_IN_FLIGHT must be at least MAX_BODY_BYTES")
+        return self
 
     @property
     def periodic_queue(self) -> str:

@@ -42,12 +42,19 @@ def webhook_operation(
                     "description": "Stored (or already stored): the provider may consider it delivered.",
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}},
                 },
-                "400": error_response("Malformed request.", ["missing_headers", "invalid_json", "missing_event_type"]),
+                "400": error_response(
+                    "Malformed request.", ["missing_headers", "invalid_header", "invalid_json", "missing_event_type"]
+                ),
                 "401": error_response("Not authentic, or replayed/too old.", unauthorized),
-                "413": error_response("Body larger than MAX_BODY_BYTES.", ["body_too_large"]),
+                "408": error_response(
+                    "The body did not arrive within BODY_TIMEOUT; the connection is closed.", ["body_timeout"]
+                ),
+                "413": error_response("Body larger than MAX_BODY_BYTES (also when chunked).", ["body_too_large"]),
                 "415": error_response("Content-Type is not application/json.", ["unsupported_media_type"]),
                 "503": error_response(
-                    "Not stored: retry later.", ["database_unavailable", "provider_not_configured"], retry_after=True
+                    "Not stored: retry later.",
+                    ["database_unavailable", "provider_not_configured", "server_busy"],
+                    retry_after=True,
                 ),
             },
         }
@@ -64,7 +71,8 @@ def asaas_operation() -> dict[str, Any]:
         ["missing_token", "invalid_token"],
     )
     responses = operation["post"]["responses"]
-    del responses["400"], responses["415"]
+    del responses["415"]
+    responses["400"] = error_response("Content-Length is not a number.", ["invalid_header"])
     responses["403"] = error_response("Source address not in ASAAS_ALLOWED_IPS.", ["ip_not_allowed"])
     operation["post"]["requestBody"]["content"] = {"*/*": {"schema": {}}}
     return operation
@@ -114,12 +122,12 @@ PATHS: dict[str, dict[str, Any]] = {
     "/webhooks/asaas": asaas_operation(),
     "/healthz": json_get(
         "healthz",
-        "Liveness: the process answers (no I/O).",
+        "Liveness (both ports): the process answers (no I/O).",
         {"200": {"description": "Alive.", "content": json_content({"type": "object", "required": ["status"]})}},
     ),
     "/readyz": json_get(
         "readyz",
-        "Readiness: PostgreSQL and the broker answer within READY_TIMEOUT.",
+        "Readiness (operations port): PostgreSQL and the broker answer within READY_TIMEOUT.",
         {
             "200": {"description": "Both answer.", "content": json_content(READINESS)},
             "503": {"description": "The named dependency does not answer.", "content": json_content(READINESS)},
@@ -127,12 +135,12 @@ PATHS: dict[str, dict[str, Any]] = {
     ),
     "/metrics": json_get(
         "metrics",
-        "Prometheus metrics (text exposition format).",
+        "Prometheus metrics (operations port; text exposition format).",
         {"200": {"description": "Metrics.", "content": {"text/plain": {"schema": {"type": "string"}}}}},
     ),
     "/openapi.json": json_get(
         "openapi",
-        "This document.",
+        "This document (operations port).",
         {"200": {"description": "OpenAPI 3.1 document.", "content": json_content({"type": "object"})}},
     ),
 }

@@ -1,11 +1,13 @@
-"""Operations endpoints: readiness, Prometheus metrics and the OpenAPI document. No logic lives here."""
+"""Operations endpoints: readiness, Prometheus metrics and the OpenAPI document. No logic lives here.
+
+They are served by the operations app only (`ingest.http.operations_app`), on a port of their own.
+"""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from ingest.http import openapi, readiness
-from ingest.observability import metrics
+from ingest.http import openapi
 
 operations = Blueprint("operations", __name__)
 
@@ -13,8 +15,7 @@ operations = Blueprint("operations", __name__)
 @operations.get("/readyz")
 def readyz():
     """503 naming what does not answer, so an orchestrator stops routing webhooks here."""
-    ops = current_app.extensions["pedro_ops"]
-    results = readiness.check(ops.engine, ops.settings.celery_broker_url, ops.settings.ready_timeout)
+    results = current_app.extensions["pedro_ops"].readiness.get()
     checks = {name: "ok" if ok else "unavailable" for name, ok in results.items()}
     failed = [name for name, ok in results.items() if not ok]
     if failed:
@@ -25,7 +26,7 @@ def readyz():
 
 @operations.get("/metrics")
 def prometheus_metrics():
-    body, content_type = metrics.render(current_app.extensions["pedro_ops"].backlog)
+    body, content_type = current_app.extensions["pedro_ops"].metrics.get()
     return Response(body, status=200, content_type=content_type)
 
 

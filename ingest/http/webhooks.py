@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, request
 
 from ingest.http.request_log import remember_event
 from ingest.http.responses import json_response
@@ -24,11 +24,8 @@ def read_json_body() -> bytes:
 
 
 def read_body() -> bytes:
-    """The raw body, after the declared-size check."""
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
-    if request.content_length is not None and request.content_length > limit:
-        raise WebhookRejected(413, "body_too_large", f"body exceeds {limit} bytes")
-    return request.get_data(cache=False)
+    """The raw body, within the size limit, the body deadline and the process's bytes-in-flight budget."""
+    return current_app.extensions["pedro_body"].read(request.environ)
 
 
 def accepted_response(result: Accepted):
@@ -48,9 +45,3 @@ def clerk_webhook():
 def asaas_webhook():
     """Token checked before the body is read; any authentic stored body is answered 200 (see Receiver)."""
     return accepted_response(receiver().receive_asaas(request.headers, request.remote_addr, read_body))
-
-
-@webhooks.get("/healthz")
-def healthz():
-    """Liveness: the process answers. No I/O, so a database outage never restarts receivers."""
-    return jsonify(status="ok"), 200

@@ -18,15 +18,70 @@ from typing import Any
 from ingest.formats.dates import epoch_millis, parse_date
 from ingest.receiver.errors import WebhookRejected
 
+MAX_JSON_DEPTH = 64  # provider envelopes nest about 6 deep; PostgreSQL and Python both have stack limits
 
-def parse_json_object(body: bytes) -> dict[str, Any]:
+
+class BodyProblem(ValueError):
+    """Why a body cannot be stored as a JSON document (a sentence for the sender's operator)."""
+
+
+class NotJson(BodyProblem):
+    """The body is not JSON at all (a syntax error), as opposed to JSON the inbox cannot hold."""
+
+
+def _depth_and_nul(document: Any) -> tuple[int, bool]:
+    """How deep the document nests, and whether a key or string holds NUL (iterative: no recursion)."""
+    deepest, nul, stack = 0, False, [(document, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(node, dict):
+            nul = nul or any("\x00" in key for key in node)
+            children = node.values()
+        else:
+            children = node
+        for child in children:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
+            elif isinstance(child, str) and "\x00" in child:
+                nul = True
+    return deepest, nul
+
+
+def load_json_object(body: bytes) -> tuple[dict[str, Any], str]:
+    """The JSON object of a body and its text, checked against everything the inbox would refuse.
+
+    Strict UTF-8 (`json.loads` would also guess UTF-16/32, which PostgreSQL then refuses), no `\\u0000`
+    (jsonb cannot hold it), at most `MAX_JSON_DEPTH` levels. Raises `BodyProblem`.
+    """
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise WebhookRejected(400, "invalid_json", "body is not valid UTF-8 JSON") from None
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BodyProblem("body is not UTF-8 text") from None
+    try:
+        document = json.loads(text)
+    except RecursionError:
+        raise BodyProblem(f"body nests JSON deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError:
+        raise NotJson("body is not valid JSON") from None
     if not isinstance(document, dict):
-        raise WebhookRejected(400, "invalid_json", "body must be a JSON object")
-    return document
+        raise BodyProblem("body is not a JSON object")
+    # Both scans cost a walk of the document; the byte counts show in microseconds when none is needed.
+    if text.count("{") + text.count("[") > MAX_JSON_DEPTH or "\\u0000" in text:
+        depth, nul = _depth_and_nul(document)
+        if depth > MAX_JSON_DEPTH:
+            raise BodyProblem(f"body nests JSON deeper than {MAX_JSON_DEPTH} levels")
+        if nul:
+            raise BodyProblem("body is JSON that PostgreSQL cannot store (a \\u0000 escape)")
+    return document, text
+
+
+def parse_json_object(body: bytes) -> tuple[dict[str, Any], str]:
+    """`load_json_object` for Clerk: any problem is a 400."""
+    try:
+        return load_json_object(body)
+    except BodyProblem as problem:
+        raise WebhookRejected(400, "invalid_json", str(problem)) from None
 
 
 def clerk_occurred_at(document: Mapping[str, Any], svix_timestamp: str) -> dt.datetime | None:
@@ -79,20 +134,15 @@ def asaas_envelope(body: bytes) -> AsaasEnvelope:
     """
     body_key = "sha256:" + hashlib.sha256(body).hexdigest()
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        found = _EVENT_TYPE.search(body)
-        if found:
+        document, payload_json = load_json_object(body)
+    except BodyProblem as problem:
+        found = _EVENT_TYPE.search(body) if isinstance(problem, NotJson) else None
+        if found:  # broken JSON whose type is still readable: processed under it (an unhandled type ends ignored)
             return AsaasEnvelope(body_key, found.group(1).decode(), unparsed_payload(body), None)
-        return AsaasEnvelope(body_key, UNPARSEABLE_EVENT_TYPE, unparsed_payload(body), None, "body is not valid JSON")
-    if not isinstance(document, dict):
-        return AsaasEnvelope(
-            body_key, UNPARSEABLE_EVENT_TYPE, unparsed_payload(body), None, "body is not a JSON object"
-        )
+        return AsaasEnvelope(body_key, UNPARSEABLE_EVENT_TYPE, unparsed_payload(body), None, str(problem))
     event_id, event_type = document.get("id"), document.get("event")
     event_type = event_type if isinstance(event_type, str) and 0 < len(event_type) <= 100 else None
     occurred_at = parse_date(document.get("dateCreated"))
-    payload_json = body.decode()
     if not isinstance(event_id, str) or not 0 < len(event_id) <= 200:
         event_id = body_key
     if event_type is None:

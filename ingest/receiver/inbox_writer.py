@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DataError, DBAPIError
+from sqlalchemy.exc import DBAPIError
 
 from ingest.observability.error_origin import error_origin
 from ingest.receiver.errors import UnstorableBody, WebhookRejected
@@ -75,6 +75,7 @@ class InboxWriter:
         self._pid: int | None = None
         self._start_lock = threading.Lock()
         self._connection: Connection | None = None  # the writer thread's own; only it touches it
+        self.on_batch: Callable[[list[Accepted]], None] | None = None  # told every stored batch (metrics)
 
     def submit(self, event: NewEvent) -> Accepted:
         """Store (and enqueue) one event; raises `WebhookRejected` when it could not be made durable."""
@@ -125,16 +126,8 @@ class InboxWriter:
         # if the publish then fails they are put back to `received`, where the sweeper looks for them.
         try:
             stored = self._store([_as_enqueued(event) for event, _ in batch])
-        except DataError:
-            if len(batch) > 1:  # isolate the event PostgreSQL refuses; the others are fine
-                for item in batch:
-                    self._flush([item])
-                return
-            batch[0][1].set_exception(UnstorableBody())
-            return
-        except DBAPIError:
-            for _, future in batch:
-                future.set_exception(database_unavailable())
+        except Exception as error:
+            self._refuse(batch, error)
             return
 
         # A delivery repeated inside one batch has one row: its id goes in the message once.
@@ -147,9 +140,38 @@ class InboxWriter:
         if new_ids and not enqueued:
             self._mark_received(new_ids)
         queued = set(new_ids) if enqueued else set()
-        for event, future in batch:
+        answers = []
+        for event, _ in batch:
             row_id = stored.pop(event.key, None)
-            future.set_result(Accepted(row_id=row_id, duplicate=row_id is None, enqueued=row_id in queued, event=event))
+            answers.append(Accepted(row_id=row_id, duplicate=row_id is None, enqueued=row_id in queued, event=event))
+        if self.on_batch is not None:  # before the answers: a metric read after a 200 includes its event
+            try:
+                self.on_batch(answers)
+            except Exception:  # counting must never fail a stored batch
+                log.exception("counting a stored batch failed")
+        for (_, future), answer in zip(batch, answers, strict=True):
+            future.set_result(answer)
+
+    def _refuse(self, batch: list[tuple[NewEvent, Future]], error: Exception) -> None:
+        """The batch statement failed: 503 for all when the database is the problem, else isolate the culprit.
+
+        Validation before the batch catches what we know PostgreSQL refuses; anything else that is about the
+        data (a data exception, a limit) is found here by storing each event of the batch on its own, so
+        only the event PostgreSQL refuses is answered with an error.
+        """
+        if isinstance(error, DBAPIError) and not _about_the_row(error):
+            log.warning("inbox unavailable; the batch is answered 503", extra=_error_fields(error))
+            for _, future in batch:
+                future.set_exception(database_unavailable())
+            return
+        if len(batch) > 1:
+            for item in batch:
+                self._flush([item])
+            return
+        event, future = batch[0]
+        fields = {**_error_fields(error), "provider": event.provider, "event_id": event.event_id[:200]}
+        log.warning("inbox refused one event", extra=fields)
+        future.set_exception(UnstorableBody() if isinstance(error, DBAPIError) else error)
 
     def _store(self, events: list[NewEvent]) -> dict[tuple[str, str], str]:
         """Store the batch, retrying once on a fresh connection when the pooled one was dead.
@@ -202,6 +224,25 @@ class InboxWriter:
         connection, self._connection = self._connection, None
         if connection is not None:
             connection.close()
+
+
+ROW_PROBLEM_CLASSES = ("22", "23", "54")  # SQLSTATE classes: data exception, integrity, program limit
+
+
+def _about_the_row(error: DBAPIError) -> bool:
+    """True when PostgreSQL refused the data (not the connection, a timeout or an overload)."""
+    code = getattr(error.orig, "pgcode", None) or ""
+    return not error.connection_invalidated and code[:2] in ROW_PROBLEM_CLASSES
+
+
+def _error_fields(error: Exception) -> dict[str, object]:
+    """Type, place and SQLSTATE only: a driver message could quote the body."""
+    origin = error_origin(error)
+    fields: dict[str, object] = {"error_type": origin.error_type, "error_at": origin.location}
+    code = getattr(getattr(error, "orig", None), "pgcode", None)
+    if code:
+        fields["sqlstate"] = code
+    return fields
 
 
 def _as_enqueued(event: NewEvent) -> NewEvent:

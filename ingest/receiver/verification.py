@@ -83,10 +83,13 @@ class IpAllowList:
 
     @staticmethod
     def _address(raw: str | None) -> IpAddress | None:
+        """The address, with an IPv4 client of a dual-stack listener (`::ffff:a.b.c.d`) read as IPv4."""
         try:
-            return ipaddress.ip_address((raw or "").strip())
+            address = ipaddress.ip_address((raw or "").strip())
         except ValueError:
             return None
+        mapped = getattr(address, "ipv4_mapped", None)
+        return mapped or address
 
     def _trusted(self, address: IpAddress | None) -> bool:
         return address is not None and any(address in network for network in self.trusted_proxies)

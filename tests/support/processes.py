@@ -84,9 +84,14 @@ def wait_for_receiver(process: Process, url: str, timeout: float = 30.0) -> None
 
 @contextlib.contextmanager
 def serving(env: dict[str, str], log_path: Path, workers: int = 2) -> Iterator[tuple[Process, str]]:
-    """A real `pedro-ingest serve` (gunicorn) on a free loopback port, stopped on the way out."""
-    port = free_port()
+    """A real `pedro-ingest serve` (gunicorn) on a free loopback port, stopped on the way out.
+
+    Its operations port is a free one too (`process.ops_url`): the default 8001 would collide between
+    receivers of parallel test runs."""
+    port, ops_port = free_port(), free_port()
+    env = {**env, "OPS_PORT": str(ops_port)}
     process = Process(cli_argv("serve", "--port", str(port), "--workers", str(workers)), env, log_path)
+    process.ops_url = f"http://127.0.0.1:{ops_port}"  # type: ignore[attr-defined]
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_receiver(process, url)

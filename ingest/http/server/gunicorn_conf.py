@@ -12,6 +12,9 @@ worker_connections = WORKER_CONNECTIONS
 # A PROMETHEUS_MULTIPROC_DIR that does not exist (a fresh /run) would fail every metric update, hence
 # every webhook: create it now, in the master, before any worker writes a sample.
 ensure_multiproc_dir()
+# gunicorn's control socket is one path per user ($XDG_RUNTIME_DIR/gunicorn.ctl): two receivers on one host
+# would take it from each other. Nothing here uses it.
+control_socket_disable = True
 
 
 def child_exit(server: object, worker: object) -> None:

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import sys
 
+from ingest.config.settings import ConfigError, Settings, get_settings
+
 WORKER_CLASS = "gevent"
-WORKER_CONNECTIONS = 1000  # concurrent requests per process; each waiting request is one greenlet
+# Open connections per process and listening port (MAX_CONNECTIONS); each is one greenlet of a few KiB.
+WORKER_CONNECTIONS: int = Settings.model_fields["max_connections"].default
 
 
-def gunicorn_options(workers: int) -> list[str]:
+def gunicorn_options(workers: int, connections: int = WORKER_CONNECTIONS) -> list[str]:
     """The server flags every receiver-like app gets (`serve`, and both sides of every benchmark)."""
-    return ["--workers", str(workers), "--worker-class", WORKER_CLASS, "--worker-connections", str(WORKER_CONNECTIONS)]
+    return ["--workers", str(workers), "--worker-class", WORKER_CLASS, "--worker-connections", str(connections)]
 
 
 def describe(workers: int) -> str:
@@ -27,11 +30,25 @@ def describe(workers: int) -> str:
     return f"w{workers}x{WORKER_CLASS}({WORKER_CONNECTIONS})"
 
 
-def gunicorn_argv(host: str, port: int, workers: int) -> list[str]:
+def bind_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def gunicorn_argv(host: str, port: int, workers: int, settings: Settings | None = None) -> list[str]:
+    """`serve`: webhooks on host:port and the operations app on OPS_HOST:OPS_PORT, in the same workers.
+
+    gunicorn gives each bound address its own listener and, with gevent workers, its own pool of
+    MAX_CONNECTIONS greenlets per process: a flood on one port cannot take the other's slots. The WSGI app
+    tells the two apart by the port the connection came in on (`ingest.http.ports`).
+    """
+    settings = settings or get_settings()
+    if settings.ops_port == port:
+        raise ConfigError(f"configuration error: OPS_PORT ({port}) must differ from the webhook port")
     return [
         sys.executable, "-m", "gunicorn",
-        "--bind", f"{host}:{port}",
-        *gunicorn_options(workers),
+        "--bind", bind_address(host, port),
+        "--bind", bind_address(settings.ops_host, settings.ops_port),
+        *gunicorn_options(workers, settings.max_connections),
         "--timeout", "30",
         "--graceful-timeout", "20",
         "--config", "python:ingest.http.server.gunicorn_conf",
