@@ -42,6 +42,8 @@ def find(
     event_type: str | None = None,
     since: dt.datetime | None = None,
     limit: int = 100,
+    event_id: str | None = None,
+    row_ids: list[str] | None = None,
 ) -> list[WebhookEvent]:
     """Rows matching the filters, newest first (payload deferred: listing never loads bodies)."""
     query = select(WebhookEvent).options(defer(WebhookEvent.payload)).order_by(WebhookEvent.receivedAt.desc())
@@ -53,6 +55,10 @@ def find(
         query = query.where(WebhookEvent.eventType == event_type)
     if since is not None:
         query = query.where(WebhookEvent.receivedAt >= since)
+    if event_id is not None:
+        query = query.where(WebhookEvent.eventId == event_id)
+    if row_ids is not None:
+        query = query.where(WebhookEvent.id.in_(row_ids))
     return list(session.execute(query.limit(limit)).scalars())
 
 

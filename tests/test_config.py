@@ -53,3 +53,8 @@ def test_unreachable_database_is_one_line() -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("pedro-ingest: database unreachable:")
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("spelling", ["debug", "Debug", " DEBUG "])
+def test_log_level_is_accepted_in_any_case(spelling: str) -> None:
+    assert load_settings(database_url="postgresql://localhost/x", log_level=spelling).log_level == "DEBUG"

@@ -8,9 +8,10 @@ import threading
 import psycopg2
 import pytest
 from click.testing import CliRunner
-from prometheus_client import REGISTRY
 from sqlalchemy import Engine, text
 
+from ingest.broker.run_reports import last_reconcile
+from ingest.config.settings import get_settings
 from models.db import transaction
 from models.locks import try_job_lock
 from tests.support.ledger import make_webapp_user
@@ -99,6 +100,11 @@ def adjustments(engine: Engine, kind: str) -> list[tuple]:
         ).all()
 
 
+def last_run() -> dict[str, float]:
+    settings = get_settings()
+    return last_reconcile(settings.celery_broker_url, settings.celery_queue, 2)
+
+
 def balance(engine: Engine, balance_id: str) -> int:
     with engine.connect() as c:
         return c.execute(
@@ -115,8 +121,7 @@ def test_tampered_balance_is_detected_fixed_once_and_then_clean(engine: Engine) 
     assert (report.scanned, report.drifted, report.fixed, report.drift_credits) == (2, 1, 0, 37)
     assert [(s.id, s.balance, s.ledger) for s in report.drifts] == [(bad, 137, 100)]
     assert adjustments(engine, "drift_correction") == []
-    assert REGISTRY.get_sample_value("pedro_ingest_balance_drift_balances") == 1
-    assert REGISTRY.get_sample_value("pedro_ingest_balance_drift_credits") == 37
+    assert last_run()["drifted_balances"] == 1 and last_run()["drift_credits"] == 37
 
     fixed = service.reconcile(fix=True, page_size=1)
     assert (fixed.drifted, fixed.fixed) == (1, 1)
@@ -126,7 +131,7 @@ def test_tampered_balance_is_detected_fixed_once_and_then_clean(engine: Engine) 
 
     again = service.reconcile(fix=True)
     assert (again.drifted, again.fixed, again.openings, again.consistent) == (0, 0, 0, 2)
-    assert REGISTRY.get_sample_value("pedro_ingest_balance_drift_balances") == 0
+    assert last_run()["drifted_balances"] == 0 and last_run()["drift_credits"] == 0
     assert len(adjustments(engine, "drift_correction")) == 1
     with engine.connect() as c:
         synced = c.execute(
@@ -259,3 +264,23 @@ def test_cli_prints_the_drift_table(engine: Engine, fix: bool) -> None:
     assert clerk_id in result.output
     assert "-4" in result.output
     assert len(adjustments(engine, "drift_correction")) == int(fix)
+
+
+def test_a_cli_run_reaches_the_receivers_metrics_without_a_pid_label(
+    engine: Engine, receiver_url: str, service_env: dict[str, str]
+) -> None:
+    import subprocess
+
+    import requests
+
+    from tests.support.processes import cli_argv
+
+    _, _, balance_id = pedro_user(engine)
+    tamper(engine, balance_id, +9)
+    run = subprocess.run(cli_argv("reconcile"), env=service_env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1, run.stdout + run.stderr  # drift left unfixed
+    scraped = requests.get(f"{receiver_url}/metrics", timeout=10).text
+    assert "\npedro_ingest_balance_drift_balances 1.0\n" in scraped
+    assert "\npedro_ingest_balance_drift_credits 9.0\n" in scraped
+    assert 'pedro_scrape_error{source="reconcile"} 0.0' in scraped
+    assert "pid=" not in scraped

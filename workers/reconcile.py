@@ -14,11 +14,12 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-from prometheus_client import Gauge
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
+from ingest.broker.run_reports import record_reconcile
 from ingest.config.database import default_engine
+from ingest.config.settings import get_settings
 from models import reconciliation as rec
 from models.db import transaction
 from models.locks import try_job_lock
@@ -27,10 +28,6 @@ log = logging.getLogger(__name__)
 
 LOCK_NAME = "reconcile"
 MAX_REPORTED = 1000  # drift rows kept for the CLI table; counts and sums cover everything
-
-DRIFTED = Gauge("pedro_ingest_balance_drift_balances", "Balances whose creditsRemaining differs from the ledger.")
-DRIFT_CREDITS = Gauge("pedro_ingest_balance_drift_credits", "Sum of |creditsRemaining - ledger| over drifted balances.")
-LAST_RUN = Gauge("pedro_ingest_reconcile_last_run_timestamp_seconds", "End of the last complete reconciliation.")
 
 
 @dataclass
@@ -79,11 +76,25 @@ def reconcile(
             _run(engine, report, fix, clerk_user_id, page_size, dry_run, lock_timeout_ms)
     report.seconds = round(time.perf_counter() - started, 3)
     if clerk_user_id is None and not dry_run:
-        DRIFTED.set(report.drifted - report.fixed)
-        DRIFT_CREDITS.set(report.drift_credits)
-        LAST_RUN.set_to_current_time()
+        _publish(report)
     log.info("reconcile %s", report.status, extra=report.summary())
     return report
+
+
+def _publish(report: ReconcileReport) -> None:
+    """For every receiver's `/metrics` (the `pedro_ingest_balance_drift_*` gauges); best effort."""
+    unfixed = report.drifted - report.fixed
+    settings = get_settings()
+    try:
+        record_reconcile(
+            settings.celery_broker_url,
+            settings.celery_queue,
+            drifted_balances=unfixed,
+            drift_credits=report.drift_credits if unfixed else 0,
+            timeout=settings.ready_timeout,
+        )
+    except Exception as error:  # the run's own result stands; only the metric is stale
+        log.warning("reconcile result not recorded for /metrics: %s", type(error).__name__)
 
 
 def _run(

@@ -14,12 +14,17 @@ from ingest.cli.events import EVENT_COMMANDS
 from ingest.cli.periodic import PERIODIC_COMMANDS
 from ingest.cli.processes import PROCESS_COMMANDS
 from ingest.cli.samples import send_sample
+from ingest.cli.support import untruncated_short_help
+from ingest.cli.users import USER_COMMANDS
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120})
+@click.version_option(package_name="pedro-ingest", prog_name="pedro-ingest")
 def main() -> None:
     """Webhook ingestion for Clerk and Asaas: verified receiver, durable inbox, exactly-once workers."""
 
 
-for _command in (*PROCESS_COMMANDS, *DATABASE_COMMANDS, *EVENT_COMMANDS, *PERIODIC_COMMANDS, send_sample):
+COMMANDS = (*PROCESS_COMMANDS, *DATABASE_COMMANDS, *EVENT_COMMANDS, *PERIODIC_COMMANDS, *USER_COMMANDS, send_sample)
+for _command in COMMANDS:
     main.add_command(_command)
+untruncated_short_help(main)

@@ -1,4 +1,4 @@
-"""Schema commands: `migrate` (Alembic, adopting a database Prisma created)."""
+"""Schema commands: `migrate` (Alembic, adopting a database Prisma created; `--downgrade` to go back)."""
 
 from __future__ import annotations
 
@@ -9,21 +9,84 @@ from ingest.cli.support import fail, settings_or_exit
 from ingest.config.settings import Settings
 
 
+def database_error(error: OperationalError, database_url: str) -> str:
+    """One line: a missing database is named as such (it is not "unreachable"), anything else as unreachable."""
+    from sqlalchemy import make_url
+
+    first = str(error.orig).strip().splitlines()[0]
+    url = make_url(database_url)
+    if "does not exist" in first and url.database and f'"{url.database}"' in first:
+        return (
+            f'database "{url.database}" does not exist on {url.host or "localhost"}:{url.port or 5432}: '
+            f'create it (CREATE DATABASE "{url.database}") and run migrate again (`pedro-ingest dev` creates it)'
+        )
+    return f"database unreachable: {first}"
+
+
+def _check_target(database_url: str, revision: str, downgrade: bool) -> None:
+    """An unknown revision, the Prisma tables' removal, or an older target without --downgrade: one line."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    from migrations.runner import alembic_config, current_revision
+    from models.db import make_engine
+
+    script = ScriptDirectory.from_config(alembic_config(database_url))
+    try:
+        target = script.get_revision(revision)
+    except CommandError:
+        known = ", ".join(sorted(rev.revision for rev in script.walk_revisions()))
+        fail(f"unknown revision {revision!r} (known: {known}, head)")
+    if target is None:
+        fail("refusing to go below the baseline 0001: that would drop the web app's tables")
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        with engine.connect() as connection:
+            current = current_revision(connection)
+    finally:
+        engine.dispose()
+    ancestors = {rev.revision for rev in script.walk_revisions("base", current)} if current else set()
+    older = target.revision in ancestors and target.revision != current
+    if older and not downgrade:
+        fail(
+            f"the database is at {current} and {target.revision} is older: migrate only upgrades; "
+            f"`pedro-ingest migrate --downgrade --revision {target.revision}` goes back "
+            "(and drops what later revisions added)"
+        )
+    if downgrade and not older:
+        fail(f"--downgrade needs a revision older than the database's ({current or 'empty'}), got {target.revision}")
+
+
 @click.command()
-@click.option("--revision", default="head", show_default=True, help="Target Alembic revision.")
-def migrate(revision: str) -> None:
+@click.option("--revision", default="head", show_default=True, help="Target Alembic revision (e.g. 0004).")
+@click.option("--downgrade", is_flag=True, help="Go back to an older --revision (drops what later revisions added).")
+def migrate(revision: str, downgrade: bool) -> None:
     """Create or upgrade the schema; adopts a database that Prisma created (stamps the baseline)."""
     from migrations.runner import migrate as run_migrations
 
     settings = settings_or_exit()
     try:
+        if revision != "head" or downgrade:
+            _check_target(settings.database_url, revision, downgrade)
+        if downgrade:
+            _downgrade(settings.database_url, revision)
+            return
         before, after, adopted = run_migrations(settings.database_url, revision)
     except OperationalError as error:
-        fail(f"database unreachable: {str(error.orig).strip().splitlines()[0]}")
-        return
+        fail(database_error(error, settings.database_url))
     if adopted:
         click.echo("adopted an existing Prisma database: stamped the baseline revision 0001")
     click.echo(f"migrated: {before or 'empty'} -> {after}")
+
+
+def _downgrade(database_url: str, revision: str) -> None:
+    """Alembic's downgrade; migrations/env.py takes the migration lock, as for an upgrade."""
+    from alembic import command
+
+    from migrations.runner import alembic_config
+
+    command.downgrade(alembic_config(database_url), revision)
+    click.echo(f"downgraded to {revision}")
 
 
 def create_and_migrate(settings: Settings) -> None:
@@ -33,7 +96,7 @@ def create_and_migrate(settings: Settings) -> None:
         if ensure_database(settings.database_url):
             click.echo("created the database named in DATABASE_URL")
     except OperationalError as error:
-        fail(f"database unreachable: {str(error.orig).strip().splitlines()[0]}")
+        fail(database_error(error, settings.database_url))
     click.get_current_context().invoke(migrate)
 
 

@@ -35,11 +35,11 @@ def parse_since(value: str | None) -> dt.datetime | None:
     return parsed.astimezone(dt.UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
 
 
-def _engine_and_publisher():
+def _engine_and_publisher(*, publishes: bool = False):
     from ingest.broker.publisher import publisher_for
     from ingest.config.database import engine_from
 
-    settings = settings_or_exit()
+    settings = settings_or_exit(publishes=publishes)
     return settings, engine_from(settings), publisher_for(settings)
 
 
@@ -62,22 +62,37 @@ def events() -> None:
 @events.command("list")
 @click.option("--status", type=STATUS_CHOICE, help="Only events in this status.")
 @click.option("--provider", help="Only this provider (clerk, asaas).")
-@click.option("--type", "event_type", help="Only this event type (user.created…).")
+@click.option("--type", "event_type", help="Only this event type (e.g. user.created).")
 @click.option("--since", callback=_since, help="Received at or after: ISO time (UTC) or a duration (30m, 2h, 7d).")
+@click.option("--user", "user_ref", metavar="CLERK_ID|EMAIL|PAYMENT_ID", help="Only events about this user.")
+@click.option("--event-id", help="Only the event with this provider event id (svix-id, Asaas evt_ id).")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
 def list_events(
-    status: str | None, provider: str | None, event_type: str | None, since: dt.datetime | None, limit: int
+    status: str | None,
+    provider: str | None,
+    event_type: str | None,
+    since: dt.datetime | None,
+    user_ref: str | None,
+    event_id: str | None,
+    limit: int,
 ) -> None:
     """List events, newest first (never prints payloads)."""
-    from models import inbox_queries
+    from models import inbox_queries, user_report
     from models.db import transaction
 
     _, engine, _ = _engine_and_publisher()
     try:
         with transaction(engine) as session:
+            row_ids = None
+            if user_ref is not None:
+                found = user_report.find_user(session, user_ref)
+                if found is None:
+                    fail(f"no user matches {user_ref!r} (tried Clerk id, e-mail, user id, Asaas payment id)", code=1)
+                row_ids = [event.row_id for event in user_report.events_of(session, found, limit=100_000)]
             rows = inbox_queries.find(
-                session, status=status, provider=provider, event_type=event_type, since=since, limit=limit
-            )
+                session, status=status, provider=provider, event_type=event_type, since=since, limit=limit,
+                event_id=event_id, row_ids=row_ids,
+            )  # fmt: skip
             lines = [
                 f"{row.id}  {row.receivedAt:%Y-%m-%d %H:%M:%S}  {row.provider:<6} {row.eventType:<28} "
                 f"{row.status:<9} attempts={row.attempts}" + (f"  error={row.lastError}" if row.lastError else "")
@@ -139,7 +154,7 @@ def replay(row_ids: tuple[str, ...], status: str | None, since: dt.datetime | No
         raise click.UsageError("give event ids or --status failed|dead (not both)")
     if row_ids and (since or event_type):
         raise click.UsageError("--since and --type only go with --status")
-    _, engine, publisher = _engine_and_publisher()
+    _, engine, publisher = _engine_and_publisher(publishes=True)
     try:
         if row_ids:
             result = replay_ids(engine, publisher, list(dict.fromkeys(row_ids)))
@@ -171,7 +186,7 @@ def sweep(received_after: int | None, stuck_after: int | None) -> None:
     """Re-enqueue stranded events (left `received`, or `enqueued` and untouched too long)."""
     from workers.sweeper import sweep as run_sweep
 
-    settings, engine, publisher = _engine_and_publisher()
+    settings, engine, publisher = _engine_and_publisher(publishes=True)
     try:
         result = run_sweep(
             engine,

@@ -76,7 +76,7 @@ def prune_payloads(days: float | None) -> None:
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
 def beat(celery_args: tuple[str, ...]) -> None:
     """Run Celery beat (the periodic schedule); extra arguments go to `celery beat`. Run exactly one."""
-    settings = settings_or_exit()
+    settings = settings_or_exit(publishes=True)
     argv = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "beat"]
     if not any(arg.startswith(("-l", "--loglevel")) for arg in celery_args):
         argv += ["--loglevel", settings.log_level]

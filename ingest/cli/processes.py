@@ -30,7 +30,7 @@ def share_metrics_between_processes(role: str) -> None:
 @click.option("--dev", is_flag=True, help="Flask's development server instead of gunicorn (never in production).")
 def serve(host: str, port: int, workers: int, dev: bool) -> None:
     """Run the webhook receiver (gunicorn, gevent workers)."""
-    settings = settings_or_exit()
+    settings = settings_or_exit(publishes=True)
     if dev:
         from ingest.http.app import create_app
         from ingest.observability.logs import configure_logging
@@ -49,7 +49,7 @@ def serve(host: str, port: int, workers: int, dev: bool) -> None:
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
 def worker(celery_args: tuple[str, ...]) -> None:
     """Run a Celery worker on the events and periodic queues; extra arguments go to `celery worker`."""
-    settings = settings_or_exit()
+    settings = settings_or_exit(publishes=True)
     queues = f"{settings.celery_queue},{settings.periodic_queue}"  # events + periodic jobs (celeryconfig.py)
     argv = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", queues]
     if not any(arg.startswith(("-l", "--loglevel")) for arg in celery_args):
@@ -60,7 +60,8 @@ def worker(celery_args: tuple[str, ...]) -> None:
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Receiver interface.")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Receiver port.")
+@click.option("--port", default=8000, show_default=True, envvar="PEDRO_DEV_PORT",
+              type=click.IntRange(1, 65535), help="Receiver port.")  # fmt: skip
 @click.option(
     "--state-dir",
     default=".pedro",
@@ -71,12 +72,28 @@ def worker(celery_args: tuple[str, ...]) -> None:
 )
 @click.option("--reset", is_flag=True, help="Wipe the state directory first (embedded data and dev secrets).")
 def dev(host: str, port: int, state_dir: Path, reset: bool) -> None:
-    """Migrate, then run receiver, worker and beat together until Ctrl-C (local runs).
+    """Migrate, then run receiver, worker and beat together until Ctrl-C.
 
     With neither DATABASE_URL nor CELERY_BROKER_URL set, an embedded PostgreSQL and Redis are started
-    with their data under --state-dir; otherwise the configured servers are used.
+    with their data under --state-dir (and a demo plan for `send-sample`); otherwise the configured servers
+    are used. Other commands run in this folder find this stack through --state-dir.
     """
+    from ingest.dev import state
+
+    try:
+        lock = state.claim(state_dir)
+    except state.AlreadyRunning as error:
+        fail(str(error))
+    try:
+        code = _run_dev(host, port, state_dir, reset)
+    finally:
+        state.release(state_dir, lock)
+    sys.exit(code)
+
+
+def _run_dev(host: str, port: int, state_dir: Path, reset: bool) -> int:
     from ingest.dev import children as devrun
+    from ingest.dev import state
 
     embedded = None
     if not os.environ.get("DATABASE_URL") and not os.environ.get("CELERY_BROKER_URL"):
@@ -96,23 +113,44 @@ def dev(host: str, port: int, state_dir: Path, reset: bool) -> None:
                 os.environ[name] = value
                 click.echo(f"{name} not set: using the dev value kept in {state_dir}/dev.env")
         get_settings.cache_clear()
-        settings = settings_or_exit()
+        settings = settings_or_exit(publishes=True)
         create_and_migrate(settings)
+        if embedded is not None:
+            _seed_demo_plan(settings)
+        receiver_url = f"http://{host}:{port}"
+        state.record(
+            state_dir,
+            state.DevRun(os.getpid(), settings.database_url, settings.celery_broker_url, receiver_url, bool(embedded)),
+        )
         me = [sys.executable, "-m", "ingest.cli"]
         children = {
             "receiver": [*me, "serve", "--host", host, "--port", str(port), "--workers", "2"],
             "worker": [*me, "worker", "-c", "2"],
+            "beat": [*me, "beat", "--schedule", str(state_dir / "beat-schedule")],
         }
-        children["beat"] = [*me, "beat", "--schedule", str(state_dir / "beat-schedule")]
-        click.echo(f"receiver: http://{host}:{port}/webhooks/clerk  (metrics: /metrics, ready: /readyz)")
+        click.echo(f"receiver: {receiver_url}/webhooks/clerk  (ready: /readyz)")
+        if settings.worker_metrics_port:
+            worker_metrics = f"http://127.0.0.1:{settings.worker_metrics_port}/metrics"
+            click.echo(f"metrics:  {worker_metrics} (worker: events processed), {receiver_url}/metrics (receiver)")
         click.echo(f"database: {devrun.redact_url(settings.database_url)}")
         click.echo(f"broker:   {devrun.redact_url(settings.celery_broker_url)}")
         click.echo(f"running {', '.join(children)}; Ctrl-C stops them all")
-        code = devrun.run_children(children)
+        return devrun.run_children(children)
     finally:
         if embedded is not None:
             embedded.stop()
-    sys.exit(code)
+
+
+def _seed_demo_plan(settings) -> None:
+    from ingest.config.database import engine_from
+    from ingest.dev.demo import DEMO_PLAN_CREDITS, DEMO_PLAN_ID, seed_demo_plan
+
+    engine = engine_from(settings)
+    try:
+        if seed_demo_plan(engine):
+            click.echo(f"seeded the demo plan {DEMO_PLAN_ID} ({DEMO_PLAN_CREDITS} credits) in the embedded database")
+    finally:
+        engine.dispose()
 
 
 PROCESS_COMMANDS = (serve, worker, dev)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -15,6 +17,7 @@ from ingest.dev import samples
 from ingest.dev.children import dev_secrets
 
 PROVIDERS = ("clerk", "asaas")
+FINAL = ("processed", "ignored", "failed", "dead")
 
 
 def _fail(message: str) -> None:
@@ -39,18 +42,80 @@ def _post(base_url: str, request: samples.SignedRequest, timeout: float) -> tupl
         raise  # unreachable
 
 
-def _credential(name: str, given: str | None, state_dir: Path) -> str | None:
-    """The option/environment value, else the dev value `pedro-ingest dev` keeps in the state directory."""
+def _credential(name: str, given: str | None, state_dir: Path) -> tuple[str | None, bool]:
+    """The option/environment value, else the dev value `pedro-ingest dev` keeps in the state directory
+    (and whether it came from there)."""
     value = given or os.environ.get(name)
+    from_file = False
     if not value and (state_dir / "dev.env").exists():
-        value = dev_secrets(state_dir).get(name)
+        value, from_file = dev_secrets(state_dir).get(name), True
     first = (value or "").split(",")[0].strip()  # during a rotation, the first (newest) one
-    return first or None
+    return first or None, from_file
+
+
+def _outcome_reader(wait_seconds: float) -> Callable[[str], bool] | None:
+    """Waits for one inbox row to be final and prints its outcome; None when there is no database to ask."""
+    from ingest.cli.support import use_running_dev
+
+    use_running_dev()
+    if wait_seconds <= 0:
+        return None
+    if not os.environ.get("DATABASE_URL"):
+        click.echo("not waiting for the outcome: no DATABASE_URL and no running `pedro-ingest dev` here", err=True)
+        return None
+    from ingest.cli.users import format_outcome
+    from ingest.config.database import engine_from
+    from ingest.config.settings import ConfigError, get_settings
+    from models.db import transaction
+    from models.user_report import event_outcome
+
+    try:
+        engine = engine_from(get_settings())
+    except ConfigError as error:
+        click.echo(f"not waiting for the outcome: {error}", err=True)
+        return None
+
+    def wait(row_id: str) -> bool:
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            with transaction(engine) as session:
+                outcome = event_outcome(session, row_id)
+            final = outcome is not None and outcome.event.status in FINAL
+            if final or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        if outcome is None or not final:
+            status = outcome.event.status if outcome else "unknown"
+            click.echo(f"  still {status} after {wait_seconds:g}s: is the worker running? (events show {row_id})")
+            return False
+        click.echo(f"  {format_outcome(outcome)}")
+        return outcome.event.status in ("processed", "ignored")
+
+    return wait
+
+
+REFUSED_HINTS = {
+    "invalid_signature": "the receiver does not know this Clerk secret: {where}",
+    "invalid_token": "the receiver does not know this Asaas token: {where}",
+    "provider_not_configured": "the receiver has no secret for this provider: set it where the receiver runs",
+}
+
+
+def _stale_secret_hint(state_dir: Path) -> str:
+    return (
+        f"the secret was taken from {state_dir}/dev.env, which is not what the running receiver uses "
+        "(it was started with its own CLERK_WEBHOOK_SECRET/ASAAS_WEBHOOK_TOKEN, or dev.env changed since): "
+        "restart `pedro-ingest dev`, or pass --clerk-secret/--asaas-token with the receiver's values"
+    )
 
 
 @click.command("send-sample")
-@click.option("--url", default="http://127.0.0.1:8000", show_default=True, envvar="PEDRO_RECEIVER_URL",
-              help="Base URL of a running receiver.")  # fmt: skip
+@click.option(
+    "--url",
+    default=None,
+    envvar="PEDRO_RECEIVER_URL",
+    help="Base URL of a running receiver (default: the running dev's, else http://127.0.0.1:8000).",
+)
 @click.option("--provider", "providers", type=click.Choice([*PROVIDERS, "all"]), default="all", show_default=True,
               help="Which provider's samples to send.")  # fmt: skip
 @click.option("--clerk-secret", default=None, help="Signing secret (default: CLERK_WEBHOOK_SECRET, else dev.env).")
@@ -61,41 +126,63 @@ def _credential(name: str, given: str | None, state_dir: Path) -> str | None:
 @click.option(
     "--timeout", default=10.0, show_default=True, type=click.FloatRange(0.1, 120), help="Seconds per request."
 )
+@click.option("--wait", "wait_seconds", default=60.0, show_default=True, type=click.FloatRange(0, 600),
+              help="Seconds to wait for each event's outcome (0: do not wait).")  # fmt: skip
 def send_sample(
-    url: str, providers: str, clerk_secret: str | None, asaas_token: str | None, state_dir: Path, timeout: float
+    url: str | None,
+    providers: str,
+    clerk_secret: str | None,
+    asaas_token: str | None,
+    state_dir: Path,
+    timeout: float,
+    wait_seconds: float,
 ) -> None:
-    """Sign and post realistic Clerk and Asaas sample events to a running receiver.
+    """Sign and post sample Clerk and Asaas events to a running receiver, then print what each one did.
 
-    A Clerk `user.created` (a new user with the signup credits) and an Asaas `PAYMENT_RECEIVED` that
-    references that user; prints each answer. Exit status 1 when any is refused.
+    A Clerk `user.created` (a new user with the signup credits), then an Asaas `PAYMENT_RECEIVED` for that
+    user and the demo plan `dev` seeds. Each is sent once the one before it is applied, and its outcome is
+    printed: status, user, credits, balance. Exit status 1 when any is refused or does not apply.
     """
+    from ingest.dev import state
+
+    run = state.running(state_dir)
+    url = url or (run.receiver_url if run else "http://127.0.0.1:8000")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         _fail(f"--url must be an http(s):// URL, got {url!r}")
     wanted = PROVIDERS if providers == "all" else (providers,)
     clerk_id = f"user_{os.urandom(8).hex()}"
-    requests: list[samples.SignedRequest] = []
+    requests: list[tuple[samples.SignedRequest, bool]] = []
     if "clerk" in wanted:
-        secret = _credential("CLERK_WEBHOOK_SECRET", clerk_secret, state_dir)
+        secret, from_file = _credential("CLERK_WEBHOOK_SECRET", clerk_secret, state_dir)
         if not secret:
             _fail("no Clerk signing secret: pass --clerk-secret or set CLERK_WEBHOOK_SECRET")
         try:
-            requests.append(samples.clerk_user_created(secret, clerk_id=clerk_id))
+            requests.append((samples.clerk_user_created(secret, clerk_id=clerk_id), from_file))
         except (ValueError, TypeError):
             _fail("the Clerk signing secret is malformed (expected whsec_<base64>)")
     if "asaas" in wanted:
-        token = _credential("ASAAS_WEBHOOK_TOKEN", asaas_token, state_dir)
+        token, from_file = _credential("ASAAS_WEBHOOK_TOKEN", asaas_token, state_dir)
         if not token:
             _fail("no Asaas token: pass --asaas-token or set ASAAS_WEBHOOK_TOKEN")
-        requests.append(samples.asaas_payment_received(token, clerk_id=clerk_id))
-    refused = 0
-    for request in requests:
+        requests.append((samples.asaas_payment_received(token, clerk_id=clerk_id), from_file))
+    outcomes = _outcome_reader(wait_seconds)
+    failures = 0
+    for request, from_file in requests:
         status, answer = _post(url, request, timeout)
         if status == 404 and request.provider == "asaas":
             click.echo(f"{request.provider}: {request.description}: skipped, this receiver has no {request.path}")
             continue
         verdict = answer.get("status") or answer.get("error") or "?"
         click.echo(f"{request.provider}: {request.description}: {status} {verdict}")
-        refused += status != 200
-    if refused:
-        _fail(f"{refused} sample(s) refused; see the answers above")
+        if status != 200:
+            failures += 1
+            hint = REFUSED_HINTS.get(verdict)
+            if hint:
+                where = _stale_secret_hint(state_dir) if from_file else "pass the receiver's value"
+                click.echo(f"  {hint.format(where=where)}", err=True)
+            continue
+        if outcomes is not None and answer.get("id"):
+            failures += not outcomes(answer["id"])
+    if failures:
+        _fail(f"{failures} sample(s) refused or not applied; see above")

@@ -144,6 +144,12 @@ class Settings(BaseSettings):
     sweep_batch: int = Field(default=500, ge=1, le=10_000, description="Rows claimed per sweep transaction.")
     sweep_interval: float = Field(default=60, ge=1, description="Seconds between two sweeps (beat).")
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        """`debug` and `DEBUG` are the same level (logging and Celery spell it in capitals)."""
+        return value.strip().upper() if isinstance(value, str) else value
+
     @field_validator("database_url")
     @classmethod
     def _postgres_only(cls, value: str) -> str:

@@ -1,8 +1,8 @@
 """Realistic provider events for `pedro-ingest send-sample`: the documented samples with fresh ids.
 
 Clerk events are signed with the svix library exactly as Svix signs them; Asaas events carry the
-`asaas-access-token` header. The Asaas payment references the Clerk user (`externalReference`), so a
-new user sees a user appear and then credits.
+`asaas-access-token` header. The Asaas payment references the Clerk user and the demo plan `dev` seeds
+(`externalReference`), so a new user sees a user appear and then the plan's credits.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from svix.webhooks import Webhook
+
+from ingest.dev.demo import demo_reference
 
 SAMPLES_DIR = Path(__file__).parent / "sample_events"
 
@@ -55,12 +57,12 @@ def clerk_user_created(secret: str, *, clerk_id: str | None = None) -> SignedReq
 
 
 def asaas_payment_received(token: str, *, clerk_id: str) -> SignedRequest:
-    """A card payment received (fresh event and payment ids) whose `externalReference` is the Clerk user."""
+    """A card payment received (fresh event and payment ids) for the Clerk user and the demo plan."""
     event = copy.deepcopy(_sample("asaas_payment_received.json"))
     payment_id = f"pay_{secrets.token_hex(6)}"
     event["id"] = f"evt_{secrets.token_hex(16)}"
     event["dateCreated"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
-    event["payment"].update(id=payment_id, externalReference=clerk_id)
+    event["payment"].update(id=payment_id, externalReference=demo_reference(clerk_id), subscription=None)
     headers = {"content-type": "application/json", "asaas-access-token": token}
     body = json.dumps(event).encode()
     return SignedRequest("asaas", f"{event['event']} {payment_id} for {clerk_id}", "/webhooks/asaas", body, headers)

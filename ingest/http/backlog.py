@@ -12,6 +12,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from sqlalchemy import Engine, text
 
 from ingest.broker import redis_client as broker
+from ingest.broker.run_reports import last_reconcile
 from ingest.config.settings import Settings
 from ingest.observability.metrics import ScrapeTimeCollector
 from models import inbox_queries
@@ -43,8 +44,34 @@ def queue_gauges(settings: Settings, timeout: float) -> Iterator[Metric]:
     yield family
 
 
+def reconcile_gauges(settings: Settings, timeout: float) -> Iterator[Metric]:
+    """The last complete reconciliation, wherever it ran (beat's worker or `pedro-ingest reconcile`)."""
+    last = last_reconcile(settings.celery_broker_url, settings.celery_queue, timeout)
+    if last is None:
+        return
+    yield GaugeMetricFamily(
+        "pedro_ingest_balance_drift_balances",
+        "Balances off their ledger and left unfixed by the last reconciliation.",
+        last["drifted_balances"],
+    )
+    yield GaugeMetricFamily(
+        "pedro_ingest_balance_drift_credits",
+        "Sum of |creditsRemaining - ledger| over those balances (0 when all were fixed).",
+        last["drift_credits"],
+    )
+    yield GaugeMetricFamily(
+        "pedro_ingest_reconcile_last_run_timestamp_seconds",
+        "Unix time the last complete reconciliation ended.",
+        last["finished_at"],
+    )
+
+
 def backlog_collector(engine: Engine, settings: Settings) -> ScrapeTimeCollector:
     timeout = settings.ready_timeout
     return ScrapeTimeCollector(
-        {"database": lambda: inbox_gauges(engine, timeout), "broker": lambda: queue_gauges(settings, timeout)}
+        {
+            "database": lambda: inbox_gauges(engine, timeout),
+            "broker": lambda: queue_gauges(settings, timeout),
+            "reconcile": lambda: reconcile_gauges(settings, timeout),
+        }
     )
