@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_CLERK_KEY_BYTES = 16  # Svix issues 24-byte keys
+MIN_CONSOLE_PASSWORD_CHARS = 12
 MIN_ASAAS_TOKEN_CHARS = 16
 
 
@@ -91,6 +92,18 @@ class Settings(BaseSettings):
     )
     ops_cache_seconds: float = Field(
         default=1.0, ge=0, le=60, description="Seconds `/metrics` and `/readyz` reuse what they last read."
+    )
+    console_password: SecretStr | None = Field(
+        default=None,
+        description="Operator console at `/console/` on the operations port (user `admin`). Unset: no console (404).",
+    )
+    console_secret_key: SecretStr | None = Field(
+        default=None,
+        description="Signs console session cookies (same on every receiver). Unset: derived from CONSOLE_PASSWORD.",
+    )
+    console_session_minutes: int = Field(default=480, ge=5, le=10_080, description="Minutes a console sign-in lasts.")
+    console_login_attempts: int = Field(
+        default=5, ge=1, le=100, description="Wrong console passwords allowed per client address per minute."
     )
     body_timeout: float = Field(
         default=10.0, gt=0, le=300, description="Seconds a client has to send its whole body; then 408, closed."
@@ -186,6 +199,14 @@ class Settings(BaseSettings):
         for token in split_secrets(value):
             if len(token) < MIN_ASAAS_TOKEN_CHARS or len(set(token)) < 6:
                 raise ValueError(f"a token is too weak: use at least {MIN_ASAAS_TOKEN_CHARS} random characters")
+        return value
+
+    @field_validator("console_password")
+    @classmethod
+    def _strong_console_password(cls, value: SecretStr | None) -> SecretStr | None:
+        """The console can replay events and shows personal data: no short passwords."""
+        if value is not None and len(value.get_secret_value()) < MIN_CONSOLE_PASSWORD_CHARS:
+            raise ValueError(f"use at least {MIN_CONSOLE_PASSWORD_CHARS} characters")
         return value
 
     @field_validator("asaas_allowed_ips", "asaas_trusted_proxies")

@@ -1,4 +1,4 @@
-"""Replay: make `failed` / `dead` events pending again (fresh attempt budget) and enqueue them.
+"""Replay: make `failed` / `dead` events pending again (fresh attempt budget) and hand them to the workers.
 
 Replaying an event that is already `processed` or `ignored` changes nothing: effects happen once.
 """
