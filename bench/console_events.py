@@ -55,6 +55,24 @@ def timed(run, repeat: int = 5) -> float:
     return statistics.median(samples)
 
 
+def whole_pages(url: str, deep_cursor: str | None) -> None:
+    """The whole HTTP answer (Flask, Jinja, every query of the page), through the operations app."""
+    from ingest.config.settings import load_settings
+    from ingest.http.operations_app import create_operations_app
+
+    password = "bench-console-password"
+    client = create_operations_app(load_settings(database_url=url, console_password=password)).test_client()
+    assert client.post("/console/login", data={"password": password}).status_code == 302
+    for label, path in [
+        ("events page (HTTP)", "/console/events"),
+        ("deep events page (HTTP)", f"/console/events?cursor={deep_cursor}"),
+        ("failed events (HTTP)", "/console/events?status=failed"),
+        ("overview (HTTP)", "/console/"),
+    ]:
+        assert client.get(path).status_code == 200
+        print(f"{label:<28} {timed(lambda p=path: client.get(p)):8.2f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -108,6 +126,7 @@ def main() -> None:
             baseline = timed(lambda: event_browser.event_page(session, event_browser.EventFilter(), None, 50), 3)
         print(f"{'baseline (no index scans)':<28} {baseline:8.2f} ms")
         print(f"first page / baseline = {results['first page'] / baseline:.4f}")
+        whole_pages(url, deep_cursor)
         engine.dispose()
     finally:
         drop_database(name)
