@@ -37,6 +37,7 @@ class WebhookEvent(Base):
     __table_args__ = (
         Index("WebhookEvent_provider_eventId_key", "provider", "eventId", unique=True),
         Index(None, "status", "receivedAt"),
+        Index(None, "receivedAt"),
     )
 
     id: Mapped[str_id]

@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import Engine, text
 
 from ingest.broker.publisher import CeleryPublisher
+from ingest.broker.replay import replay_ids
 from tests.support.asaas import asaas_payment_event, asaas_subscription_event, deliver_asaas
 from tests.support.ledger import assert_balance_matches_ledger, balance, grant_rows, make_plan, make_user, settle
 from tests.support.processes import Process, cli_argv, wait_for
 from tests.support.servers import REDIS_URL, rows, scalar
-from workers.replay import replay_ids
 
 OPENING = 40
 CREDITS = 500

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from ingest.broker.publisher import CeleryPublisher
+from ingest.broker.replay import replay_ids
 from ingest.config.settings import load_settings
 from tests.support.asaas import asaas_payment_event, deliver_asaas, post_asaas
 from tests.support.clerk import clerk_item_event, clerk_user_event, deliver_clerk
@@ -32,7 +33,6 @@ from tests.support.ledger import (
 from tests.support.processes import wait_for
 from tests.support.servers import REDIS_URL, rows
 from workers.processing import process_event
-from workers.replay import replay_ids
 
 OFFICIAL = FIXTURES / "official"
 OPENING = 10

@@ -35,6 +35,7 @@ INSERT INTO "Plan" (id, name, credits, "sortOrder", "updatedAt")
 VALUES ('ckplanprisma0000000000001', 'Pro', 500, 1, now());
 """  # fmt: skip
 PRISMA_TABLES = ("User", "CreditBalance", "UsageHistory", "Plan")
+HEAD = kit.shipped_revisions(after="0000")[-1]  # every revision since 0005 ships a web-app migration
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -93,6 +94,12 @@ def deploy_seed_history(url: str, schema: Path) -> None:
     seed_path.unlink()
 
 
+def add_shipped_migrations(schema: Path, *, after: str, stamp: str = "20250101") -> None:
+    """Every migration pedro-ingest ships after revision `after`, as the web app copies them, in order."""
+    for number, revision in enumerate(kit.shipped_revisions(after)):
+        kit.add_migration(schema, f"{stamp}{number:06d}_pedro_ingest_{revision}", kit.shipped_migration(revision))
+
+
 def server_has_lz4(url: str) -> bool:
     query = "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
     return run_sql(url, query)[0][0]
@@ -109,7 +116,7 @@ def test_the_seed_schema_is_rejected_until_its_sortorder_index_is_fixed(tmp_path
 
 
 def test_pedro_ingest_first_then_the_web_app_baselines(tmp_path: Path, webapp_db: str) -> None:
-    assert "migrated: empty -> 0006" in pedro_migrate(webapp_db)
+    assert f"migrated: empty -> {HEAD}" in pedro_migrate(webapp_db)
     schema = kit.webapp_project(tmp_path, kit.webapp_schema())
 
     init = kit.prisma(webapp_db, schema, "migrate", "diff", "--from-empty", "--to-schema-datamodel", schema, "--script")
@@ -130,8 +137,7 @@ def test_existing_prisma_history_adopted_by_pedro_ingest_then_deploys_the_shippe
     before = rows_of(webapp_db)
 
     assert "adopted an existing database: its objects are those of revision 0001" in pedro_migrate(webapp_db)
-    kit.add_migration(schema, "20250101000000_pedro_ingest_0005", kit.shipped_migration("0005"))
-    kit.add_migration(schema, "20250101000001_pedro_ingest_0006", kit.shipped_migration("0006"))
+    add_shipped_migrations(schema, after="0004")
     deployed = kit.prisma(webapp_db, schema, "migrate", "deploy")
 
     assert "All migrations have been successfully applied." in deployed.stdout
@@ -150,8 +156,7 @@ def test_prisma_first_then_pedro_ingest_migrate_and_a_webhook_end_to_end(
         kit.add_migration(schema, "20240101000000_init", init.stdout)
     else:
         deploy_seed_history(webapp_db, schema)
-        kit.add_migration(schema, "20250101000000_pedro_ingest_0005", kit.shipped_migration("0005"))
-        kit.add_migration(schema, "20250101000001_pedro_ingest_0006", kit.shipped_migration("0006"))
+        add_shipped_migrations(schema, after="0004")
     kit.prisma(webapp_db, schema, "migrate", "deploy")
     assert run_sql(webapp_db, "SELECT count(*) FROM alembic_version") == [(0,)]  # Prisma made it, empty
     run_sql(webapp_db, PRISMA_ROWS)
@@ -161,10 +166,10 @@ def test_prisma_first_then_pedro_ingest_migrate_and_a_webhook_end_to_end(
 
     found = "0004" if server_has_lz4(webapp_db) else "0005"  # Prisma never sets 0005's lz4 compression
     assert f"adopted an existing database: its objects are those of revision {found}" in output
-    assert f"migrated: {found} -> 0006" in output
+    assert f"migrated: {found} -> {HEAD}" in output
     assert rows_of(webapp_db) == before
     assert_no_drift(webapp_db, schema)
-    assert pedro_migrate(webapp_db).strip() == "migrated: 0006 -> 0006"
+    assert pedro_migrate(webapp_db).strip() == f"migrated: {HEAD} -> {HEAD}"
     webhook_end_to_end(webapp_db, service_env, tmp_path)
 
 
@@ -202,8 +207,8 @@ def webhook_end_to_end(url: str, service_env: dict[str, str], tmp_path: Path) ->
 def test_a_later_revision_needs_one_step_from_the_web_app_in_either_order(
     tmp_path: Path, webapp_db: str, first: str
 ) -> None:
-    """The web app is at pedro-ingest 0005; revision 0006 arrives. Its step: add the block, copy the migration."""
-    schema = kit.webapp_project(tmp_path, kit.webapp_schema(with_deductions=False))
+    """The web app is at pedro-ingest 0005; later revisions arrive. Its step: update the blocks, copy the migrations."""
+    schema = kit.webapp_project(tmp_path, kit.webapp_schema(as_of_0005=True))
     deploy_seed_history(webapp_db, schema)
     kit.add_migration(schema, "20250101000000_pedro_ingest_0005", kit.shipped_migration("0005"))
     kit.prisma(webapp_db, schema, "migrate", "deploy")
@@ -214,16 +219,16 @@ def test_a_later_revision_needs_one_step_from_the_web_app_in_either_order(
 
     def web_app_step() -> None:
         schema.write_text(kit.webapp_schema())
-        kit.add_migration(schema, "20250201000000_pedro_ingest_0006", kit.shipped_migration("0006"))
+        add_shipped_migrations(schema, after="0005", stamp="20250201")
         kit.prisma(webapp_db, schema, "migrate", "deploy")
 
     if first == "pedro-ingest migrate":
-        assert "migrated: 0005 -> 0006" in pedro_migrate(webapp_db)
+        assert f"migrated: 0005 -> {HEAD}" in pedro_migrate(webapp_db)
         assert 'DROP TABLE "CreditDeduction"' in kit.drift(webapp_db, schema), "Prisma sees the new table"
         web_app_step()
     else:
         web_app_step()
-        assert "migrated: 0005 -> 0006" in pedro_migrate(webapp_db)
+        assert f"migrated: 0005 -> {HEAD}" in pedro_migrate(webapp_db)
 
     assert rows_of(webapp_db) == before
     assert_no_drift(webapp_db, schema)

@@ -28,7 +28,8 @@ BASELINE_SQL = (FIXTURES / "prisma_baseline.sql").read_text()
 PRISMA_TABLES = {"User", "Feature", "CreditBalance", "UsageHistory", "AdminSettings", "Plan", "StorageObject",
                  "SubscriptionEvent"}  # fmt: skip
 OWN_TABLES = {"WebhookEvent", "CreditGrant", "EntityVersion", "AsaasSubscriptionLink", "CreditDeduction"}
-OWN_INDEXES = {"WebhookEvent_provider_eventId_key", "WebhookEvent_status_receivedAt_idx", "CreditGrant_grantKey_key",
+OWN_INDEXES = {"WebhookEvent_provider_eventId_key", "WebhookEvent_status_receivedAt_idx", "WebhookEvent_receivedAt_idx",
+               "CreditGrant_grantKey_key",
                "CreditGrant_userId_idx", "AsaasSubscriptionLink_asaasSubscriptionId_key",
                "AsaasSubscriptionLink_userId_idx"}  # fmt: skip
 OWN_CONSTRAINTS = {

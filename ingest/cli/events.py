@@ -1,7 +1,7 @@
 """Operator commands for the inbox: `events list|show`, `replay`, `sweep`.
 
 The work itself lives in `models.inbox`,
-`workers.replay` and `workers.sweeper`; this module parses options and prints.
+`ingest.broker.replay` and `workers.sweeper`; this module parses options and prints.
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def show_event(row_id: str) -> None:
 def replay(row_ids: tuple[str, ...], status: str | None, since: dt.datetime | None, event_type: str | None) -> None:
     """Re-apply failed or dead events (by row id, provider event id (`evt_`, `msg_` ids), or Asaas payment id; or all
     in a status); processed events are left alone."""
-    from workers.replay import replay_ids, replay_matching
+    from ingest.broker.replay import replay_ids, replay_matching
 
     if bool(row_ids) == bool(status):
         raise click.UsageError("give event ids or --status failed|dead (not both)")

@@ -15,7 +15,10 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ingest.config.asaas_api import AsaasApiSettings
+
 MIN_CLERK_KEY_BYTES = 16  # Svix issues 24-byte keys
+MIN_CONSOLE_PASSWORD_CHARS = 12
 MIN_ASAAS_TOKEN_CHARS = 16
 
 
@@ -42,7 +45,7 @@ def split_secrets(raw: SecretStr | None) -> list[str]:
     return [part.strip() for part in raw.get_secret_value().split(",") if part.strip()]
 
 
-class Settings(BaseSettings):
+class Settings(BaseSettings, AsaasApiSettings):
     """All of pedro-ingest's settings. Field names are the environment variable names."""
 
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
@@ -93,6 +96,18 @@ class Settings(BaseSettings):
     )
     ops_cache_seconds: float = Field(
         default=1.0, ge=0, le=60, description="Seconds `/metrics` and `/readyz` reuse what they last read."
+    )
+    console_password: SecretStr | None = Field(
+        default=None,
+        description="Operator console at `/console/` on the operations port (user `admin`). Unset: no console (404).",
+    )
+    console_secret_key: SecretStr | None = Field(
+        default=None,
+        description="Signs console session cookies (same on every receiver). Unset: derived from CONSOLE_PASSWORD.",
+    )
+    console_session_minutes: int = Field(default=480, ge=5, le=10_080, description="Minutes a console sign-in lasts.")
+    console_login_attempts: int = Field(
+        default=5, ge=1, le=100, description="Wrong console passwords allowed per client address per minute."
     )
     body_timeout: float = Field(
         default=10.0, gt=0, le=300, description="Seconds a client has to send its whole body; then 408, closed."
@@ -154,51 +169,6 @@ class Settings(BaseSettings):
     sweep_batch: int = Field(default=500, ge=1, le=10_000, description="Rows claimed per sweep transaction.")
     sweep_interval: float = Field(default=60, ge=1, description="Seconds between two sweeps (beat).")
 
-    # --- Asaas API: payment backfill and webhook queue watch ------------------------------------
-    asaas_api_key: SecretStr | None = Field(
-        default=None,
-        description="Asaas API key (`$aact_…`): payment backfill, queue watch, installment totals. Unset: skipped.",
-    )
-    asaas_api_url: str = Field(
-        default="https://api.asaas.com/v3",
-        description="Asaas API base URL; the sandbox is `https://api-sandbox.asaas.com/v3`.",
-    )
-    asaas_api_concurrency: int = Field(
-        default=4, ge=1, le=50, description="Requests in flight to the Asaas API across all workers (Asaas allows 50)."
-    )
-    asaas_api_quota: int = Field(
-        default=5000,
-        ge=1,
-        le=25_000,
-        description="Our share of the account's 25,000 requests per 12 h (the web app uses the rest).",
-    )
-    asaas_api_budget: int = Field(default=1000, ge=1, description="Most Asaas API requests one backfill run makes.")
-    payment_sync_interval: float = Field(default=21600, ge=60, description="Seconds between two payment backfills.")
-    payment_sync_lookback_days: int = Field(
-        default=3, ge=1, le=400, description="Days a backfill covers when no earlier run says where to start."
-    )
-    payment_sync_status_lookback_days: int = Field(
-        default=120,
-        ge=1,
-        le=400,
-        description="Days of charges re-read by status (confirmed, refunded, charged back) in every backfill.",
-    )
-    asaas_webhook_id: str | None = Field(
-        default=None, description="Our Asaas webhook's id for the queue watch (else found by ASAAS_WEBHOOK_URL)."
-    )
-    asaas_webhook_url: str | None = Field(
-        default=None, description="Our receiver's public Asaas URL as configured in Asaas (to find our webhook)."
-    )
-    asaas_resume_queue: bool = Field(
-        default=False, description="Resume a paused Asaas webhook queue when our receiver is ready, then backfill."
-    )
-    receiver_ready_url: str | None = Field(
-        default=None, description="The receiver's `/readyz` URL, checked before resuming the Asaas queue."
-    )
-    asaas_queue_watch_interval: float = Field(
-        default=300, ge=30, description="Seconds between two checks of the Asaas webhook queue."
-    )
-
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_log_level(cls, value: object) -> object:
@@ -241,6 +211,14 @@ class Settings(BaseSettings):
         for token in split_secrets(value):
             if len(token) < MIN_ASAAS_TOKEN_CHARS or len(set(token)) < 6:
                 raise ValueError(f"a token is too weak: use at least {MIN_ASAAS_TOKEN_CHARS} random characters")
+        return value
+
+    @field_validator("console_password")
+    @classmethod
+    def _strong_console_password(cls, value: SecretStr | None) -> SecretStr | None:
+        """The console can replay events and shows personal data: no short passwords."""
+        if value is not None and len(value.get_secret_value()) < MIN_CONSOLE_PASSWORD_CHARS:
+            raise ValueError(f"use at least {MIN_CONSOLE_PASSWORD_CHARS} characters")
         return value
 
     @field_validator("asaas_allowed_ips", "asaas_trusted_proxies")

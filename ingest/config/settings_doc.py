@@ -28,7 +28,8 @@ def _default(field) -> str:
 def table() -> str:
     """The markdown table: one row per setting, in declaration order."""
     rows = ["| variable | default | meaning |", "|---|---|---|"]
-    for name, field in Settings.model_fields.items():
+    own = Settings.__annotations__  # the class's own fields first, then its mixins' (pydantic lists those first)
+    for name, field in sorted(Settings.model_fields.items(), key=lambda item: item[0] not in own):
         meaning = (field.description or "").replace("|", "\\|")
         rows.append(f"| `{name.upper()}` | {_default(field)} | {meaning} |")
     return "\n".join(rows)

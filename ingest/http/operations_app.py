@@ -18,6 +18,7 @@ from ingest.config.settings import Settings, get_settings
 from ingest.http import readiness
 from ingest.http.backlog import backlog_collector
 from ingest.http.cached import Cached
+from ingest.http.console import install_console
 from ingest.http.errors import install_error_handlers
 from ingest.http.health import health
 from ingest.http.operations import operations
@@ -47,4 +48,5 @@ def create_operations_app(settings: Settings | None = None, *, engine: Engine | 
     app.register_blueprint(health)
     app.register_blueprint(operations)
     install_error_handlers(app)
+    install_console(app, settings, engine)
     return app

@@ -37,8 +37,8 @@ def make_webapp_user(engine: Engine, credits: int) -> tuple[str, str, str]:
     return user_id, clerk_id, balance_id
 
 
-def make_plan(engine: Engine, credits: int = 500, **columns: str) -> str:
-    plan_id = new_id()
+def make_plan(engine: Engine, credits: int = 500, *, plan_id: str | None = None, **columns: str) -> str:
+    plan_id = plan_id or new_id()
     names = ", ".join(f'"{name}"' for name in columns)
     values = ", ".join(f":{name}" for name in columns)
     with engine.begin() as connection:

@@ -72,16 +72,18 @@ def output(done: subprocess.CompletedProcess[str]) -> str:
     return f"{done.stdout}\n{done.stderr}"
 
 
-def webapp_schema(*, with_deductions: bool = True) -> str:
-    """The seed schema with README's edits: the PostgreSQL index, enum values, back-relations, model blocks."""
+def webapp_schema(*, as_of_0005: bool = False) -> str:
+    """The seed schema with README's edits: the PostgreSQL index, enum values, back-relations, model blocks
+    (`as_of_0005`: the blocks as they were at revision 0005, before 0006's table and 0007's index)."""
     schema = SEED.read_text().replace(INDEX_AS_SEEDED, INDEX_FOR_POSTGRES)
     values = "".join(f"  {value}\n" for value in NEW_OPERATION_TYPES)
     schema = schema.replace("  SHORTS_MEDIA\n}", f"  SHORTS_MEDIA\n{values}}}")
     for model in ("User", "Plan"):
         schema = re.sub(rf"(model {model} \{{\n(?:.*\n)*?)(\n  @@index)", rf"\1{BACK_RELATIONS}\2", schema, count=1)
     blocks = (WEBAPP / "pedro-ingest.prisma").read_text()
-    if not with_deductions:
+    if as_of_0005:
         blocks = re.sub(r"///[^\n]*\nmodel CreditDeduction \{.*?\n\}\n", "", blocks, flags=re.S)
+        blocks = blocks.replace("  @@index([receivedAt])\n", "")
     return f"{schema}\n{blocks}"
 
 
@@ -134,3 +136,9 @@ def drift(database_url: str, schema_path: Path) -> str:
         )  # fmt: skip
     assert done.returncode in (0, 2), f"prisma migrate diff failed:\n{output(done)}"
     return "" if done.returncode == 0 else done.stdout
+
+
+def shipped_revisions(after: str) -> list[str]:
+    """The revisions with a shipped web-app migration newer than `after`, in order."""
+    names = sorted(path.name for path in (WEBAPP / "migrations").iterdir() if path.name.startswith("pedro_ingest_"))
+    return [name.removeprefix("pedro_ingest_") for name in names if name.removeprefix("pedro_ingest_") > after]

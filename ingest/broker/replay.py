@@ -1,5 +1,6 @@
 """Replay: make `failed` / `dead` events (and events ignored by a policy, with their reason) pending again
-(fresh attempt budget) and enqueue them. Operators name them by row id, provider event id or payment id.
+(fresh attempt budget) and hand them to the workers. Operators name them by row id, provider event id or
+payment id.
 
 Replaying an event that is already `processed` or `ignored` changes nothing: effects happen once.
 """
