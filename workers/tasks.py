@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ingest.broker import task_names
+from ingest.broker.inventory import BrokerInventory
 from ingest.broker.publisher import publisher_for
 from ingest.config.database import default_engine
 from ingest.config.settings import get_settings
@@ -41,11 +42,17 @@ def process_events(self, row_ids: list[str]) -> None:
 def sweep_stranded() -> int:
     """Periodic (beat) and on-demand: re-enqueue stranded inbox rows; returns how many were enqueued."""
     settings = get_settings()
-    result = sweeper.sweep(
-        default_engine(),
-        publisher_for(settings),
-        received_after=settings.sweep_received_after,
-        stuck_after=settings.sweep_stuck_after,
-        batch=settings.sweep_batch,
-    )
+    inventory = BrokerInventory(settings.celery_broker_url, settings.celery_queue)
+    try:
+        result = sweeper.sweep(
+            default_engine(),
+            publisher_for(settings),
+            received_after=settings.sweep_received_after,
+            stuck_after=settings.sweep_stuck_after,
+            batch=settings.sweep_batch,
+            inventory=inventory,
+            lost_after=settings.sweep_lost_after,
+        )
+    finally:
+        inventory.close()
     return result.enqueued

@@ -167,11 +167,14 @@ def replay(row_ids: tuple[str, ...], status: str | None, since: dt.datetime | No
 @click.command()
 @click.option("--received-after", type=click.IntRange(0), help="Seconds; default SWEEP_RECEIVED_AFTER.")
 @click.option("--stuck-after", type=click.IntRange(0), help="Seconds; default SWEEP_STUCK_AFTER.")
-def sweep(received_after: int | None, stuck_after: int | None) -> None:
-    """Re-enqueue stranded events (left `received`, or `enqueued` and untouched too long)."""
+@click.option("--lost-after", type=click.IntRange(0), help="Seconds; default SWEEP_LOST_AFTER.")
+def sweep(received_after: int | None, stuck_after: int | None, lost_after: int | None) -> None:
+    """Re-enqueue stranded events (left `received`, `enqueued` but lost by the broker, or untouched too long)."""
+    from ingest.broker.inventory import BrokerInventory
     from workers.sweeper import sweep as run_sweep
 
     settings, engine, publisher = _engine_and_publisher()
+    inventory = BrokerInventory(settings.celery_broker_url, settings.celery_queue)
     try:
         result = run_sweep(
             engine,
@@ -179,11 +182,18 @@ def sweep(received_after: int | None, stuck_after: int | None) -> None:
             received_after=settings.sweep_received_after if received_after is None else received_after,
             stuck_after=settings.sweep_stuck_after if stuck_after is None else stuck_after,
             batch=settings.sweep_batch,
+            inventory=inventory,
+            lost_after=settings.sweep_lost_after if lost_after is None else lost_after,
         )
     except OperationalError as error:
         _database_unreachable(error)
         return
-    click.echo(f"sweep: enqueued={result.enqueued}" + (" (stopped: broker unreachable)" if result.broker_down else ""))
+    finally:
+        inventory.close()
+    click.echo(
+        f"sweep: enqueued={result.enqueued} lost_by_broker={result.lost}"
+        + (" (stopped: broker unreachable)" if result.broker_down else "")
+    )
     if result.broker_down:
         raise SystemExit(1)
 
