@@ -190,8 +190,8 @@ def test_redis_shutdown_nosave_under_load_beat_alone_brings_every_acknowledged_e
     engine: Engine, redis_env: dict[str, str], private_redis: PrivateRedis, slow_users: str, tmp_path: Path
 ) -> None:
     """Receiver, two workers and beat; Redis loses every queued task mid-run; nobody sweeps by hand."""
-    env = redis_env | {"SWEEP_INTERVAL": "5", "SWEEP_LOST_AFTER": "5", "SWEEP_RECEIVED_AFTER": "5",
-                       "RECONCILE_INTERVAL": "3600", "RESYNC_INTERVAL": "3600", "RETENTION_INTERVAL": "3600"}  # fmt: skip
+    env = redis_env | {"SWEEP_INTERVAL": "5", "SWEEP_LOST_AFTER": "5", "SWEEP_RECEIVED_AFTER": "5"}
+    env |= {"RECONCILE_INTERVAL": "3600", "RESYNC_INTERVAL": "3600", "RETENTION_INTERVAL": "3600"}
     users = [f"{slow_users}{index:04d}" for index in range(200)]
     events = [clerk_user_event("user.created", clerk_id=user, email=f"{user}@example.org",
                                updated_at=1_700_000_000_000 + i) for i, user in enumerate(users)]  # fmt: skip

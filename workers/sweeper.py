@@ -18,8 +18,8 @@ LOCKED`) and with workers (a row being applied is locked, so it is skipped).
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import itertools
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
