@@ -75,8 +75,12 @@ def sweep(
         lost, broker_down = _recover_lost(engine, publisher, inventory, started, lost_after, batch)
     if broker_down:
         log.warning("sweep stopped: broker unreachable", extra={"enqueued": enqueued + lost})
-    elif enqueued or lost:
-        log.info("sweep re-enqueued stranded events", extra={"enqueued": enqueued + lost, "lost_by_broker": lost})
+    elif lost:  # the broker lost data: worth an operator's attention even when healed
+        log.warning(
+            "sweep re-enqueued events the broker had lost", extra={"enqueued": enqueued + lost, "lost_by_broker": lost}
+        )
+    elif enqueued:
+        log.info("sweep re-enqueued stranded events", extra={"enqueued": enqueued})
     return SweepResult(enqueued=enqueued + lost, broker_down=broker_down, lost=lost)
 
 
