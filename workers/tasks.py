@@ -25,17 +25,22 @@ def process_events(self, row_ids: list[str]) -> None:
     """A batch from the receiver's group commit: each event still gets its own transaction.
 
     An event that needs a retry continues as its own `process_event` task, so one slow or failing event
-    never holds the others back. A *redelivered* batch (its worker died mid-way) is split into one task
+    never holds the others back, and one that hits the batch's soft time limit hands the rest on as tasks of
+    their own. A *redelivered* batch (its worker died mid-way) is split into one task
     per event: the lost-attempt count then falls on the event that kills workers, not on its neighbours.
     """
     if (self.request.delivery_info or {}).get("redelivered"):
         for row_id in row_ids:
             process_event.apply_async(args=[row_id])
         return
-    for row_id in row_ids:
+    for index, row_id in enumerate(row_ids):
         outcome = processing.process_event(row_id, attempt=1)
         if outcome.retry_in is not None:
             process_event.apply_async(args=[row_id], countdown=outcome.retry_in, retries=1)
+        if outcome.timed_out:  # the batch's time is spent: the others continue as tasks of their own
+            for rest in row_ids[index + 1 :]:
+                process_event.apply_async(args=[rest])
+            return
 
 
 @app.task(name=task_names.SWEEP_STRANDED, ignore_result=True)

@@ -80,7 +80,8 @@ def list_events(
             )
             lines = [
                 f"{row.id}  {row.receivedAt:%Y-%m-%d %H:%M:%S}  {row.provider:<6} {row.eventType:<28} "
-                f"{row.status:<9} attempts={row.attempts}" + (f"  error={row.lastError}" if row.lastError else "")
+                f"{row.status:<9} attempts={row.attempts}"
+                + (f"  error={row.lastError}: {row.lastErrorDetail or ''}" if row.lastError else "")
                 for row in rows
             ]
     except OperationalError as error:
@@ -94,7 +95,7 @@ def list_events(
 @events.command("show")
 @click.argument("row_id")
 def show_event(row_id: str) -> None:
-    """One event: its fields, attempts, last error and payload."""
+    """One event: its fields, attempts, the reason of its last failed attempt and its payload."""
     from models import inbox_queries
     from models.db import transaction
 
@@ -112,8 +113,7 @@ def show_event(row_id: str) -> None:
                 "eventType": row.eventType,
                 "status": row.status,
                 "attempts": row.attempts,
-                "lastError": row.lastError,
-                "lastErrorDetail": row.lastErrorDetail,
+                "reason": {"code": row.lastError, "sentence": row.lastErrorDetail} if row.lastError else None,
                 "receivedAt": row.receivedAt.isoformat(),
                 "occurredAt": row.occurredAt.isoformat() if row.occurredAt else None,
                 "processedAt": row.processedAt.isoformat() if row.processedAt else None,

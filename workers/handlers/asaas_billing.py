@@ -111,7 +111,7 @@ def payment_event(session: Session, event: LockedEvent, context: HandlerContext)
     metadata = {"paymentId": payment.id, "subscriptionId": payment.subscription, "billingType": payment.billingType}
     if event.eventType in GRANTING:
         if plan is None:
-            raise PermanentError("unlinked_plan", f"payment {payment.id} links to no plan; fix the link and replay")
+            raise PermanentError("unlinked_plan", "the payment links to no plan; fix the link and replay")
         change = ledger.grant_once(
             session,
             key=grant_key(payment.id),
