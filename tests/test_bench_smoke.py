@@ -41,3 +41,9 @@ def test_drain_benchmark_smoke() -> None:
 def test_inline_baseline_smoke() -> None:
     figures = run_bench("inline_baseline.py", "--rate", "10", "--steady", "1", "--burst", "1")
     assert figures["errors"] == "0"
+
+
+def test_broker_inventory_benchmark_smoke() -> None:
+    figures = run_bench("broker_inventory.py", "--sizes", "50,300")
+    assert figures["queued"] == "300"
+    assert figures["missing_found"] == "lost"  # every queued id was seen; only the absent one is missing
