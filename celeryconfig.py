@@ -30,6 +30,10 @@ result_serializer = "json"
 accept_content = ["json"]
 task_ignore_result = True
 result_backend = None
+# No task holds a worker for long: past the soft limit the attempt is rolled back and retried (reason
+# `time_limit`); past the hard one the pool child is killed and the task redelivered (a lost attempt).
+task_soft_time_limit = _settings.task_soft_time_limit
+task_time_limit = _settings.task_time_limit
 task_acks_late = True
 task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1

@@ -4,9 +4,10 @@
 
 Generates N unique signed events for a few hundred users, adds duplicate deliveries (30%) and forged
 requests (1%), shuffles them and sends them concurrently to a receiver (gunicorn). Meanwhile it SIGKILLs
-worker processes several times (whole workers and single pool children), restarts Redis once and
-PostgreSQL once. Then it drains, runs the sweeper, and compares the database with an oracle computed from
-the unique valid events. One summary line:
+worker processes several times (whole workers and single pool children), restarts Redis once (losing every
+queued task) and PostgreSQL once. Beat runs as in production and is the only thing that sweeps: nobody
+re-enqueues by hand. Then it waits for the backlog to drain and compares the database with an oracle
+computed from the unique valid events. One summary line:
 
     events=N accepted=… forged_rejected=… lost=0 double_applied=0 mismatches=0 …
 
@@ -285,7 +286,16 @@ class Chaos:
             ASAAS_API_URL=self.asaas_api.url,  # installment purchase totals
             ASAAS_API_KEY=ASAAS_API_KEY,
             RETRY_BACKOFF_MAX="5",
-            VISIBILITY_TIMEOUT="60",
+            VISIBILITY_TIMEOUT="60",  # a SIGKILLed worker's reserved tasks come back after a minute
+            TASK_SOFT_TIME_LIMIT="30",
+            TASK_TIME_LIMIT="45",
+            SWEEP_INTERVAL=str(self.args.sweep_interval),
+            SWEEP_LOST_AFTER=str(self.args.sweep_interval),
+            SWEEP_RECEIVED_AFTER=str(self.args.sweep_interval),
+            RECONCILE_INTERVAL="3600",
+            RESYNC_INTERVAL="3600",
+            RETENTION_INTERVAL="3600",
+            WORKER_METRICS_PORT="0",
             LOG_LEVEL=self.args.log_level,
             PYTHONPATH=str(ROOT),
             OPS_PORT=str(free_port()),
@@ -305,6 +315,9 @@ class Chaos:
             worker = Service(f"worker{index}", argv, env, self.logs).start()
             self.workers.append(worker)
             self.services.append(worker)
+        if not self.args.no_beat:
+            beat = [*cli, "beat", "--schedule", str(self.logs / "beat-schedule")]
+            self.services.append(Service("beat", beat, env, self.logs).start())
         url = f"http://127.0.0.1:{port}"
 
         def receiver_up() -> bool:
@@ -402,8 +415,7 @@ class Chaos:
     def supervise(self, stop: threading.Event) -> None:
         """Restart a worker that exited by itself, as systemd or `restart: always` would in production.
 
-        Needed in practice: with kombu 5.7 / redis-py 8 a Celery worker whose Redis connection drops
-        ends with "Unrecoverable error: AttributeError(... 'hostname')" and exits instead of reconnecting.
+        Counted as `worker_restarts`: a worker that reconnects by itself after the Redis restart needs none.
         """
         while not stop.wait(1.0):
             for worker in self.workers:
@@ -452,36 +464,28 @@ class Chaos:
         self.chaos_log.append(f"{action} at sent={self.sent} took {time.monotonic() - started:.1f}s")
 
     # -- drain and verify
-    def drain(self, database: str, broker: str, env: dict[str, str]) -> int:
-        from ingest.broker.publisher import CeleryPublisher
-        from models.db import make_engine
-        from workers.sweeper import sweep
-
-        engine = make_engine(database)
-        publisher = CeleryPublisher(broker, env["CELERY_QUEUE"])
+    def drain(self, database: str) -> float:
+        """Wait until every acknowledged event is final, or nothing is pending any more (what is left is then
+        failed/dead and reported as lost), or the drain timeout. Beat's sweeps do all the re-enqueueing.
+        Returns the seconds waited."""
+        started = time.monotonic()
         wanted = len(self.acknowledged)
-        deadline = time.monotonic() + self.args.drain_timeout
-        sweeps = 0
-        last, still = -1, 0.0
+        deadline = started + self.args.drain_timeout
         while time.monotonic() < deadline:
-            final = self.count_final(database)
-            if final >= wanted or self.count_pending(database) == 0:
-                break  # everything applied, or what is left is failed/dead (reported as lost)
-            if final == last:
-                if time.monotonic() - still > self.args.quiet and self.args.no_sweep:
-                    return 0  # harness self-check: what is left stays lost
-                if time.monotonic() - still > self.args.quiet:
-                    # No progress: whatever is left is stranded (lost with Redis, or held by a killed worker).
-                    sweep(engine, publisher, received_after=0, stuck_after=0, batch=1000)
-                    sweeps += 1
-                    still = time.monotonic()
-            else:
-                last, still = final, time.monotonic()
+            if self.count_final(database) >= wanted or self.count_pending(database) == 0:
+                break
             time.sleep(0.5)
-        if not self.args.no_sweep:
-            sweep(engine, publisher, received_after=0, stuck_after=0, batch=1000)  # the final sweep
-        engine.dispose()
-        return sweeps + 1
+        return time.monotonic() - started
+
+    def recovered_lost(self) -> int:
+        """Rows beat's sweeps re-enqueued because the broker had lost their message (from the worker logs)."""
+        import re
+
+        return sum(
+            int(n)
+            for path in self.logs.glob("worker*.log")
+            for n in re.findall(r'"lost_by_broker": (\d+)', path.read_text(errors="replace"))
+        )
 
     def count_pending(self, database: str) -> int:
         with contextlib.closing(psycopg2.connect(database)) as connection, connection.cursor() as cursor:
@@ -546,11 +550,7 @@ class Chaos:
             send_seconds = time.monotonic() - started
             done.set()
             chaos.join(120)
-            sweeps = self.drain(database, broker, env)
-            # A last check after the final sweep's tasks ran.
-            with contextlib.suppress(RuntimeError):
-                if not self.args.no_sweep:
-                    wait_until(lambda: self.count_final(database) >= len(self.acknowledged), 60, "the final sweep")
+            drain_seconds = self.drain(database)
             total_seconds = time.monotonic() - started
             result = self.verify(database, users, payments)
         finally:
@@ -573,7 +573,8 @@ class Chaos:
             f"payers={self.args.payers} payment_double={result['payment_double']} "
             f"payment_mismatches={result['payment_mismatches']} "
             + "".join(f"{name}={value} " for name, value in result["figures"].items())
-            + f"chaos_actions={len(self.chaos_log)} worker_restarts={self.supervisor_restarts} sweeps={sweeps} "
+            + f"chaos_actions={len(self.chaos_log)} worker_restarts={self.supervisor_restarts} "
+            f"recovered_lost={self.recovered_lost()} drain_s={drain_seconds:.1f} "
             f"send_s={send_seconds:.1f} "
             f"total_s={total_seconds:.1f} events_per_s={self.args.events / total_seconds:.0f}"
         )
@@ -604,11 +605,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="separate Celery worker processes")
     parser.add_argument("--concurrency-per-worker", type=int, default=2)
     parser.add_argument("--outage", type=float, default=2.0, help="seconds Redis / PostgreSQL stay down")
-    parser.add_argument("--quiet", type=float, default=5.0, help="seconds without progress before a sweep")
+    parser.add_argument("--sweep-interval", type=int, default=10, help="SWEEP_INTERVAL (and the lost/received ages)")
     parser.add_argument("--drain-timeout", type=float, default=240.0)
     parser.add_argument("--database-url", help="use this PostgreSQL database (never restarted)")
     parser.add_argument("--broker-url", help="use this Redis (never restarted)")
-    parser.add_argument("--no-sweep", action="store_true", help="self-check: never sweep, so the run must report loss")
+    parser.add_argument("--no-beat", action="store_true", help="self-check: no beat, nothing sweeps: the run must lose")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--logs", help="directory for process logs (default: a temp dir)")
     parser.add_argument("--log-level", default="WARNING", help="LOG_LEVEL of the receiver and workers")

@@ -208,6 +208,23 @@ def claim_stranded(
     )
 
 
+def claim_lost(session: Session, row_ids: list[str], *, untouched_since: dt.datetime) -> list[str]:
+    """Lock rows the broker holds no message for, if they are still `enqueued` and untouched since then
+    (a worker that applied, retried or holds a row meanwhile changed it or locks it: `SKIP LOCKED`)."""
+    return list(
+        session.execute(
+            select(WebhookEvent.id)
+            .where(
+                WebhookEvent.id.in_(row_ids),
+                WebhookEvent.status == EventStatus.ENQUEUED.value,
+                WebhookEvent.updatedAt <= untouched_since,
+            )
+            .order_by(WebhookEvent.receivedAt)
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+
+
 _DROP_OLD_PAYLOADS = text(
     """
     UPDATE "WebhookEvent" SET payload = NULL, "updatedAt" = :now

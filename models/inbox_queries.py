@@ -29,6 +29,18 @@ def backlog(connection: Connection) -> dict[str, tuple[int, float]]:
     return {row.status: (int(row.rows), float(row.oldest_seconds or 0.0)) for row in connection.execute(_BACKLOG).all()}
 
 
+def enqueued_untouched_since(connection: Connection, untouched_since: dt.datetime, limit: int) -> list[str]:
+    """Ids of `enqueued` rows not touched since then, oldest first (the (status, receivedAt) index)."""
+    return list(
+        connection.execute(
+            select(WebhookEvent.id)
+            .where(WebhookEvent.status == "enqueued", WebhookEvent.updatedAt <= untouched_since)
+            .order_by(WebhookEvent.receivedAt)
+            .limit(limit)
+        ).scalars()
+    )
+
+
 def summary(connection: Connection, row_id: str):
     """Identity and timing of one row (for the per-event log line and the lag histogram), or None."""
     return connection.execute(_SUMMARY, {"id": row_id}).one_or_none()

@@ -9,14 +9,22 @@ difference is drift.
 
 Reading is lock-free: one statement sees one snapshot, and the web app changes the balance and writes its
 `UsageHistory` row in one transaction, so a deduction in flight is either wholly visible or not at all.
+A run reads every balance with one streamed statement (the ledger aggregated once, as a plain SQL check
+would) and gets back only the balances that need a write.
+
+`lastSyncedAt` means: the balance as it stands now was found equal to its ledger at that time. A run sets
+it on balances it settles and on consistent balances that changed since their stamp (a ledger row, or an
+`updatedAt`, after it); a consistent balance with nothing newer keeps its stamp, which is still true, so a
+steady run writes almost nothing. When the whole table was last checked is the
+`pedro_ingest_reconcile_last_run_timestamp_seconds` metric.
 Writing locks the page's balances in id order (the web app locks one balance per transaction, so no
 deadlock), re-reads them under the lock, and writes ledger rows only for what is still true then.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
@@ -32,24 +40,33 @@ _STATE_COLUMNS = """
     b.id, b."userId", b."clerkUserId", b."creditsRemaining" AS balance,
     COALESCE(l.total, 0) AS ledger, COALESCE(l.has_origin, false) AS has_origin
 """
-_LEDGER_LATERAL = """
+_ORIGIN = """(u."operationType" = 'CREDIT_GRANT' AND u.details->>'kind' = 'signup')
+              OR (u."operationType" = 'CREDIT_ADJUSTMENT' AND u.details->>'kind' = 'opening_balance')"""
+_LEDGER_LATERAL = f"""
     LEFT JOIN LATERAL (
-        SELECT sum(-u."creditsUsed")::bigint AS total,
-               bool_or((u."operationType" = 'CREDIT_GRANT' AND u.details->>'kind' = 'signup')
-                    OR (u."operationType" = 'CREDIT_ADJUSTMENT' AND u.details->>'kind' = 'opening_balance'))
-                   AS has_origin
+        SELECT sum(-u."creditsUsed")::bigint AS total, bool_or({_ORIGIN}) AS has_origin
           FROM "UsageHistory" u
          WHERE u."creditBalanceId" = b.id
     ) l ON true
 """
-_PAGE = text(
+# Every balance in one statement (one snapshot): the ledger is aggregated once (a hash aggregate, as a plain
+# SQL check would do it) and only what needs Python comes back: balances to open or drifted, and consistent
+# ones whose stamp no longer covers their current state (a ledger row or an update after `lastSyncedAt`).
+_SCAN = text(
     f"""
-    SELECT {_STATE_COLUMNS}
-      FROM (SELECT * FROM "CreditBalance" WHERE id > :after ORDER BY id LIMIT :limit) b
-      {_LEDGER_LATERAL}
-     ORDER BY b.id
+    SELECT id, "userId", "clerkUserId", balance, ledger, has_origin,
+           has_origin AND balance = ledger AS consistent
+      FROM (SELECT b.id, b."userId", b."clerkUserId", b."creditsRemaining" AS balance,
+                   COALESCE(l.total, 0) AS ledger, COALESCE(l.has_origin, false) AS has_origin,
+                   (l.last_entry > b."lastSyncedAt" OR b."updatedAt" > b."lastSyncedAt") AS changed
+              FROM "CreditBalance" b
+              LEFT JOIN (SELECT u."creditBalanceId" AS id, sum(-u."creditsUsed")::bigint AS total,
+                                bool_or({_ORIGIN}) AS has_origin, max(u.timestamp) AS last_entry
+                           FROM "UsageHistory" u GROUP BY 1) l ON l.id = b.id) s
+     WHERE NOT (has_origin AND balance = ledger) OR changed
     """
 )
+_COUNT = text('SELECT count(*) FROM "CreditBalance"')
 _ONE = text(f"""SELECT {_STATE_COLUMNS} FROM "CreditBalance" b {_LEDGER_LATERAL} WHERE b."clerkUserId" = :clerk_id""")
 _LOCK = text("""SELECT id FROM "CreditBalance" WHERE id = ANY(:ids) ORDER BY id FOR UPDATE""")
 _LOCKED_STATE = text(f"""SELECT {_STATE_COLUMNS} FROM "CreditBalance" b {_LEDGER_LATERAL} WHERE b.id = ANY(:ids)""")
@@ -94,14 +111,51 @@ def _states(rows: Sequence) -> list[BalanceState]:
     ]
 
 
-def read_page(connection: Connection, after: str, limit: int) -> list[BalanceState]:
-    """The next `limit` balances by id after `after` (keyset paging: bounded memory, no OFFSET scans)."""
-    return _states(connection.execute(_PAGE, {"after": after, "limit": limit}).all())
+@dataclass
+class Page:
+    """Balances that need a write: `pending` (an opening row, or drift) and `restamp` (consistent, but their
+    ledger or row changed since `lastSyncedAt`). Consistent balances whose stamp still holds are not listed."""
+
+    scanned: int = 0
+    consistent: int = 0
+    restamp: list[str] = field(default_factory=list)
+    pending: list[BalanceState] = field(default_factory=list)
 
 
-def read_one(connection: Connection, clerk_user_id: str) -> list[BalanceState]:
-    """The balance of one Clerk user (empty when there is none)."""
-    return _states(connection.execute(_ONE, {"clerk_id": clerk_user_id}).all())
+def scan(connection: Connection, batch: int) -> Iterator[Page]:
+    """All balances in one snapshot, streamed through a server-side cursor in pages of at most `batch` rows
+    that need attention (memory stays bounded whatever the table size). The first page carries the count of
+    balances scanned and of consistent ones. Call inside a REPEATABLE READ transaction: count and scan then
+    see the same snapshot."""
+    scanned = int(connection.execute(_COUNT).scalar_one())
+    result = connection.execution_options(stream_results=True, max_row_buffer=batch).execute(_SCAN)
+    pending_total = 0
+    pages: list[Page] = []
+    for rows in result.partitions(batch):
+        page = Page()
+        for r in rows:
+            if r.consistent:
+                page.restamp.append(r.id)
+            else:
+                page.pending.append(_states([r])[0])
+        pending_total += len(page.pending)
+        pages.append(page)
+        if len(pages) == 2:  # keep one page back, so the last one can carry the totals
+            yield pages.pop(0)
+    last = pages[0] if pages else Page()
+    last.scanned, last.consistent = scanned, scanned - pending_total
+    yield last
+
+
+def read_one(connection: Connection, clerk_user_id: str) -> Page:
+    """The balance of one Clerk user (nothing scanned when there is none); a consistent one is restamped."""
+    states = _states(connection.execute(_ONE, {"clerk_id": clerk_user_id}).all())
+    return Page(
+        scanned=len(states),
+        consistent=sum(s.consistent for s in states),
+        restamp=[s.id for s in states if s.consistent],
+        pending=[s for s in states if not s.consistent],
+    )
 
 
 def touch_synced(connection: Connection, ids: Sequence[str]) -> int:

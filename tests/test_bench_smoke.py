@@ -56,3 +56,9 @@ def test_deductions_benchmark_smoke() -> None:
     assert figures["calls"] == "40"
     assert figures["deduction_rows"] == "160"  # 40 calls, two rounds each for spread and one user
     assert float(figures["pedro/baseline"]) > 0
+
+
+def test_broker_inventory_benchmark_smoke() -> None:
+    figures = run_bench("broker_inventory.py", "--sizes", "50,300")
+    assert figures["queued"] == "300"
+    assert figures["missing_found"] == "lost"  # every queued id was seen; only the absent one is missing

@@ -107,8 +107,11 @@ def test_two_beats_and_a_worker_reconcile_once(engine: Engine, worker, service_e
             return len(adjustments(engine, "opening_balance")) == len(fresh)
 
         wait_for(opened, 90, interval=0.5, what="beat-driven reconcile to record the opening balances")
-        with engine.connect() as c:
+        with engine.begin() as c:
             first = c.execute(text("""SELECT max("lastSyncedAt") FROM "CreditBalance" """)).scalar_one()
+            # A web-app change (still consistent): the next run restamps this balance, and only this one.
+            c.execute(text("""UPDATE "CreditBalance" SET "updatedAt" = :now WHERE id = :id"""),
+                      {"now": utcnow(), "id": fresh[0]})  # fmt: skip
 
         def ran_again() -> bool:
             with engine.connect() as c:

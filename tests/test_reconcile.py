@@ -284,3 +284,27 @@ def test_a_cli_run_reaches_the_receivers_metrics_without_a_pid_label(
     assert "\npedro_ingest_balance_drift_credits 9.0\n" in scraped
     assert 'pedro_scrape_error{source="reconcile"} 0.0' in scraped
     assert "pid=" not in scraped
+
+
+def test_last_synced_at_says_when_the_balance_as_it_stands_was_found_equal_to_its_ledger(engine: Engine) -> None:
+    """A steady run leaves a still-true stamp alone, restamps a balance that changed since, and never stamps
+    a drifted one."""
+    _, _, steady = pedro_user(engine)
+    _, spender_user, spender = pedro_user(engine)
+    _, _, drifted = pedro_user(engine)
+
+    def stamps() -> dict[str, object]:
+        with engine.connect() as c:
+            return dict(c.execute(text('SELECT id, "lastSyncedAt" FROM "CreditBalance"')).all())
+
+    service.reconcile(fix=False)
+    first = stamps()
+    deduct(libpq(engine), spender, spender_user, 7)  # the web app: balance and ledger row together
+    with engine.begin() as c:  # a change behind the ledger's back
+        c.execute(text("""UPDATE "CreditBalance" SET "creditsRemaining" = 1 WHERE id = :id"""), {"id": drifted})
+    report = service.reconcile(fix=False)
+    second = stamps()
+    assert (report.scanned, report.consistent, report.drifted, report.stamped) == (3, 2, 1, 1)
+    assert second[steady] == first[steady]  # nothing changed: the stamp is still true
+    assert second[spender] > first[spender]  # changed since its stamp, found consistent again
+    assert second[drifted] == first[drifted]  # never stamped while it disagrees with its ledger

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
 # SQLSTATE class 22 (data exception: out of range, bad datetime…) and 54000 (program limit exceeded: an
@@ -33,15 +34,24 @@ class IgnoredByPolicy(Exception):
 
 
 class TransientError(Exception):
-    """A condition expected to clear by itself (a dependency down, a lock timeout): retry later."""
+    """A condition expected to clear by itself (a dependency down, a row not synced yet): retry later.
+
+    Like `PermanentError`, it carries a stable `code` and a plain `detail` sentence without payload values.
+    """
+
+    def __init__(self, code: str = "transient_error", detail: str = "a condition expected to clear by itself") -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
 
 
 def is_transient(error: BaseException) -> bool:
-    """Connection loss, serialization failure, deadlock and lock timeouts are worth retrying (psycopg2 also
-    reports an oversize index row as an `OperationalError`: that one is not)."""
+    """Connection loss, serialization failure, deadlock, lock and statement timeouts, and a task over its soft
+    time limit (rolled back, then retried until the attempt budget is spent) are worth retrying. psycopg2 also
+    reports an oversize index row as an `OperationalError`: that one is not."""
     if never_succeeds(error):
         return False
-    if isinstance(error, TransientError | OperationalError):
+    if isinstance(error, TransientError | OperationalError | SoftTimeLimitExceeded):
         return True
     return isinstance(error, DBAPIError) and error.connection_invalidated
 

@@ -16,6 +16,13 @@ that never ends (the worker was SIGKILLed, or the handler crashes the process: a
 counted when its task is *redelivered* (kombu's Redis transport flags restored messages), in a small
 transaction of its own before the retry; once `TASK_MAX_RETRIES + 1` attempts are spent the row is
 `dead` and the handler is not run again.
+
+No event holds a worker for long: every worker transaction sets `lock_timeout` and `statement_timeout`
+(`DB_LOCK_TIMEOUT_MS`, `DB_STATEMENT_TIMEOUT_MS`) with `SET LOCAL`, so a row held elsewhere or a runaway
+statement ends the attempt (rolled back, retried with reason `lock_timeout` / `statement_timeout`); and the
+Celery task has a soft time limit (`TASK_SOFT_TIME_LIMIT`: the attempt is rolled back and retried with
+reason `time_limit`, `dead` once the budget is spent) and a hard one (`TASK_TIME_LIMIT`: the pool child is
+killed, the task redelivered and the attempt counted as lost, like any crashed worker).
 """
 
 from __future__ import annotations
@@ -26,7 +33,8 @@ import time
 from dataclasses import dataclass
 
 from pydantic import ValidationError
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
 
 from ingest.config.database import default_engine
 from ingest.config.settings import Settings, get_settings
@@ -36,6 +44,7 @@ from models.db import transaction
 from models.tables import FINAL_STATUSES, EventStatus
 from workers import telemetry
 from workers.errors import IgnoredByPolicy, PermanentError, is_transient, never_succeeds
+from workers.failure_reasons import reason_for
 from workers.handlers import HANDLERS, HandlerContext
 
 log = logging.getLogger(__name__)
@@ -47,6 +56,7 @@ class Outcome:
 
     status: str
     retry_in: float | None = None
+    timed_out: bool = False  # the task's soft time limit ended this attempt
 
 
 @dataclass
@@ -90,28 +100,33 @@ def process_event(
             return Outcome("dead")
         outcome = _apply(row_id, engine, settings, seen)
     except PermanentError as error:
-        _record(engine, row_id, EventStatus.FAILED, error.code, error.detail)
+        _record(engine, settings, row_id, EventStatus.FAILED, error.code, error.detail)
         outcome = Outcome("failed")
     except ValidationError as error:
-        _record(engine, row_id, EventStatus.FAILED, "invalid_payload", _describe_validation(error))
+        _record(engine, settings, row_id, EventStatus.FAILED, "invalid_payload", _describe_validation(error))
         outcome = Outcome("failed")
     except Exception as error:
-        origin = error_origin(error)  # never the message: it may quote payload values
-        code = "transient_error" if is_transient(error) else "handler_error"
-        detail = f"{origin.describe()} on attempt {attempt}"
+        origin = error_origin(error)  # for developers; never the message: it may quote payload values
         if never_succeeds(error):
-            detail = f"the database refused a value of this event ({origin.describe()}); a retry cannot succeed"
-            _record(engine, row_id, EventStatus.FAILED, "invalid_payload", detail)
+            detail = "the database refused one of this event's values; a retry cannot succeed"
+            _record(engine, settings, row_id, EventStatus.FAILED, "invalid_payload", detail)
             outcome = Outcome("failed")
-        elif _record(engine, row_id, None, code, detail, max_attempts(settings)) == EventStatus.DEAD:
-            outcome = Outcome("dead")
-        else:  # also when the failure could not be recorded (database down): the row decides next time
-            outcome = Outcome("retry", retry_in=backoff_seconds(attempt, settings.retry_backoff_max))
-        if not is_transient(error) and outcome.status != "failed":
-            log.error(
-                "handler raised",
-                extra={"event_row": row_id, "error_type": origin.error_type, "error_at": origin.location},
-            )
+            reason_code = "invalid_payload"
+        else:
+            reason = reason_for(error)
+            reason_code = reason.code
+            status = _record(engine, settings, row_id, None, reason.code, reason.sentence, max_attempts(settings))
+            if status == EventStatus.DEAD:
+                outcome = Outcome("dead")
+            else:  # also when the failure could not be recorded (database down): the row decides next time
+                outcome = Outcome("retry", retry_in=backoff_seconds(attempt, settings.retry_backoff_max))
+            outcome = Outcome(outcome.status, outcome.retry_in, timed_out=reason.code == "time_limit")
+        log.log(
+            logging.WARNING if is_transient(error) else logging.ERROR,
+            "handler raised" if reason_code == "handler_error" else "attempt failed",
+            extra={"event_row": row_id, "code": reason_code, "attempt": attempt, "error_type": origin.error_type,
+                   "error_at": origin.location},
+        )  # fmt: skip
     row = seen[0] if seen else None
     telemetry.event_finished(engine, row_id, outcome.status, attempt, time.perf_counter() - started, row)
     return outcome
@@ -119,6 +134,7 @@ def process_event(
 
 def _apply(row_id: str, engine: Engine, settings: Settings, seen: list[SeenEvent]) -> Outcome:
     with transaction(engine) as session:
+        bound_transaction(session, settings)
         event = inbox.lock(session, row_id)
         if event is None:
             return Outcome("missing")
@@ -144,11 +160,18 @@ def _apply(row_id: str, engine: Engine, settings: Settings, seen: list[SeenEvent
 
 
 def _record(
-    engine: Engine, row_id: str, status: EventStatus | None, code: str, detail: str, budget: int | None = None
+    engine: Engine,
+    settings: Settings,
+    row_id: str,
+    status: EventStatus | None,
+    code: str,
+    detail: str,
+    budget: int | None = None,
 ) -> str | None:
     """Best effort: when the database itself is down, the retry or the sweeper records it later."""
     try:
         with transaction(engine) as session:
+            bound_transaction(session, settings)
             return inbox.record_failure(session, row_id, status, code, detail, max_attempts=budget)
     except Exception:
         log.warning("could not record the failure of an event", extra={"event_row": row_id, "code": code})
@@ -157,7 +180,18 @@ def _record(
 
 def _count_lost_attempt(engine: Engine, row_id: str, settings: Settings) -> str | None:
     with transaction(engine) as session:
+        bound_transaction(session, settings)
         return inbox.count_lost_attempt(session, row_id, max_attempts=max_attempts(settings))
+
+
+_TIMEOUTS = text("SELECT set_config('lock_timeout', :lock, true), set_config('statement_timeout', :statement, true)")
+
+
+def bound_transaction(session: Session, settings: Settings) -> None:
+    """`SET LOCAL` lock and statement timeouts for this transaction only (pooled connections keep no trace)."""
+    session.execute(
+        _TIMEOUTS, {"lock": f"{settings.db_lock_timeout_ms}ms", "statement": f"{settings.db_statement_timeout_ms}ms"}
+    )
 
 
 def _describe_validation(error: ValidationError) -> str:

@@ -1,10 +1,11 @@
-"""Reconciliation service: every `CreditBalance` against its ledger, page by page.
+"""Reconciliation service: every `CreditBalance` against its ledger.
 
-Per page: one lock-free read; consistent balances get `lastSyncedAt`; balances without an origin get
-their opening row; drift is reported, and with `fix` booked as one adjustment row. Writes happen in one
-short transaction per page on the balances that need them, locked in id order and re-read under the
-lock, so a deduction committed meanwhile is never mistaken for drift and never lost. The balance itself
-is never overwritten: corrections are ledger rows.
+One lock-free streamed read of every balance; consistent balances that changed since their stamp get
+`lastSyncedAt` (its meaning: `models.reconciliation`); balances without an origin get their opening row;
+drift is reported, and with `fix` booked as one adjustment row. Writes happen in one short transaction per
+page (up to `page_size` balances that need one), locked in id order and re-read under the lock, so a
+deduction committed meanwhile is never mistaken for drift and never lost. The balance itself is never
+overwritten: corrections are ledger rows.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class ReconcileReport:
     drifted: int = 0
     drift_credits: int = 0
     fixed: int = 0
+    stamped: int = 0  # lastSyncedAt set: consistent and changed since the last stamp, or just settled
     busy: int = 0
     seconds: float = 0.0
     drifts: list[rec.BalanceState] = field(default_factory=list)
@@ -106,34 +108,30 @@ def _run(
     dry_run: bool,
     lock_timeout_ms: int,
 ) -> None:
-    after = ""
-    while True:
+    if clerk_user_id is not None:
         with engine.connect() as connection:
-            if clerk_user_id is not None:
-                page = rec.read_one(connection, clerk_user_id)
-            else:
-                page = rec.read_page(connection, after, page_size)
+            page = rec.read_one(connection, clerk_user_id)
             connection.rollback()
-        if not page:
-            return
-        report.scanned += len(page)
-        _settle_page(engine, report, page, fix, dry_run, lock_timeout_ms)
-        if clerk_user_id is not None or len(page) < page_size:
-            return
-        after = page[-1].id
+        _settle(engine, report, page, fix, dry_run, lock_timeout_ms)
+        return
+    with engine.connect() as reader:
+        reader = reader.execution_options(isolation_level="REPEATABLE READ")
+        with reader.begin():  # count and scan in one snapshot; the writes go through other connections
+            for page in rec.scan(reader, page_size):
+                _settle(engine, report, page, fix, dry_run, lock_timeout_ms)
 
 
-def _settle_page(
+def _settle(
     engine: Engine,
     report: ReconcileReport,
-    page: list[rec.BalanceState],
+    page: rec.Page,
     fix: bool,
     dry_run: bool,
     lock_timeout_ms: int,
 ) -> None:
-    consistent = [s.id for s in page if s.consistent]
-    report.consistent += len(consistent)
-    pending = [s for s in page if not s.consistent]
+    report.scanned += page.scanned
+    report.consistent += page.consistent
+    pending = page.pending
     if dry_run:
         for state in pending:
             if state.needs_opening:
@@ -142,9 +140,14 @@ def _settle_page(
             else:
                 _count(report, state, fixed=False)
         return
-    if consistent:
+    if page.restamp:
         with engine.begin() as connection:
-            rec.touch_synced(connection, consistent)
+            report.stamped += rec.touch_synced(connection, page.restamp)
+    if not fix:  # drift is only reported: the snapshot is enough (the web app changes balance and ledger together)
+        for state in pending:
+            if not state.needs_opening:
+                _count(report, state, fixed=False)
+        pending = [state for state in pending if state.needs_opening]
     if not pending:
         return
     try:
@@ -166,6 +169,7 @@ def _settle_page(
                     settled.append(state.id)  # a concurrent run (or the web app) already made it consistent
                     report.consistent += 1
             rec.mark_synced_locked(session, settled)
+            report.stamped += len(settled)
     except OperationalError as error:
         if getattr(error.orig, "pgcode", None) != "55P03":  # lock_not_available
             raise

@@ -45,7 +45,7 @@ def task_message(task_name: str, args: list[Any], queue: str) -> str:
             "argsrepr": repr(args)[:1024],
             "kwargsrepr": "{}",
             "origin": f"gen{os.getpid()}@{_HOSTNAME}",
-            "ignore_result": None,
+            "ignore_result": False,
             "replaced_task_nesting": 0,
             "stamped_headers": None,
             "stamps": {},

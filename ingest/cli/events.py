@@ -95,7 +95,8 @@ def list_events(
             )  # fmt: skip
             lines = [
                 f"{row.id}  {row.receivedAt:%Y-%m-%d %H:%M:%S}  {row.provider:<6} {row.eventType:<28} "
-                f"{row.status:<9} attempts={row.attempts}" + (f"  error={row.lastError}" if row.lastError else "")
+                f"{row.status:<9} attempts={row.attempts}"
+                + (f"  error={row.lastError}: {row.lastErrorDetail or ''}" if row.lastError else "")
                 for row in rows
             ]
     except OperationalError as error:
@@ -109,7 +110,7 @@ def list_events(
 @events.command("show")
 @click.argument("row_id")
 def show_event(row_id: str) -> None:
-    """One event: its fields, attempts, last error and payload."""
+    """One event: its fields, attempts, the reason of its last failed attempt and its payload."""
     from models import inbox_queries
     from models.db import transaction
 
@@ -127,8 +128,7 @@ def show_event(row_id: str) -> None:
                 "eventType": row.eventType,
                 "status": row.status,
                 "attempts": row.attempts,
-                "lastError": row.lastError,
-                "lastErrorDetail": row.lastErrorDetail,
+                "reason": {"code": row.lastError, "sentence": row.lastErrorDetail} if row.lastError else None,
                 "receivedAt": row.receivedAt.isoformat(),
                 "occurredAt": row.occurredAt.isoformat() if row.occurredAt else None,
                 "processedAt": row.processedAt.isoformat() if row.processedAt else None,
@@ -183,11 +183,14 @@ def replay(row_ids: tuple[str, ...], status: str | None, since: dt.datetime | No
 @click.command()
 @click.option("--received-after", type=click.IntRange(0), help="Seconds; default SWEEP_RECEIVED_AFTER.")
 @click.option("--stuck-after", type=click.IntRange(0), help="Seconds; default SWEEP_STUCK_AFTER.")
-def sweep(received_after: int | None, stuck_after: int | None) -> None:
-    """Re-enqueue stranded events (left `received`, or `enqueued` and untouched too long)."""
+@click.option("--lost-after", type=click.IntRange(0), help="Seconds; default SWEEP_LOST_AFTER.")
+def sweep(received_after: int | None, stuck_after: int | None, lost_after: int | None) -> None:
+    """Re-enqueue stranded events (left `received`, `enqueued` but lost by the broker, or untouched too long)."""
+    from ingest.broker.inventory import BrokerInventory
     from workers.sweeper import sweep as run_sweep
 
     settings, engine, publisher = _engine_and_publisher(publishes=True)
+    inventory = BrokerInventory(settings.celery_broker_url, settings.celery_queue)
     try:
         result = run_sweep(
             engine,
@@ -195,11 +198,18 @@ def sweep(received_after: int | None, stuck_after: int | None) -> None:
             received_after=settings.sweep_received_after if received_after is None else received_after,
             stuck_after=settings.sweep_stuck_after if stuck_after is None else stuck_after,
             batch=settings.sweep_batch,
+            inventory=inventory,
+            lost_after=settings.sweep_lost_after if lost_after is None else lost_after,
         )
     except OperationalError as error:
         _database_unreachable(error)
         return
-    click.echo(f"sweep: enqueued={result.enqueued}" + (" (stopped: broker unreachable)" if result.broker_down else ""))
+    finally:
+        inventory.close()
+    click.echo(
+        f"sweep: enqueued={result.enqueued} lost_by_broker={result.lost}"
+        + (" (stopped: broker unreachable)" if result.broker_down else "")
+    )
     if result.broker_down:
         raise SystemExit(1)
 

@@ -166,8 +166,28 @@ class Settings(BaseSettings, AsaasApiSettings):
         ge=0,
         description="Re-enqueue rows `enqueued` but untouched this long (task lost or stuck); above RETRY_BACKOFF_MAX.",
     )
+    sweep_lost_after: int = Field(
+        default=60,
+        ge=0,
+        description="Ask the broker about rows `enqueued` and untouched this long; re-enqueue those it holds no "
+        "message for (lost in a Redis restart or failover).",
+    )
     sweep_batch: int = Field(default=500, ge=1, le=10_000, description="Rows claimed per sweep transaction.")
     sweep_interval: float = Field(default=60, ge=1, description="Seconds between two sweeps (beat).")
+
+    # --- reliability: no single event holds a worker for long -----------------------------------
+    task_soft_time_limit: float = Field(
+        default=60, gt=0, description="Seconds an event may run before it is rolled back and retried (`time_limit`)."
+    )
+    task_time_limit: float = Field(
+        default=90, gt=0, description="Seconds before a stuck task's process is killed (counted as a lost attempt)."
+    )
+    db_lock_timeout_ms: int = Field(
+        default=5000, ge=0, description="Longest wait for a row lock in a worker transaction (ms; 0: no limit)."
+    )
+    db_statement_timeout_ms: int = Field(
+        default=30000, ge=0, description="Longest statement in a worker transaction (ms; 0: no limit)."
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -242,6 +262,8 @@ class Settings(BaseSettings, AsaasApiSettings):
         """A retry waiting longer than the visibility timeout would be redelivered while it still waits."""
         if self.retry_backoff_max >= self.visibility_timeout:
             raise ValueError("RETRY_BACKOFF_MAX must be below VISIBILITY_TIMEOUT")
+        if not self.task_soft_time_limit < self.task_time_limit < self.visibility_timeout:
+            raise ValueError("TASK_SOFT_TIME_LIMIT < TASK_TIME_LIMIT < VISIBILITY_TIMEOUT must hold")
         return self
 
     @property

@@ -131,7 +131,7 @@ def payment_event(session: Session, event: LockedEvent, context: HandlerContext)
     if event.eventType in GRANTING:
         _positive_value(payment)
         if plan is None:
-            raise PermanentError("unlinked_plan", f"payment {payment.id} links to no plan; fix the link and replay")
+            raise PermanentError("unlinked_plan", "the payment links to no plan; fix the link and replay")
         share(session, context.settings, charge, payment, payer.user_id)
         change = ledger.grant_once(
             session, key=charge.grant_key, plan_id=plan.id, amount=plan.credits,

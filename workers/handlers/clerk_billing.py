@@ -72,7 +72,7 @@ def _payer(session: Session, *candidates: ClerkPayer | None) -> Payer:
     payer = billing_links.find_user(session, user_id)
     if payer is None:
         # user.created is usually a moment behind: retry with backoff; `dead` (replayable) if it never comes.
-        raise TransientError("payer user not synced yet")
+        raise TransientError("payer_not_synced", "the payer's Clerk user is not synced yet")
     return payer
 
 
