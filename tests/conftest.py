@@ -139,8 +139,19 @@ def worker(service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 
 
 @pytest.fixture(scope="session")
-def receiver_url(service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real `pedro-ingest serve` (gunicorn) on a free loopback port."""
+def receiver(service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """A real `pedro-ingest serve` (gunicorn) on free loopback ports: (webhook URL, operations URL)."""
     log: Path = tmp_path_factory.mktemp("receiver") / "receiver.log"
-    with serving(service_env, log) as (_, url):
-        yield url
+    with serving(service_env, log) as (process, url):
+        yield url, process.ops_url  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def receiver_url(receiver: tuple[str, str]) -> str:
+    return receiver[0]
+
+
+@pytest.fixture(scope="session")
+def receiver_ops_url(receiver: tuple[str, str]) -> str:
+    """The same receiver's operations port (`/readyz`, `/metrics`)."""
+    return receiver[1]

@@ -83,7 +83,7 @@ def test_a_paused_queue_shows_in_the_metrics_and_is_left_alone_by_default(engine
 
 
 def test_with_resume_enabled_and_the_receiver_ready_it_resumes_once_and_backfills_the_outage(
-    engine, worker, receiver_url, fake, clean_redis
+    engine, worker, receiver_url, receiver_ops_url, fake, clean_redis
 ) -> None:
     user_id, clerk_id = make_user(engine, OPENING)
     reference = f"{clerk_id}|plan:{make_plan(engine, CREDITS)}"
@@ -92,7 +92,7 @@ def test_with_resume_enabled_and_the_receiver_ready_it_resumes_once_and_backfill
     paid_in_outage = today_in_sao_paulo().isoformat()
     fake.payments = [asaas_api_payment("pay_during", external_reference=reference, payment_date=paid_in_outage)]
     settings = get_settings().model_copy(
-        update={"asaas_resume_queue": True, "receiver_ready_url": f"{receiver_url}/readyz"}
+        update={"asaas_resume_queue": True, "receiver_ready_url": f"{receiver_ops_url}/readyz"}
     )
 
     report = watch_asaas_queue(settings=settings, engine=engine, api=api_for(fake, clean_redis))
@@ -134,7 +134,7 @@ def test_without_a_key_the_watch_is_skipped_with_one_line(engine, caplog) -> Non
 
 
 def test_a_worker_runs_the_beat_tasks_resume_and_backfill(
-    engine: Engine, receiver_url, fake, clean_redis, service_env, tmp_path
+    engine: Engine, receiver_url, receiver_ops_url, fake, clean_redis, service_env, tmp_path
 ) -> None:
     user_id, clerk_id = make_user(engine, OPENING)
     reference = f"{clerk_id}|plan:{make_plan(engine, CREDITS)}"
@@ -142,8 +142,8 @@ def test_a_worker_runs_the_beat_tasks_resume_and_backfill(
                                        date_created=today_in_sao_paulo().isoformat())]  # fmt: skip
     queue = f"pedro-asaas-{secrets.token_hex(3)}"
     env = {**service_env, "CELERY_QUEUE": queue, "ASAAS_API_KEY": fake.api_key, "ASAAS_API_URL": fake.url,
-           "ASAAS_WEBHOOK_ID": "wh_ours", "ASAAS_RESUME_QUEUE": "true", "RECEIVER_READY_URL": f"{receiver_url}/readyz",
-           "WORKER_METRICS_PORT": "0"}  # fmt: skip
+           "ASAAS_WEBHOOK_ID": "wh_ours", "ASAAS_RESUME_QUEUE": "true",
+           "RECEIVER_READY_URL": f"{receiver_ops_url}/readyz", "WORKER_METRICS_PORT": "0"}  # fmt: skip
     process = Process(cli_argv("worker", "-c", "1", "--without-gossip", "--without-mingle", "--without-heartbeat",
                                "-n", f"asaas-{secrets.token_hex(3)}@%h"), env, tmp_path / "worker.log")  # fmt: skip
     try:

@@ -48,7 +48,8 @@ class AsaasApiSettings(BaseModel):
         default=False, description="Resume a paused Asaas webhook queue when our receiver is ready, then backfill."
     )
     receiver_ready_url: str | None = Field(
-        default=None, description="The receiver's `/readyz` URL, checked before resuming the Asaas queue."
+        default=None,
+        description="The receiver's operations-port `/readyz` (`http://127.0.0.1:8001/readyz`), checked before a resume.",,
     )
     asaas_queue_watch_interval: float = Field(
         default=300, ge=30, description="Seconds between two checks of the Asaas webhook queue."
