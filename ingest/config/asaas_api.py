@@ -49,7 +49,7 @@ class AsaasApiSettings(BaseModel):
     )
     receiver_ready_url: str | None = Field(
         default=None,
-        description="The receiver's operations-port `/readyz` (`http://127.0.0.1:8001/readyz`), checked before a resume.",,
+        description="The receiver's operations-port `/readyz` (`http://127.0.0.1:8001/readyz`), checked first.",
     )
     asaas_queue_watch_interval: float = Field(
         default=300, ge=30, description="Seconds between two checks of the Asaas webhook queue."
