@@ -33,3 +33,39 @@ def test_baseline_copies_match() -> None:
     shared = ROOT.parent / "shared" / "prisma_baseline.sql"
     if shared.exists():  # beside the project in CI; a user's clone stands alone
         assert migration_copy == shared.read_bytes()
+
+
+README_MAX_BYTES = 22_000
+LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def documents() -> list[Path]:
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def anchors(markdown: str) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens (code blocks skipped)."""
+    text = re.sub(r"^```.*?^```", "", markdown, flags=re.S | re.M)
+    headings = re.findall(r"^#{1,6} (.+)$", text, re.M)
+    return {re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-") for heading in headings}
+
+
+def test_readme_stays_short() -> None:
+    size = len((ROOT / "README.md").read_bytes())
+    assert size < README_MAX_BYTES, f"README.md is {size} bytes: move deep material to docs/"
+
+
+def test_relative_links_in_readme_and_docs_point_at_existing_files_and_headings() -> None:
+    broken = []
+    for document in documents():
+        markdown = document.read_text()
+        for target in LINK.findall(re.sub(r"^```.*?^```", "", markdown, flags=re.S | re.M)):
+            if re.match(r"[a-z]+:", target):  # http(s), mailto: not ours to check offline
+                continue
+            path, _, anchor = target.partition("#")
+            linked = (document.parent / path).resolve() if path else document
+            if not linked.exists():
+                broken.append(f"{document.relative_to(ROOT)}: {target} (no such file)")
+            elif anchor and linked.suffix == ".md" and anchor not in anchors(linked.read_text()):
+                broken.append(f"{document.relative_to(ROOT)}: {target} (no such heading)")
+    assert not broken, "\n".join(broken)
