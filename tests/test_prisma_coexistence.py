@@ -195,7 +195,7 @@ def webhook_end_to_end(url: str, service_env: dict[str, str], tmp_path: Path) ->
         url, """SELECT * FROM pedro_deduct_credits(%s, 7, 'AI_TEXT_CHAT', 'e2e-1', NULL)""", (clerk_id,)
     )
     assert ok and reason is None and left >= 0
-    engine = make_engine(url, pool_size=1)
+    engine = make_engine(url, pool_size=3)  # reconcile holds three: its job lock, the snapshot reader, a writer
     try:
         report = reconcile.reconcile(fix=False, engine=engine)
     finally:
