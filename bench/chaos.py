@@ -255,7 +255,7 @@ class Chaos:
         self.chaos_log: list[str] = []
         self.supervisor_restarts = 0
         self.lock = threading.Lock()
-        self.asaas_api = FakeAsaas()  # the Asaas API's installment resource, for installment purchases
+        self.asaas_api = FakeAsaas().start()  # the Asaas API's installment resource (installment purchases)
 
     # -- infrastructure
     def start_infrastructure(self) -> tuple[str, str]:

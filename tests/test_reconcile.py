@@ -267,7 +267,7 @@ def test_cli_prints_the_drift_table(engine: Engine, fix: bool) -> None:
 
 
 def test_a_cli_run_reaches_the_receivers_metrics_without_a_pid_label(
-    engine: Engine, receiver_url: str, service_env: dict[str, str]
+    engine: Engine, receiver_ops_url: str, service_env: dict[str, str]
 ) -> None:
     import subprocess
 
@@ -279,7 +279,7 @@ def test_a_cli_run_reaches_the_receivers_metrics_without_a_pid_label(
     tamper(engine, balance_id, +9)
     run = subprocess.run(cli_argv("reconcile"), env=service_env, capture_output=True, text=True, timeout=60)
     assert run.returncode == 1, run.stdout + run.stderr  # drift left unfixed
-    scraped = requests.get(f"{receiver_url}/metrics", timeout=10).text
+    scraped = requests.get(f"{receiver_ops_url}/metrics", timeout=10).text
     assert "\npedro_ingest_balance_drift_balances 1.0\n" in scraped
     assert "\npedro_ingest_balance_drift_credits 9.0\n" in scraped
     assert 'pedro_scrape_error{source="reconcile"} 0.0' in scraped

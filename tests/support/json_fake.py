@@ -49,10 +49,16 @@ class JsonFakeServer:
     def respond(self, method: str, path: str, query: dict[str, list[str]], body: Any, headers: Any) -> Answer:
         raise NotImplementedError
 
-    def __enter__(self) -> Self:
+    def start(self) -> Self:
         self.thread.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
