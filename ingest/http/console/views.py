@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, session, url_for
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from ingest.broker import redis_client
@@ -23,7 +24,7 @@ from ingest.http.console.context import Console
 from models import event_browser, inbox_queries, user_report
 from models.base import utcnow
 from models.db import transaction
-from models.tables import EventStatus
+from models.tables import EventStatus, WebhookEvent
 
 log = logging.getLogger("pedro_ingest.console")
 console = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
@@ -151,9 +152,7 @@ def events():
 def event_detail(row_id: str):
     c = ctx()
     with transaction(c.engine) as db:
-        event = inbox_queries.get(db, row_id)
-        if event is None:
-            abort(404, f"no event with id {row_id}")
+        event = _event_or_404(db, row_id)
         effects = event_browser.effects(db, event)
         outcome = user_report.event_outcome(db, row_id)
         payload = json.dumps(event.payload, indent=2, ensure_ascii=False, sort_keys=True) if event.payload else None
@@ -164,9 +163,7 @@ def event_detail(row_id: str):
 @console.get("/events/<row_id>/replay")
 def replay_confirm(row_id: str):
     with transaction(ctx().engine) as db:
-        event = inbox_queries.get(db, row_id)
-        if event is None:
-            abort(404, f"no event with id {row_id}")
+        event = _event_or_404(db, row_id)
     return render_template("replay.html", event=event)
 
 
@@ -211,6 +208,13 @@ def user_page(ref: str):
         running += entry.credits
         rows.append((entry, running))
     return render_template("user.html", report=report, ledger=rows, subscriptions=subscriptions)
+
+
+def _event_or_404(db: Session, row_id: str) -> WebhookEvent:
+    event = inbox_queries.get(db, row_id)
+    if event is None:
+        abort(404, f"no event with id {row_id}")
+    return event
 
 
 def _require_action() -> Operator:
