@@ -23,11 +23,18 @@ REASONS = {
     "unlinked_plan": "no Plan matches this payment or item (Plan.asaasId, '|plan:<id>' reference, Clerk plan id)",
     "unsupported_payer": "an organization paid; only user payers are credited",
     "invalid_payload": "the provider's body failed validation (see the detail)",
-    "handler_error": "our handler raised on every attempt (the detail names the code location)",
+    "handler_error": "our handler failed unexpectedly on every attempt (a bug; the worker's log line says where)",
     "transient_error": "the database or broker kept failing until the retry budget was spent",
     "worker_lost": "the worker died on every attempt (killed, out of memory)",
 }
 REPLAYABLE = frozenset({"failed", "dead"})
+
+
+def reason_of(code: str | None) -> str | None:
+    """What a failure code means, for a person; an unknown code is shown as it is."""
+    return REASONS.get(code, code) if code else None
+
+
 LEDGER_KINDS = {"CREDIT_GRANT": "grant", "CREDIT_REVERSAL": "reversal", "CREDIT_ADJUSTMENT": "adjustment"}
 
 
@@ -66,7 +73,7 @@ class InboxEntry:
 
     @property
     def reason(self) -> str | None:
-        return REASONS.get(self.error or "", self.error) if self.error else None
+        return reason_of(self.error)
 
     @property
     def replayable(self) -> bool:

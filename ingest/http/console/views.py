@@ -156,7 +156,7 @@ def event_detail(row_id: str):
         effects = event_browser.effects(db, event)
         outcome = user_report.event_outcome(db, row_id)
         payload = json.dumps(event.payload, indent=2, ensure_ascii=False, sort_keys=True) if event.payload else None
-    reason = user_report.REASONS.get(event.lastError or "", event.lastError) if event.lastError else None
+    reason = user_report.reason_of(event.lastError)
     return render_template("event.html", event=event, effects=effects, outcome=outcome, payload=payload, reason=reason)
 
 
