@@ -39,7 +39,7 @@ task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
 worker_send_task_events = False
 task_send_sent_event = False
-imports = ("workers.tasks",)
+imports = ("workers.processing.tasks",)
 timezone = "UTC"
 enable_utc = True
 
@@ -49,7 +49,7 @@ enable_utc = True
 # jobs go to their own queue so slow work never delays webhooks; `pedro-ingest worker`
 # consumes both queues, or run a dedicated one with `pedro-ingest worker -Q <CELERY_PERIODIC_QUEUE>`.
 # `expires` drops a run that waited longer than its interval (workers down): the next one replaces it.
-imports = (*imports, "workers.periodic_tasks")
+imports = (*imports, "workers.jobs.periodic_tasks")
 _periodic = {"queue": _settings.periodic_queue}
 task_routes = {name: _periodic for name in task_names.PERIODIC}
 

@@ -4,7 +4,7 @@
 
 Data (generate_series, in SQL): N `WebhookEvent` rows over 30 days, 2/3 Clerk and 1/3 Asaas, 1% failed,
 0.1% dead, the rest processed; a 200-byte payload each. Then times what the console runs, through the
-same `models.event_browser.event_page` call, median of 5 each:
+same `models.inbox.browser.event_page` call, median of 5 each:
   first page        newest 50, no filter
   deep page         the page after P pages of cursor-walking (P×50 rows in)
   status=failed     first page, and the (status, receivedAt) index
@@ -81,8 +81,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from migrations.runner import migrate
-    from models import event_browser
     from models.db import make_engine, transaction
+    from models.inbox import browser as event_browser
     from tests.support.servers import create_database, drop_database
 
     name, url = create_database("pedro_bench_console")

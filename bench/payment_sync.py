@@ -48,7 +48,7 @@ def baseline(count: int, reference: str) -> float:
     from models import inbox
     from models.base import utcnow
     from tests.support.fake_asaas import asaas_api_payment
-    from workers.processing import process_event
+    from workers.processing.apply import process_event
 
     engine = default_engine()
     started = time.perf_counter()
@@ -67,10 +67,10 @@ def backfill(fake, concurrency: int, prefix: str) -> tuple[float, object]:
     import redis
 
     from ingest.config.settings import get_settings
-    from workers.asaas_api import AsaasApi
-    from workers.asaas_limiter import AsaasLimiter
-    from workers.payment_sync import resync_payments
-    from workers.payment_sync_state import SyncState
+    from workers.jobs.payment_sync import resync_payments
+    from workers.jobs.payment_sync_state import SyncState
+    from workers.providers.asaas_api import AsaasApi
+    from workers.providers.asaas_limiter import AsaasLimiter
 
     client = redis.Redis.from_url(REDIS_URL)
     limiter = AsaasLimiter(client, concurrency=concurrency, quota=1_000_000, prefix=f"{prefix}:api")

@@ -112,7 +112,7 @@ def run(url: str, n: int, page_size: int) -> None:
     print(f"baseline  SQL aggregate: {total:,} rows, {mismatched:,} mismatched, {baseline:.2f}s, "
           f"{total / baseline:,.0f} rows/s")  # fmt: skip
 
-    from workers.reconcile import reconcile
+    from workers.jobs.reconcile import reconcile
 
     engine = engine_for(url, pool_size=2)
     rss_before = peak_rss_mib()

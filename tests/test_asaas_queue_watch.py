@@ -22,10 +22,10 @@ from tests.support.fake_asaas import FakeAsaas, asaas_api_payment, asaas_api_web
 from tests.support.ledger import balance, grant_rows, make_plan, make_user, settle
 from tests.support.processes import Process, cli_argv, free_port, wait_for
 from tests.support.servers import REDIS_URL
-from workers.asaas_api import AsaasApi
-from workers.asaas_limiter import AsaasLimiter
-from workers.asaas_queue_watch import watch_asaas_queue
-from workers.payment_sync import today_in_sao_paulo
+from workers.jobs.asaas_queue_watch import watch_asaas_queue
+from workers.jobs.payment_sync import today_in_sao_paulo
+from workers.providers.asaas_api import AsaasApi
+from workers.providers.asaas_limiter import AsaasLimiter
 
 OPENING, CREDITS = 40, 500
 OUR_URL = "https://pedro.example.org/webhooks/asaas"
@@ -60,7 +60,7 @@ def resume_calls(fake: FakeAsaas) -> list:
 
 
 def test_a_paused_queue_shows_in_the_metrics_and_is_left_alone_by_default(engine, fake, clean_redis, caplog) -> None:
-    with caplog.at_level(logging.WARNING, logger="workers.asaas_queue_watch"):
+    with caplog.at_level(logging.WARNING, logger="workers.jobs.asaas_queue_watch"):
         report = watch_asaas_queue(settings=get_settings(), engine=engine, api=api_for(fake, clean_redis))
     assert (report.status, report.webhook_id, report.interrupted, report.penalized) == (
         "interrupted",
@@ -126,7 +126,7 @@ def test_our_webhook_is_found_by_id_or_url_and_unknown_ones_are_reported(engine,
 
 
 def test_without_a_key_the_watch_is_skipped_with_one_line(engine, caplog) -> None:
-    with caplog.at_level(logging.INFO, logger="workers.asaas_queue_watch"):
+    with caplog.at_level(logging.INFO, logger="workers.jobs.asaas_queue_watch"):
         no_key = get_settings().model_copy(update={"asaas_api_key": None})
         report = watch_asaas_queue(settings=no_key, engine=engine)
     assert report.status == "skipped_no_key"

@@ -32,7 +32,7 @@ from tests.support.ledger import (
 )
 from tests.support.processes import wait_for
 from tests.support.servers import REDIS_URL, rows
-from workers.processing import process_event
+from workers.processing.apply import process_event
 
 OFFICIAL = FIXTURES / "official"
 OPENING = 10
@@ -202,7 +202,7 @@ def test_database_errors_no_retry_can_fix_are_permanent(engine) -> None:
     retry: it is permanent, while a lost connection stays transient."""
     from sqlalchemy.exc import DBAPIError, OperationalError
 
-    from workers.errors import is_transient, never_succeeds
+    from workers.processing.errors import is_transient, never_succeeds
 
     refused = []
     with engine.connect() as connection:

@@ -46,7 +46,7 @@ def enqueued_long_ago(engine: Engine, row_id: str) -> None:
 
 
 def sweep(engine: Engine, broker_url: str, queue: str):
-    from workers.sweeper import sweep as run
+    from workers.jobs.sweeper import sweep as run
 
     inventory = BrokerInventory(broker_url, queue)
     try:
@@ -124,7 +124,7 @@ def test_a_row_whose_message_a_worker_holds_reserved_is_not_enqueued_again(
     engine: Engine, worker: Process, queue_name: str
 ) -> None:
     """A retry waiting for its countdown sits reserved in a live worker (kombu's `unacked` hash)."""
-    from workers.tasks import process_event
+    from workers.processing.tasks import process_event
 
     row_id = store_event(engine, clerk_user_event())
     enqueued_long_ago(engine, row_id)

@@ -15,7 +15,7 @@ from bench.chaos_payments import KINDS, AsaasPayments
 from ingest.config.settings import load_settings
 from tests.support.fake_asaas import API_KEY
 from tests.support.inbox import store_event
-from workers.processing import process_event
+from workers.processing.apply import process_event
 
 
 @pytest.fixture

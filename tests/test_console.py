@@ -21,7 +21,7 @@ from tests.support.asaas import asaas_payment_event, deliver_asaas
 from tests.support.ledger import balance, grant_rows, make_plan, make_user, settle
 from tests.support.processes import wait_for
 from tests.support.servers import scalar
-from workers.reconcile import reconcile
+from workers.jobs.reconcile import reconcile
 
 PASSWORD = "correct horse battery staple"
 PAGES = ["/console/", "/console/events", "/console/users", "/console/events/nope", "/console/users/nope"]

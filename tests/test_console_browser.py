@@ -22,7 +22,7 @@ from tests.support.asaas import asaas_payment_event, deliver_asaas
 from tests.support.ledger import balance, make_plan, make_user, settle
 from tests.support.processes import serving
 from tests.support.servers import scalar
-from workers.reconcile import reconcile
+from workers.jobs.reconcile import reconcile
 
 PASSWORD = "browser-test-password-1"
 CHROMIUM = Path("/usr/bin/chromium")

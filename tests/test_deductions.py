@@ -19,9 +19,9 @@ from models import OperationType, ledger
 from models.db import transaction
 from tests.support.ledger import make_plan
 from tests.support.servers import rows, scalar
-from workers import reconcile as service
 from workers.handlers.clerk_payloads import ClerkUser
 from workers.handlers.clerk_users import apply_clerk_user
+from workers.jobs import reconcile as service
 
 DEDUCT_SQL = "SELECT ok, credits_remaining, reason FROM pedro_deduct_credits(%s, %s, %s, %s, %s)"
 

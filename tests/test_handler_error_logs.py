@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import Engine, text
 
 from tests.support.inbox import store_event
-from workers import processing
 from workers.handlers import HANDLERS
+from workers.processing import apply as processing
 
 PERSONAL = "ana@example.org"
 

@@ -17,10 +17,10 @@ from tests.support.asaas import asaas_payment_event, deliver_asaas
 from tests.support.fake_asaas import FakeAsaas, asaas_api_payment
 from tests.support.ledger import assert_balance_matches_ledger, balance, grant_rows, make_plan, make_user, settle
 from tests.support.servers import REDIS_URL, rows, scalar
-from workers.asaas_api import AsaasApi
-from workers.asaas_limiter import AsaasLimiter, LimiterTimeout, QuotaExhausted
-from workers.payment_sync import resync_payments
-from workers.payment_sync_state import SyncState
+from workers.jobs.payment_sync import resync_payments
+from workers.jobs.payment_sync_state import SyncState
+from workers.providers.asaas_api import AsaasApi
+from workers.providers.asaas_limiter import AsaasLimiter, LimiterTimeout, QuotaExhausted
 
 OPENING = 40
 CREDITS = 500
@@ -218,7 +218,7 @@ def test_401_stops_at_once_and_never_logs_the_key(engine, fake, backfill, custom
 
 def test_without_a_key_the_backfill_is_skipped_with_one_line(engine, caplog) -> None:
     settings = get_settings().model_copy(update={"asaas_api_key": None})
-    with caplog.at_level(logging.INFO, logger="workers.payment_sync"):
+    with caplog.at_level(logging.INFO, logger="workers.jobs.payment_sync"):
         report = resync_payments(settings=settings, engine=engine)
     assert report.status == "skipped_no_key"
     assert [r.getMessage() for r in caplog.records] == ["payment backfill skipped: ASAAS_API_KEY is not set"]

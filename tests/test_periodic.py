@@ -12,7 +12,7 @@ from sqlalchemy import Engine, text
 from models.base import utcnow
 from tests.support.processes import Process, cli_argv, wait_for
 from tests.test_reconcile import adjustments, invariant_breaks, pedro_user, tamper, webapp_user
-from workers.retention import prune_payloads
+from workers.jobs.retention import prune_payloads
 
 
 def inbox_row(engine: Engine, status: str, processed_days_ago: float | None) -> str:
@@ -87,7 +87,7 @@ def test_schedule_and_routes_come_from_settings() -> None:
     assert celeryconfig.beat_schedule["sweep"]["schedule"] == settings.sweep_interval
     assert all(entry["options"]["queue"] == queue for entry in celeryconfig.beat_schedule.values())
     assert all(route["queue"] == queue for route in celeryconfig.task_routes.values())
-    assert "workers.periodic_tasks" in celeryconfig.imports
+    assert "workers.jobs.periodic_tasks" in celeryconfig.imports
 
 
 @pytest.mark.timeout(180)

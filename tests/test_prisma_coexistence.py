@@ -21,7 +21,7 @@ from tests.support import prisma as kit
 from tests.support.clerk import clerk_user_event, post_clerk
 from tests.support.processes import Process, cli_argv, serving, wait_for
 from tests.support.servers import create_database, drop_database, run_sql
-from workers import reconcile
+from workers.jobs import reconcile
 
 PRISMA_ROWS = """
 INSERT INTO "User" (id, "clerkId", email, "updatedAt")

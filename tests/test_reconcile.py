@@ -15,9 +15,9 @@ from ingest.config.settings import get_settings
 from models.db import transaction
 from models.locks import try_job_lock
 from tests.support.ledger import make_webapp_user
-from workers import reconcile as service
 from workers.handlers.clerk_payloads import ClerkUser
 from workers.handlers.clerk_users import apply_clerk_user
+from workers.jobs import reconcile as service
 
 
 def pedro_user(engine: Engine, credits: int = 100) -> tuple[str, str, str]:

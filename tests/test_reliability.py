@@ -397,7 +397,7 @@ class SlowRecordingPublisher:
 
 
 def test_two_sweeps_at_once_enqueue_each_stranded_row_once(engine: Engine) -> None:
-    from workers.sweeper import sweep
+    from workers.jobs.sweeper import sweep
 
     row_ids = [store(engine, clerk_user_event("user.created")) for _ in range(40)]
     fresh = store(engine, clerk_user_event("user.created"))

@@ -9,7 +9,7 @@ import pytest
 
 from ingest.cli.events import parse_since
 from ingest.config.settings import ConfigError, load_settings
-from workers.processing import backoff_seconds, max_attempts
+from workers.processing.apply import backoff_seconds, max_attempts
 
 
 def test_retry_backoff_must_stay_below_the_visibility_timeout() -> None:

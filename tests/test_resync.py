@@ -10,10 +10,10 @@ from sqlalchemy import Engine, text
 from ingest.config.settings import get_settings
 from models.db import transaction
 from tests.support.fake_clerk import FakeClerk, clerk_api_user
-from workers.clerk_api import ClerkUsersApi
 from workers.handlers.clerk_payloads import ClerkUser
 from workers.handlers.clerk_users import apply_clerk_user
-from workers.resync import resync_users
+from workers.jobs.resync import resync_users
+from workers.providers.clerk_api import ClerkUsersApi
 
 
 def api_for(fake: FakeClerk, **kwargs: object) -> ClerkUsersApi:
@@ -104,7 +104,7 @@ def test_resync_stops_on_401_without_retrying(engine: Engine, fake: FakeClerk, c
 def test_resync_is_skipped_without_a_key(engine: Engine, caplog) -> None:
     settings = get_settings()
     assert settings.clerk_secret_key is None
-    with caplog.at_level(logging.INFO, logger="workers.resync"):
+    with caplog.at_level(logging.INFO, logger="workers.jobs.resync"):
         report = resync_users(settings=settings)
     assert report.status == "skipped_no_key"
     assert [r.getMessage() for r in caplog.records] == ["resync skipped: CLERK_SECRET_KEY is not set"]

@@ -19,7 +19,7 @@ from tests.support.clerk import clerk_subscription_event, clerk_user_event
 from tests.support.inbox import store_event
 from tests.support.processes import Process, cli_argv, wait_for
 from tests.support.servers import REDIS_URL, rows, scalar
-from workers import processing
+from workers.processing import apply as processing
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -131,7 +131,7 @@ def test_a_retrying_event_shows_a_code_and_a_sentence_and_the_log_keeps_where_it
 ) -> None:
     clerk_id = f"user_{secrets.token_hex(6)}"  # a payer whose user.created has not arrived yet
     row_id = store_event(engine, clerk_subscription_event("subscription.created", clerk_id), provider="clerk")
-    with caplog.at_level(logging.WARNING, logger="workers.processing"):
+    with caplog.at_level(logging.WARNING, logger="workers.processing.apply"):
         assert processing.process_event(row_id, attempt=2, engine=engine).status == "retry"
     assert row_of(engine, row_id)[2:] == ("payer_not_synced", "the payer's Clerk user is not synced yet")
     logged = [r for r in caplog.records if getattr(r, "code", None) == "payer_not_synced"]
@@ -154,7 +154,7 @@ def test_a_retrying_event_shows_a_code_and_a_sentence_and_the_log_keeps_where_it
 def test_an_unexpected_database_error_reads_as_a_handler_error_without_its_origin(engine: Engine) -> None:
     from sqlalchemy.exc import InternalError
 
-    from workers.failure_reasons import reason_for
+    from workers.processing.failure_reasons import reason_for
 
     reason = reason_for(InternalError("INSERT …", {}, Exception("refused")))
     assert reason.code == "handler_error" and "worker log" in reason.sentence and " at " not in reason.sentence

@@ -6,7 +6,7 @@ from celery import Celery
 from celery.signals import worker_process_init
 
 from models.db import forget_inherited_connections
-from workers import telemetry  # noqa: F401  (logging, worker /metrics and pool signals)
+from workers.processing import telemetry  # noqa: F401  (logging, worker /metrics and pool signals)
 
 app = Celery("pedro_ingest")
 app.config_from_object("celeryconfig")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 
 from ingest.broker.publisher import Publisher
-from models import inbox, inbox_queries
+from models import inbox
 from models.db import transaction
 from models.tables import FINAL_STATUSES, EventStatus
 
@@ -30,7 +30,7 @@ def replay_ids(engine: Engine, publisher: Publisher, references: list[str]) -> R
     """Replay the rows named by row id, provider event id or Asaas payment id (see `resolve_references`)."""
     result = ReplayResult()
     with transaction(engine) as session:
-        resolved = inbox_queries.resolve_references(session, references)
+        resolved = inbox.resolve_references(session, references)
         row_ids = list(dict.fromkeys(row_id for ids in resolved.values() for row_id in ids))
         before = inbox.reset_for_replay(session, row_ids) if row_ids else {}
     result.missing = [reference for reference in references if reference not in resolved]
@@ -58,6 +58,6 @@ def replay_matching(
     if status not in (EventStatus.FAILED, EventStatus.DEAD):
         raise ValueError("only failed or dead events are replayed by status")
     with transaction(engine) as session:
-        rows = inbox_queries.find(session, status=status, event_type=event_type, since=since, limit=limit)
+        rows = inbox.find(session, status=status, event_type=event_type, since=since, limit=limit)
         row_ids = [row.id for row in rows]
     return replay_ids(engine, publisher, row_ids)

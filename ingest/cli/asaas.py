@@ -17,7 +17,7 @@ OK = ("done", "skipped_no_key")
 @click.option("--dry-run", is_flag=True, help="Read the API and count what would be applied; write nothing.")
 def resync_payments(since: dt.datetime | None, dry_run: bool) -> None:
     """Apply every Asaas payment's current state through the webhook handlers (grants and reversals once)."""
-    from workers.payment_sync import resync_payments as run
+    from workers.jobs.payment_sync import resync_payments as run
 
     settings_or_exit()
     report = run(since=since.date() if since else None, dry_run=dry_run)
@@ -37,7 +37,7 @@ def resync_payments(since: dt.datetime | None, dry_run: bool) -> None:
 @click.command("asaas-queue")
 def asaas_queue() -> None:
     """Read our Asaas webhook's queue state now (and resume it when ASAAS_RESUME_QUEUE=true and ready)."""
-    from workers.asaas_queue_watch import watch_asaas_queue as run
+    from workers.jobs.asaas_queue_watch import watch_asaas_queue as run
 
     settings_or_exit()
     report = run()

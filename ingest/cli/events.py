@@ -1,7 +1,7 @@
 """Operator commands for the inbox: `events list|show`, `replay`, `sweep`.
 
 The work itself lives in `models.inbox`,
-`ingest.broker.replay` and `workers.sweeper`; this module parses options and prints.
+`ingest.broker.replay` and `workers.jobs.sweeper`; this module parses options and prints.
 """
 
 from __future__ import annotations
@@ -77,8 +77,9 @@ def list_events(
     limit: int,
 ) -> None:
     """List events, newest first (never prints payloads)."""
-    from models import inbox_queries, user_report
+    from models import inbox
     from models.db import transaction
+    from models.reports import user_report
 
     _, engine, _ = _engine_and_publisher()
     try:
@@ -89,7 +90,7 @@ def list_events(
                 if found is None:
                     fail(f"no user matches {user_ref!r} (tried Clerk id, e-mail, user id, Asaas payment id)", code=1)
                 row_ids = [event.row_id for event in user_report.events_of(session, found, limit=100_000)]
-            rows = inbox_queries.find(
+            rows = inbox.find(
                 session, status=status, provider=provider, event_type=event_type, since=since, limit=limit,
                 event_id=event_id, row_ids=row_ids,
             )  # fmt: skip
@@ -111,13 +112,13 @@ def list_events(
 @click.argument("row_id")
 def show_event(row_id: str) -> None:
     """One event: its fields, attempts, the reason of its last failed attempt and its payload."""
-    from models import inbox_queries
+    from models import inbox
     from models.db import transaction
 
     _, engine, _ = _engine_and_publisher()
     try:
         with transaction(engine) as session:
-            row = inbox_queries.get(session, row_id)
+            row = inbox.get(session, row_id)
             if row is None:
                 fail(f"no event with id {row_id}", code=1)
                 return
@@ -187,7 +188,7 @@ def replay(row_ids: tuple[str, ...], status: str | None, since: dt.datetime | No
 def sweep(received_after: int | None, stuck_after: int | None, lost_after: int | None) -> None:
     """Re-enqueue stranded events (left `received`, `enqueued` but lost by the broker, or untouched too long)."""
     from ingest.broker.inventory import BrokerInventory
-    from workers.sweeper import sweep as run_sweep
+    from workers.jobs.sweeper import sweep as run_sweep
 
     settings, engine, publisher = _engine_and_publisher(publishes=True)
     inventory = BrokerInventory(settings.celery_broker_url, settings.celery_queue)

@@ -20,7 +20,7 @@ from ingest.cli.support import fail, settings_or_exit
 @click.option("--page-size", type=click.IntRange(1, 10_000), help="Balances per page (RECONCILE_PAGE_SIZE).")
 def reconcile(fix: bool, clerk_user_id: str | None, dry_run: bool, page_size: int | None) -> None:
     """Compare every credit balance with its ledger; exit 1 when drift is left unfixed."""
-    from workers.reconcile import reconcile as run
+    from workers.jobs.reconcile import reconcile as run
 
     settings = settings_or_exit()
     if fix and dry_run:
@@ -49,7 +49,7 @@ def reconcile(fix: bool, clerk_user_id: str | None, dry_run: bool, page_size: in
 @click.command("resync-users")
 def resync_users() -> None:
     """Apply every user from the Clerk Backend API through the webhook upsert path (version rules apply)."""
-    from workers.resync import resync_users as run
+    from workers.jobs.resync import resync_users as run
 
     settings_or_exit()
     report = run()
@@ -65,7 +65,7 @@ def resync_users() -> None:
 @click.option("--days", type=click.FloatRange(min=0, min_open=True), help="Age (PAYLOAD_RETENTION_DAYS).")
 def prune_payloads(days: float | None) -> None:
     """Drop stored payloads of processed/ignored events older than the retention age (rows are kept)."""
-    from workers.retention import prune_payloads as run
+    from workers.jobs.retention import prune_payloads as run
 
     settings = settings_or_exit()
     report = run(days=days or settings.payload_retention_days)

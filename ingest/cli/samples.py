@@ -67,7 +67,7 @@ def _outcome_reader(wait_seconds: float, state_dir: Path) -> Callable[[str], boo
     from ingest.config.database import engine_from
     from ingest.config.settings import ConfigError, get_settings
     from models.db import transaction
-    from models.user_report import event_outcome
+    from models.reports.user_report import event_outcome
 
     try:
         engine = engine_from(get_settings())

@@ -1,6 +1,6 @@
 """`pedro-ingest user REF`: one user's state, ledger and inbox events, to answer "why no credits?".
 
-The data comes from `models.user_report`; this module only formats it.
+The data comes from `models.reports.user_report`; this module only formats it.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import click
 from sqlalchemy.exc import OperationalError
 
 from ingest.cli.support import fail, settings_or_exit
-from models.user_report import EventOutcome, InboxEntry, LedgerEntry, UserReport
+from models.reports.user_report import EventOutcome, InboxEntry, LedgerEntry, UserReport
 
 
 def format_event(event: InboxEntry) -> list[str]:
@@ -74,7 +74,7 @@ def user(ref: str, event_limit: int) -> None:
     """Why a user has the credits it has: state, balance, ledger and every event about it."""
     from ingest.config.database import engine_from
     from models.db import transaction
-    from models.user_report import user_report
+    from models.reports.user_report import user_report
 
     engine = engine_from(settings_or_exit())
     try:

@@ -16,7 +16,7 @@ from ingest.broker import redis_client as broker
 from ingest.broker.run_reports import last_reconcile
 from ingest.config.settings import Settings
 from ingest.observability.metrics import ScrapeTimeCollector
-from models import inbox_queries
+from models import inbox
 
 UNPROCESSED = ("received", "enqueued")
 REPORTED = ("received", "enqueued", "failed", "dead")
@@ -25,7 +25,7 @@ REPORTED = ("received", "enqueued", "failed", "dead")
 def inbox_gauges(engine: Engine, timeout: float) -> Iterator[Metric]:
     with engine.begin() as connection:
         connection.execute(text(f"SET LOCAL statement_timeout = {int(timeout * 1000)}"))
-        stats = inbox_queries.backlog(connection)
+        stats = inbox.backlog(connection)
     by_status = GaugeMetricFamily("pedro_inbox_events", "Inbox rows not final, by status.", labels=["status"])
     for status in REPORTED:
         by_status.add_metric([status], stats.get(status, (0, 0.0))[0])

@@ -83,7 +83,7 @@ def settle(engine: Engine, count: int, timeout: float = 30) -> None:
 
 def assert_no_drift(engine: Engine, clerk_id: str) -> None:
     """Reconciliation (read only) finds this user's balance equal to its ledger."""
-    from workers.reconcile import reconcile
+    from workers.jobs.reconcile import reconcile
 
     report = reconcile(fix=False, clerk_user_id=clerk_id, dry_run=True, engine=engine, use_lock=False)
     assert report.drifted == 0, report.summary()

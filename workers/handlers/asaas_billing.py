@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 from models import billing_links, ledger, subscription_log
 from models.billing_links import Payer, PlanRef
 from models.inbox import LockedEvent
-from workers.errors import IgnoredByPolicy, PermanentError
 from workers.handlers.asaas_charges import charge_of, refunded_fraction, share
 from workers.handlers.asaas_payloads import AsaasPayment, AsaasPaymentEnvelope, AsaasSubscriptionEnvelope
+from workers.processing.errors import IgnoredByPolicy, PermanentError
 
 if TYPE_CHECKING:
     from workers.handlers import HandlerContext

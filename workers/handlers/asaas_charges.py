@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 from ingest.config.settings import Settings
 from models import ledger
 from models.ledger.grants import claim_key
-from workers.asaas_api import installment_total
 from workers.handlers.asaas_payloads import AsaasPayment
+from workers.providers.asaas_api import installment_total
 
 _TOTAL = text("""SELECT amount FROM "CreditGrant" WHERE "grantKey" = :key""")
 _PARTS = text("""SELECT COALESCE(SUM(amount), 0) FROM "CreditGrant" WHERE left("grantKey", :n) = :prefix""")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from models.inbox import LockedEvent
-from workers.errors import PermanentError
+from workers.processing.errors import PermanentError
 
 if TYPE_CHECKING:
     from workers.handlers import HandlerContext

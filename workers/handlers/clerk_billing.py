@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 from models import billing_links, ledger, subscription_log
 from models.billing_links import Payer
 from models.inbox import LockedEvent
-from workers.errors import PermanentError, TransientError
 from workers.handlers.clerk_payloads import (
     ClerkEnvelope,
     ClerkPayer,
@@ -28,6 +27,7 @@ from workers.handlers.clerk_payloads import (
     ClerkSubscription,
     ClerkSubscriptionItem,
 )
+from workers.processing.errors import PermanentError, TransientError
 
 if TYPE_CHECKING:
     from workers.handlers import HandlerContext

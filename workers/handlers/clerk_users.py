@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 from models import ledger, users, versions
 from models.inbox import LockedEvent
-from workers.errors import PermanentError
 from workers.handlers.clerk_payloads import ClerkDeletedObject, ClerkEnvelope, ClerkUser
+from workers.processing.errors import PermanentError
 
 if TYPE_CHECKING:
     from workers.handlers import HandlerContext

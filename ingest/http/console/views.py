@@ -21,9 +21,11 @@ from ingest.broker.replay import replay_ids
 from ingest.broker.run_reports import last_reconcile
 from ingest.http.console.auth import Operator
 from ingest.http.console.context import Console
-from models import event_browser, inbox_queries, user_report
+from models import inbox
 from models.base import utcnow
 from models.db import transaction
+from models.inbox import browser as event_browser
+from models.reports import user_report
 from models.tables import EventStatus, WebhookEvent
 
 log = logging.getLogger("pedro_ingest.console")
@@ -211,7 +213,7 @@ def user_page(ref: str):
 
 
 def _event_or_404(db: Session, row_id: str) -> WebhookEvent:
-    event = inbox_queries.get(db, row_id)
+    event = inbox.get(db, row_id)
     if event is None:
         abort(404, f"no event with id {row_id}")
     return event

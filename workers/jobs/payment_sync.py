@@ -26,10 +26,13 @@ from sqlalchemy import Engine
 
 from ingest.config.database import default_engine
 from ingest.config.settings import Settings, get_settings
-from models import inbox, inbox_queries
+from models import inbox
 from models.base import utcnow
 from models.locks import try_job_lock
-from workers.asaas_api import (
+from workers.handlers.asaas_sync import EVENT_TYPE, implied_events, sync_event_id
+from workers.jobs.payment_sync_state import Cursor, SyncState
+from workers.processing.apply import process_event
+from workers.providers.asaas_api import (
     PAGE_LIMIT,
     AsaasApi,
     AsaasApiError,
@@ -38,9 +41,6 @@ from workers.asaas_api import (
     AsaasUnavailable,
     api_from_settings,
 )
-from workers.handlers.asaas_sync import EVENT_TYPE, implied_events, sync_event_id
-from workers.payment_sync_state import Cursor, SyncState
-from workers.processing import process_event
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +202,7 @@ class _Applier:
             return
         event_id = sync_event_id(payment)
         with self.engine.connect() as connection:
-            found = inbox_queries.find_by_event_id(connection, "asaas", event_id)
+            found = inbox.find_by_event_id(connection, "asaas", event_id)
         if found is not None and found[1] in ("processed", "ignored"):
             self.report.already_applied += 1
             return
@@ -232,4 +232,4 @@ class _Applier:
             self.report.stored += 1
             return stored[new.key]
         with self.engine.connect() as connection:  # a concurrent run stored it first
-            return inbox_queries.find_by_event_id(connection, "asaas", event_id)[0]
+            return inbox.find_by_event_id(connection, "asaas", event_id)[0]

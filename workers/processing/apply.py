@@ -42,10 +42,10 @@ from ingest.observability.error_origin import error_origin
 from models import inbox
 from models.db import transaction
 from models.tables import FINAL_STATUSES, EventStatus
-from workers import telemetry
-from workers.errors import IgnoredByPolicy, PermanentError, is_transient, never_succeeds
-from workers.failure_reasons import reason_for
 from workers.handlers import HANDLERS, HandlerContext
+from workers.processing import telemetry
+from workers.processing.errors import IgnoredByPolicy, PermanentError, is_transient, never_succeeds
+from workers.processing.failure_reasons import reason_for
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from ingest.observability import metrics
 from ingest.observability.event_types import event_type_label
 from ingest.observability.logs import configure_logging
-from models import inbox_queries
+from models import inbox
 
 log = logging.getLogger("pedro_ingest.event")
 LAGGED_OUTCOMES = frozenset({"processed", "ignored"})
@@ -32,7 +32,7 @@ def event_finished(
     if row is None:
         try:
             with engine.connect() as connection:
-                row = inbox_queries.summary(connection, row_id)
+                row = inbox.summary(connection, row_id)
         except Exception:
             pass  # the database is down: the line is still written, with what we know
     provider = metrics.label(row.provider if row else None)

@@ -21,8 +21,8 @@ from typing import Any
 import requests
 
 from ingest.formats.money import MoneyError, parse_money
-from workers.asaas_limiter import AsaasLimiter, LimiterTimeout, QuotaExhausted
-from workers.errors import TransientError
+from workers.processing.errors import TransientError
+from workers.providers.asaas_limiter import AsaasLimiter, LimiterTimeout, QuotaExhausted
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from ingest.config.database import default_engine
 from ingest.config.settings import Settings, get_settings
 from models.db import transaction
 from models.locks import try_job_lock
-from workers.clerk_api import ClerkApiError, ClerkUnauthorized, ClerkUsersApi
 from workers.handlers.clerk_payloads import ClerkUser
 from workers.handlers.clerk_users import apply_clerk_user
+from workers.providers.clerk_api import ClerkApiError, ClerkUnauthorized, ClerkUsersApi
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from workers.errors import PermanentError, TransientError
+from workers.processing.errors import PermanentError, TransientError
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from ingest.broker.publisher import Publisher
-from models import inbox, inbox_queries
+from models import inbox
 from models.base import utcnow
 from models.db import transaction
 
@@ -90,7 +90,7 @@ def _recover_lost(
     """Rows `enqueued`, untouched for `lost_after`, that the broker neither queues nor has handed out."""
     untouched_since = started - dt.timedelta(seconds=lost_after)
     with engine.connect() as connection:
-        candidates = inbox_queries.enqueued_untouched_since(connection, untouched_since, MAX_LOST_CANDIDATES)
+        candidates = inbox.enqueued_untouched_since(connection, untouched_since, MAX_LOST_CANDIDATES)
     if not candidates:
         return 0, False
     try:

@@ -13,7 +13,7 @@ from workers.celery_app import app
 
 @app.task(name=task_names.RECONCILE, ignore_result=True)
 def reconcile() -> dict[str, object]:
-    from workers.reconcile import reconcile as run
+    from workers.jobs.reconcile import reconcile as run
 
     settings = get_settings()
     return run(fix=settings.reconcile_policy == "fix", page_size=settings.reconcile_page_size).summary()
@@ -21,14 +21,14 @@ def reconcile() -> dict[str, object]:
 
 @app.task(name=task_names.RESYNC_USERS, ignore_result=True)
 def resync_users() -> str:
-    from workers.resync import resync_users as run
+    from workers.jobs.resync import resync_users as run
 
     return run().status
 
 
 @app.task(name=task_names.PRUNE_PAYLOADS, ignore_result=True)
 def prune_payloads() -> int:
-    from workers.retention import prune_payloads as run
+    from workers.jobs.retention import prune_payloads as run
 
     return run(days=get_settings().payload_retention_days).pruned
 
@@ -37,13 +37,13 @@ def prune_payloads() -> int:
 def resync_payments(since: str | None = None) -> str:
     import datetime as dt
 
-    from workers.payment_sync import resync_payments as run
+    from workers.jobs.payment_sync import resync_payments as run
 
     return run(since=dt.date.fromisoformat(since) if since else None).status
 
 
 @app.task(name=task_names.WATCH_ASAAS_QUEUE, ignore_result=True)
 def watch_asaas_queue() -> str:
-    from workers.asaas_queue_watch import watch_asaas_queue as run
+    from workers.jobs.asaas_queue_watch import watch_asaas_queue as run
 
     return run().status

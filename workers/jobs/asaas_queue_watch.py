@@ -22,10 +22,10 @@ from sqlalchemy import Engine
 from ingest.broker import asaas_queue_state
 from ingest.config.database import default_engine
 from ingest.config.settings import Settings, get_settings
-from models import inbox_queries
-from workers.asaas_api import AsaasApi, AsaasApiError, AsaasUnauthorized, api_from_settings
+from models import inbox
 from workers.handlers.asaas_sync import EVENT_TYPE
-from workers.payment_sync import SAO_PAULO, PaymentSyncReport, resync_payments, today_in_sao_paulo
+from workers.jobs.payment_sync import SAO_PAULO, PaymentSyncReport, resync_payments, today_in_sao_paulo
+from workers.providers.asaas_api import AsaasApi, AsaasApiError, AsaasUnauthorized, api_from_settings
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def receiver_ready(settings: Settings) -> bool:
 def outage_start(engine: Engine, settings: Settings) -> dt.date:
     """The São Paulo date of the last Asaas delivery we stored, less a day (date-granular filters)."""
     with engine.connect() as connection:
-        last = inbox_queries.last_received(connection, "asaas", EVENT_TYPE)
+        last = inbox.last_received(connection, "asaas", EVENT_TYPE)
     if last is None:
         return today_in_sao_paulo() - dt.timedelta(days=settings.payment_sync_lookback_days)
     return last.replace(tzinfo=dt.UTC).astimezone(SAO_PAULO).date() - dt.timedelta(days=1)

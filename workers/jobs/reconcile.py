@@ -1,7 +1,7 @@
 """Reconciliation service: every `CreditBalance` against its ledger.
 
 One lock-free streamed read of every balance; consistent balances that changed since their stamp get
-`lastSyncedAt` (its meaning: `models.reconciliation`); balances without an origin get their opening row;
+`lastSyncedAt` (its meaning: `models.ledger.reconciliation`); balances without an origin get their opening row;
 drift is reported, and with `fix` booked as one adjustment row. Writes happen in one short transaction per
 page (up to `page_size` balances that need one), locked in id order and re-read under the lock, so a
 deduction committed meanwhile is never mistaken for drift and never lost. The balance itself is never
@@ -21,8 +21,8 @@ from sqlalchemy.exc import OperationalError
 from ingest.broker.run_reports import record_reconcile
 from ingest.config.database import default_engine
 from ingest.config.settings import get_settings
-from models import reconciliation as rec
 from models.db import transaction
+from models.ledger import reconciliation as rec
 from models.locks import try_job_lock
 
 log = logging.getLogger(__name__)

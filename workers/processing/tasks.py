@@ -7,8 +7,9 @@ from ingest.broker.inventory import BrokerInventory
 from ingest.broker.publisher import publisher_for
 from ingest.config.database import default_engine
 from ingest.config.settings import get_settings
-from workers import processing, sweeper
 from workers.celery_app import app
+from workers.jobs import sweeper
+from workers.processing import apply as processing
 
 
 @app.task(bind=True, name=task_names.PROCESS_EVENT, acks_late=True, reject_on_worker_lost=True, ignore_result=True)

@@ -1,0 +1,1 @@
+"""Periodic jobs run by beat, one module each, with their Celery task wrappers in `periodic_tasks`."""
