@@ -28,7 +28,6 @@ killed, the task redelivered and the attempt counted as lost, like any crashed w
 from __future__ import annotations
 
 import logging
-import random
 import time
 from dataclasses import dataclass
 
@@ -46,6 +45,7 @@ from workers.handlers import HANDLERS, HandlerContext
 from workers.processing import telemetry
 from workers.processing.errors import IgnoredByPolicy, PermanentError, is_transient, never_succeeds
 from workers.processing.failure_reasons import reason_for
+from workers.providers.retry import backoff
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +68,6 @@ class SeenEvent:
     eventType: str
     receivedAt: object
     processedAt: object = None
-
-
-def backoff_seconds(attempt: int, cap: float) -> float:
-    """Exponential backoff with full jitter: 1, 2, 4… seconds, capped, spread to avoid thundering herds."""
-    return random.uniform(0.5, 1.0) * min(cap, 2.0 ** max(attempt - 1, 0))
 
 
 def max_attempts(settings: Settings) -> int:
@@ -119,7 +114,7 @@ def process_event(
             if status == EventStatus.DEAD:
                 outcome = Outcome("dead")
             else:  # also when the failure could not be recorded (database down): the row decides next time
-                outcome = Outcome("retry", retry_in=backoff_seconds(attempt, settings.retry_backoff_max))
+                outcome = Outcome("retry", retry_in=backoff(attempt, cap=settings.retry_backoff_max))
             outcome = Outcome(outcome.status, outcome.retry_in, timed_out=reason.code == "time_limit")
         log.log(
             logging.WARNING if is_transient(error) else logging.ERROR,
