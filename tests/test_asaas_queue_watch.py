@@ -17,11 +17,13 @@ from ingest.broker import asaas_queue_state, task_names
 from ingest.config.settings import get_settings
 from ingest.http.backlog import backlog_collector
 from ingest.observability import metrics
+from models.locks import try_job_lock
 from tests.support.asaas import asaas_payment_event, deliver_asaas
 from tests.support.fake_asaas import FakeAsaas, asaas_api_payment, asaas_api_webhook
 from tests.support.ledger import balance, grant_rows, make_plan, make_user, settle
 from tests.support.processes import Process, cli_argv, free_port, wait_for
 from tests.support.servers import REDIS_URL
+from workers.jobs.asaas_queue_watch import JOB as watch_job
 from workers.jobs.asaas_queue_watch import watch_asaas_queue
 from workers.jobs.payment_sync import today_in_sao_paulo
 from workers.providers.asaas_api import AsaasApi
@@ -131,6 +133,22 @@ def test_without_a_key_the_watch_is_skipped_with_one_line(engine, caplog) -> Non
         report = watch_asaas_queue(settings=no_key, engine=engine)
     assert report.status == "skipped_no_key"
     assert [r.getMessage() for r in caplog.records] == ["asaas queue watch skipped: ASAAS_API_KEY is not set"]
+
+
+def test_a_second_watch_skips_while_one_holds_its_lock_and_each_run_is_counted(engine, fake, clean_redis) -> None:
+    def runs(status: str) -> float:
+        value = metrics.REGISTRY.get_sample_value(
+            "pedro_ingest_job_runs_total", {"job": watch_job.name, "status": status}
+        )
+        return value or 0.0
+
+    before = runs("skipped_locked"), runs("interrupted")
+    with try_job_lock(engine, watch_job.name) as held:
+        assert held
+        skipped = watch_asaas_queue(settings=get_settings(), engine=engine, api=api_for(fake, clean_redis))
+    assert skipped.status == "skipped_locked" and fake.answered("/v3/webhooks") == []
+    assert watch_asaas_queue(settings=get_settings(), engine=engine, api=api_for(fake, clean_redis)).interrupted
+    assert (runs("skipped_locked"), runs("interrupted")) == (before[0] + 1, before[1] + 1)
 
 
 def test_a_worker_runs_the_beat_tasks_resume_and_backfill(

@@ -245,7 +245,7 @@ def test_two_runs_at_once_write_one_set_of_adjustments(engine: Engine) -> None:
 def test_a_second_run_skips_while_one_holds_the_lock(engine: Engine) -> None:
     _, _, balance_id = pedro_user(engine)
     tamper(engine, balance_id, 1)
-    with try_job_lock(engine, service.LOCK_NAME) as held:
+    with try_job_lock(engine, service.JOB.name) as held:
         assert held
         skipped = service.reconcile(fix=True)
     assert skipped.status == "skipped_locked"

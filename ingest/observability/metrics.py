@@ -45,6 +45,7 @@ PROCESSING_LAG = Histogram(
     "pedro_processing_lag_seconds", "From receipt to committed effect.", ["provider"], buckets=LAG_BUCKETS
 )
 EVENT_DURATION = Histogram("pedro_event_duration_seconds", "Time spent processing one attempt.", ["provider"])
+JOB_RUNS = Counter("pedro_ingest_job_runs_total", "Periodic job runs by job and result.", ["job", "status"])
 
 MAX_LABEL = 64
 

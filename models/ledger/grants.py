@@ -16,7 +16,14 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from models.base import new_id, utcnow
-from models.ledger.balances import ADD_SQL, REMOVE_CAPPED_SQL, RESET_SQL, ensure_balance, write_ledger_row
+from models.ledger.balances import (
+    ADD_SQL,
+    REMOVE_CAPPED_SQL,
+    RESET_SQL,
+    ensure_balance,
+    open_balance,
+    write_ledger_row,
+)
 from models.prisma import OperationType
 
 REVERSAL_SUFFIX = ":reversal"
@@ -25,15 +32,6 @@ _CLAIM_KEY = text(
     INSERT INTO "CreditGrant" (id, "grantKey", "userId", "planId", amount, "sourceEventId", "createdAt")
     VALUES (:id, :key, :user_id, :plan_id, :amount, :source_event_id, :now)
     ON CONFLICT ("grantKey") DO NOTHING
-    RETURNING id
-    """
-)
-_OPEN_BALANCE = text(
-    """
-    INSERT INTO "CreditBalance"
-        (id, "userId", "clerkUserId", "creditsRemaining", "lastSyncedAt", "createdAt", "updatedAt")
-    VALUES (:id, :user_id, :clerk_id, :amount, :now, :now, :now)
-    ON CONFLICT ("userId") DO NOTHING
     RETURNING id
     """
 )
@@ -98,26 +96,11 @@ def open_balance_with_signup_grant(
     A balance the web app created on its own (Prisma's default of 100, no ledger row) is left as it is:
     granting again would double the credits; reconciliation records its opening balance instead.
     """
-    now = utcnow()
-    balance_id = session.execute(
-        _OPEN_BALANCE,
-        {"id": new_id(), "user_id": user_id, "clerk_id": clerk_id, "amount": amount, "now": now},
-    ).scalar_one_or_none()
+    balance_id = open_balance(session, user_id=user_id, clerk_id=clerk_id, amount=amount)
     if balance_id is None:
         return False
     key = f"clerk:signup:{clerk_id}"
-    session.execute(
-        _CLAIM_KEY,
-        {
-            "id": new_id(),
-            "key": key,
-            "user_id": user_id,
-            "plan_id": None,
-            "amount": amount,
-            "source_event_id": source_event_id,
-            "now": now,
-        },
-    )
+    claim_key(session, key, user_id, None, amount, source_event_id)
     write_ledger_row(
         session,
         user_id=user_id,

@@ -19,7 +19,7 @@ import datetime as dt
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Engine
@@ -28,9 +28,9 @@ from ingest.config.database import default_engine
 from ingest.config.settings import Settings, get_settings
 from models import inbox
 from models.base import utcnow
-from models.locks import try_job_lock
 from workers.handlers.asaas_sync import EVENT_TYPE, implied_events, sync_event_id
 from workers.jobs.payment_sync_state import Cursor, SyncState
+from workers.jobs.runner import Job, run_job
 from workers.processing.apply import process_event
 from workers.providers.asaas_api import (
     PAGE_LIMIT,
@@ -44,7 +44,7 @@ from workers.providers.asaas_api import (
 
 log = logging.getLogger(__name__)
 
-LOCK_NAME = "resync_payments"
+JOB = Job("resync_payments", "payment backfill", log)
 STATUS_PASSES = ("CONFIRMED", "REFUNDED", "CHARGEBACK_REQUESTED", "CHARGEBACK_DISPUTE", "AWAITING_CHARGEBACK_REVERSAL")
 SAO_PAULO = dt.timezone(dt.timedelta(hours=-3))
 STOPPED = {AsaasUnauthorized: "unauthorized", AsaasBudgetSpent: "budget_spent", AsaasUnavailable: "unavailable"}
@@ -91,22 +91,20 @@ def resync_payments(
     report = PaymentSyncReport()
     api = api or api_from_settings(settings, budget=settings.asaas_api_budget)
     if api is None:
-        log.info("payment backfill skipped: ASAAS_API_KEY is not set")
-        report.status = "skipped_no_key"
-        return report
-    state = state or SyncState(api.limiter.redis)
+        return run_job(JOB, report, lambda: None, missing_key="ASAAS_API_KEY")
+    asaas = api
+    sync_state = state or SyncState(asaas.limiter.redis)
     engine = engine or default_engine()
-    with try_job_lock(engine, LOCK_NAME) as held:
-        if not held:
-            if since is not None and not dry_run:
-                state.request(since)  # the running (or next) backfill covers it
-            log.info("payment backfill skipped: another run holds the lock")
-            report.status = "skipped_locked"
-            return report
-        _run(_window(since, state, settings, dry_run), report, dry_run, settings, engine, api, state)
-    report.requests = api.requests_made
-    log.info("payment backfill %s", report.status, extra={k: v for k, v in asdict(report).items() if v})
-    return report
+
+    def work() -> None:
+        _run(_window(since, sync_state, settings, dry_run), report, dry_run, settings, engine, asaas, sync_state)
+        report.requests = asaas.requests_made
+
+    def when_locked() -> None:
+        if since is not None and not dry_run:
+            sync_state.request(since)  # the running (or next) backfill covers it
+
+    return run_job(JOB, report, work, engine=engine, when_locked=when_locked)
 
 
 def _window(since: dt.date | None, state: SyncState, settings: Settings, dry_run: bool) -> Cursor:
