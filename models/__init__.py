@@ -12,7 +12,8 @@ from models.prisma import (
     UsageHistory,
     User,
 )
-from models.tables import AsaasSubscriptionLink, CreditDeduction, CreditGrant, EntityVersion, EventStatus, WebhookEvent
+from models.status import EventStatus
+from models.tables import AsaasSubscriptionLink, CreditDeduction, CreditGrant, EntityVersion, WebhookEvent
 
 __all__ = [
     "AsaasSubscriptionLink",

@@ -16,31 +16,15 @@ OPENING = 70
 
 def grant(engine: Engine, key: str, user: tuple[str, str], plan_id: str, amount: int, policy: str):
     with transaction(engine) as session:
-        return ledger.grant_once(
-            session,
-            key=key,
-            user_id=user[0],
-            clerk_id=user[1],
-            plan_id=plan_id,
-            amount=amount,
-            policy=policy,
-            source_event_id=None,
-            details={"kind": "plan_grant"},
-        )
+        fact = ledger.CreditFact(user[0], user[1], None, {"kind": "plan_grant"})
+        return ledger.grant_once(session, fact, key=key, plan_id=plan_id, amount=amount, policy=policy)
 
 
 def reverse(engine: Engine, key: str, user: tuple[str, str], fraction: Fraction = Fraction(1), suffix: str = ""):
     with transaction(engine) as session:
-        return ledger.reverse_once(
-            session,
-            grant_key=key,
-            reversal_key=key + ledger.REVERSAL_SUFFIX + suffix,
-            user_id=user[0],
-            clerk_id=user[1],
-            fraction=fraction,
-            source_event_id=None,
-            details={"kind": "plan_reversal"},
-        )
+        fact = ledger.CreditFact(user[0], user[1], None, {"kind": "plan_reversal"})
+        reversal_key = key + ledger.REVERSAL_SUFFIX + suffix
+        return ledger.reverse_once(session, fact, grant_key=key, reversal_key=reversal_key, fraction=fraction)
 
 
 def test_reset_policy_sets_the_balance_and_writes_the_difference(engine) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from ingest.broker.publisher import Publisher
 from models import inbox
 from models.db import transaction
-from models.tables import FINAL_STATUSES, EventStatus
+from models.status import FINAL_STATUSES, EventStatus
 
 
 @dataclass

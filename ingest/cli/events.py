@@ -14,7 +14,7 @@ import click
 from sqlalchemy.exc import OperationalError
 
 from ingest.cli.support import fail, settings_or_exit
-from models.tables import EventStatus
+from models.status import EventStatus
 
 _RELATIVE = re.compile(r"^(\d+)([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -129,7 +129,7 @@ def show_event(row_id: str) -> None:
                 "eventType": row.eventType,
                 "status": row.status,
                 "attempts": row.attempts,
-                "reason": {"code": row.lastError, "sentence": row.lastErrorDetail} if row.lastError else None,
+                "reason": _reason(row.lastError, row.lastErrorDetail),
                 "receivedAt": row.receivedAt.isoformat(),
                 "occurredAt": row.occurredAt.isoformat() if row.occurredAt else None,
                 "processedAt": row.processedAt.isoformat() if row.processedAt else None,
@@ -216,3 +216,10 @@ def sweep(received_after: int | None, stuck_after: int | None, lost_after: int |
 
 
 EVENT_COMMANDS = (events, replay, sweep)
+
+
+def _reason(code: str | None, detail: str | None) -> dict[str, str | None] | None:
+    """The code, what it means in general (`models.status.Failure`) and what this event's attempt said."""
+    from models.status import reason_of
+
+    return {"code": code, "meaning": reason_of(code), "sentence": detail} if code else None

@@ -68,6 +68,7 @@ def _outcome_reader(wait_seconds: float, state_dir: Path) -> Callable[[str], boo
     from ingest.config.settings import ConfigError, get_settings
     from models.db import transaction
     from models.reports.user_report import event_outcome
+    from models.status import FINAL_STATUSES
 
     try:
         engine = engine_from(get_settings())
@@ -89,7 +90,7 @@ def _outcome_reader(wait_seconds: float, state_dir: Path) -> Callable[[str], boo
             click.echo(f"  still {status} after {wait_seconds:g}s: is the worker running? (events show {row_id})")
             return False
         click.echo(f"  {format_outcome(outcome)}")
-        return outcome.event.status in ("processed", "ignored")
+        return outcome.event.status in FINAL_STATUSES
 
     return wait
 

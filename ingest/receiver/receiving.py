@@ -17,7 +17,7 @@ from ingest.receiver.errors import UnstorableBody, WebhookRejected
 from ingest.receiver.inbox_writer import Accepted, InboxWriter
 from ingest.receiver.verification import AsaasVerifier, ClerkVerifier, IpAllowList
 from models.inbox import NewEvent
-from models.tables import EventStatus
+from models.status import EventStatus, Failure
 
 MAX_EVENT_ID = 200  # the inbox's unique index refuses long keys; provider ids are about 30 characters
 MAX_EVENT_TYPE = 100
@@ -58,7 +58,7 @@ class Receiver:
                 return self.store_and_enqueue(event)
             except UnstorableBody:
                 event, problem = replace(event, payload_json=unparsed_payload(body)), UnstorableBody().detail
-        failed = replace(event, status=EventStatus.FAILED, error=("invalid_payload", problem))
+        failed = replace(event, status=EventStatus.FAILED, error=(Failure.INVALID_PAYLOAD, problem))
         try:
             return self.store_and_enqueue(failed)  # stored `failed`: not enqueued
         except UnstorableBody:

@@ -15,7 +15,8 @@ from sqlalchemy import Connection, and_, case, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from models.base import new_id, utcnow
-from models.tables import FINAL_STATUSES, EventStatus, WebhookEvent
+from models.status import FINAL_STATUSES, EventStatus, Failure
+from models.tables import WebhookEvent
 
 _FINAL = sorted(status.value for status in FINAL_STATUSES)
 _PENDING = [EventStatus.RECEIVED.value, EventStatus.ENQUEUED.value]
@@ -170,8 +171,8 @@ def count_lost_attempt(session: Session, row_id: str, *, max_attempts: int) -> s
         .where(WebhookEvent.id == row_id, WebhookEvent.status.in_(_PENDING))
         .values(
             attempts=WebhookEvent.attempts + 1,
-            lastError="worker_lost",
-            lastErrorDetail="a previous delivery ended without finishing (worker killed or crashed)",
+            lastError=Failure.WORKER_LOST.value,
+            lastErrorDetail=Failure.WORKER_LOST.sentence,
             updatedAt=utcnow(),
             status=case((WebhookEvent.attempts + 1 >= max_attempts, EventStatus.DEAD.value), else_=WebhookEvent.status),
         )

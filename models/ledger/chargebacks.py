@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from models.base import utcnow
 from models.ledger.balances import ADD_SQL, ensure_balance, write_ledger_row
+from models.ledger.facts import CreditFact
 from models.ledger.grants import (
     SET_AMOUNT_SQL,
     CreditChange,
@@ -51,53 +51,31 @@ def chargeback_key(charge_prefix: str) -> str:
 
 
 def reverse_chargeback(
-    session: Session,
-    *,
-    grant_key: str,
-    charge_prefix: str,
-    user_id: str,
-    clerk_id: str,
-    fraction: Fraction,
-    pending_base: int,
-    source_event_id: str | None,
-    details: dict[str, Any],
+    session: Session, fact: CreditFact, *, grant_key: str, charge_prefix: str, fraction: Fraction, pending_base: int
 ) -> CreditChange:
     """Reverse the charge's share once, unless its dispute was already won (then: a no-op on record)."""
     lock_grant(session, grant_key)
     key = chargeback_key(charge_prefix)
     if session.execute(_GRANTED, {"key": key + WON}).first() is not None:
-        return record_without_effect(
-            session, key=key, user_id=user_id, clerk_id=clerk_id, source_event_id=source_event_id
-        )
+        return record_without_effect(session, fact, key=key)
     return reverse_once(
         session,
+        fact,
         grant_key=grant_key,
         reversal_key=key,
-        user_id=user_id,
-        clerk_id=clerk_id,
         fraction=fraction,
-        source_event_id=source_event_id,
-        details=details,
         charge_prefix=charge_prefix,
         pending_base=pending_base,
     )
 
 
-def chargeback_won(
-    session: Session,
-    *,
-    grant_key: str,
-    charge_prefix: str,
-    user_id: str,
-    clerk_id: str,
-    source_event_id: str | None,
-    details: dict[str, Any],
-) -> WonResult:
+def chargeback_won(session: Session, fact: CreditFact, *, grant_key: str, charge_prefix: str) -> WonResult:
     """Give back, once, what the charge's chargeback removed (see the module docstring for the rules)."""
+    user_id = fact.user_id
     lock_grant(session, grant_key)
-    ensure_balance(session, user_id=user_id, clerk_id=clerk_id)
+    ensure_balance(session, user_id=user_id, clerk_id=fact.clerk_id)
     key = chargeback_key(charge_prefix)
-    won_id = claim_key(session, key + WON, user_id, None, 0, source_event_id)
+    won_id = claim_key(session, key + WON, user_id, None, 0, fact.source_event_id)
     if won_id is None:
         return WonResult(applied=False)
     found = session.execute(_KEYS, {"n": len(charge_prefix), "prefix": charge_prefix}).all()
@@ -120,6 +98,6 @@ def chargeback_won(
         balance_id=balance_id,
         operation=OperationType.CREDIT_GRANT,
         added=removed,
-        details={**details, "grantKey": grant_key, "wonKey": key + WON, "restored": removed},
+        details={**fact.details, "grantKey": grant_key, "wonKey": key + WON, "restored": removed},
     )
     return WonResult(applied=True, added=removed, note="given_back")

@@ -24,6 +24,7 @@ from models.ledger.balances import (
     open_balance,
     write_ledger_row,
 )
+from models.ledger.facts import CreditFact
 from models.prisma import OperationType
 
 REVERSAL_SUFFIX = ":reversal"
@@ -79,50 +80,43 @@ def claim_key(
     ).scalar_one_or_none()
 
 
-def record_without_effect(
-    session: Session, *, key: str, user_id: str, clerk_id: str, source_event_id: str | None
-) -> CreditChange:
+def record_without_effect(session: Session, fact: CreditFact, *, key: str) -> CreditChange:
     """Claim `key` with amount 0: the fact is on record (duplicates are no-ops) but changes nothing, because
     an earlier event already cancelled it (a restore before its deletion, a dispute won before its chargeback)."""
-    ensure_balance(session, user_id=user_id, clerk_id=clerk_id)
-    return CreditChange(applied=claim_key(session, key, user_id, None, 0, source_event_id) is not None)
+    ensure_balance(session, user_id=fact.user_id, clerk_id=fact.clerk_id)
+    return CreditChange(applied=claim_key(session, key, fact.user_id, None, 0, fact.source_event_id) is not None)
 
 
-def open_balance_with_signup_grant(
-    session: Session, *, user_id: str, clerk_id: str, amount: int, source_event_id: str | None
-) -> bool:
+def open_balance_with_signup_grant(session: Session, fact: CreditFact, *, amount: int) -> bool:
     """Create the user's balance holding the signup grant, once. False when a balance already existed.
 
     A balance the web app created on its own (Prisma's default of 100, no ledger row) is left as it is:
     granting again would double the credits; reconciliation records its opening balance instead.
     """
-    balance_id = open_balance(session, user_id=user_id, clerk_id=clerk_id, amount=amount)
+    balance_id = open_balance(session, user_id=fact.user_id, clerk_id=fact.clerk_id, amount=amount)
     if balance_id is None:
         return False
-    key = f"clerk:signup:{clerk_id}"
-    claim_key(session, key, user_id, None, amount, source_event_id)
+    key = f"clerk:signup:{fact.clerk_id}"
+    claim_key(session, key, fact.user_id, None, amount, fact.source_event_id)
     write_ledger_row(
         session,
-        user_id=user_id,
+        user_id=fact.user_id,
         balance_id=balance_id,
         operation=OperationType.CREDIT_GRANT,
         added=amount,
-        details={"kind": "signup", "grantKey": key, "provider": "clerk", "eventId": source_event_id},
+        details={
+            "kind": "signup",
+            "grantKey": key,
+            "provider": "clerk",
+            "eventId": fact.source_event_id,
+            **fact.details,
+        },
     )
     return True
 
 
 def grant_once(
-    session: Session,
-    *,
-    key: str,
-    user_id: str,
-    clerk_id: str,
-    plan_id: str | None,
-    amount: int,
-    policy: str,
-    source_event_id: str | None,
-    details: dict[str, Any],
+    session: Session, fact: CreditFact, *, key: str, plan_id: str | None, amount: int, policy: str
 ) -> CreditChange:
     """Grant a paid period's credits once per `key`, in the caller's transaction.
 
@@ -132,9 +126,10 @@ def grant_once(
     before the grant without taking its key (partial refunds, chargebacks, installments' shares) are
     pending: each is applied now, as its own ledger row, so the net is exactly the grant minus them.
     """
+    user_id, details = fact.user_id, fact.details
     lock_grant(session, key)
-    ensure_balance(session, user_id=user_id, clerk_id=clerk_id)
-    grant_id = claim_key(session, key, user_id, plan_id, amount, source_event_id)
+    ensure_balance(session, user_id=user_id, clerk_id=fact.clerk_id)
+    grant_id = claim_key(session, key, user_id, plan_id, amount, fact.source_event_id)
     if grant_id is None:
         return CreditChange(applied=False)
     now = utcnow()
@@ -164,8 +159,8 @@ def _apply_pending(session: Session, key: str, user_id: str, added: int, details
         amount = min(intended, added - total)
         if amount <= 0:
             break
-        total += _remove(session, user_id, amount, {**details, "kind": "plan_reversal", "beforeGrant": True},
-                         key, reversal_key)  # fmt: skip
+        pending = {**details, "kind": "plan_reversal", "beforeGrant": True}
+        total += _remove(session, user_id, amount, pending, key, reversal_key)
     return total
 
 
@@ -194,14 +189,11 @@ def _remove(session: Session, user_id: str, intended: int, details: dict[str, An
 
 def reverse_once(
     session: Session,
+    fact: CreditFact,
     *,
     grant_key: str,
     reversal_key: str,
-    user_id: str,
-    clerk_id: str,
     fraction: Fraction,
-    source_event_id: str | None,
-    details: dict[str, Any],
     charge_prefix: str | None = None,
     pending_base: int | None = None,
 ) -> CreditChange:
@@ -220,8 +212,9 @@ def reverse_once(
       reversal, so a later partial refund does not try to remove the shortfall again.
     All reversals of one grant are serialized by a lock on its key row.
     """
+    user_id, source_event_id = fact.user_id, fact.source_event_id
     lock_grant(session, grant_key)
-    ensure_balance(session, user_id=user_id, clerk_id=clerk_id)
+    ensure_balance(session, user_id=user_id, clerk_id=fact.clerk_id)
     everything = grant_key + REVERSAL_SUFFIX
     charge_prefix = charge_prefix or everything
     granted = session.execute(_LOCK_GRANT, {"key": grant_key}).scalar_one_or_none()
@@ -240,5 +233,5 @@ def reverse_once(
         return CreditChange(applied=False)
     if intended == 0 or pending:
         return CreditChange(applied=True, before_grant=pending)
-    removed = _remove(session, user_id, intended, details, grant_key, reversal_key)
+    removed = _remove(session, user_id, intended, fact.details, grant_key, reversal_key)
     return CreditChange(applied=True, added=-removed, shortfall=intended - removed)

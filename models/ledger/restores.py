@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from models.base import utcnow
 from models.ledger.balances import ADD_SQL, ensure_balance, write_ledger_row
+from models.ledger.facts import CreditFact
 from models.ledger.grants import (
     REVERSAL_SUFFIX,
     SET_AMOUNT_SQL,
@@ -77,16 +77,7 @@ def restore_key(grant_key: str, event_key: str) -> str:
     return f"{grant_key}{REVERSAL_SUFFIX}{RESTORED_INFIX}{event_key}"
 
 
-def reverse_deletion_once(
-    session: Session,
-    *,
-    grant_key: str,
-    event_key: str,
-    user_id: str,
-    clerk_id: str,
-    source_event_id: str | None,
-    details: dict[str, Any],
-) -> CreditChange:
+def reverse_deletion_once(session: Session, fact: CreditFact, *, grant_key: str, event_key: str) -> CreditChange:
     """A deleted charge: reverse the rest of its grant (or leave a tombstone before it), once per deletion.
 
     A restore already processed for this deletion (delivered out of order) cancels it: nothing is reversed.
@@ -95,19 +86,8 @@ def reverse_deletion_once(
     key = deletion_key(grant_key, event_key)
     existing = _reversals(session, grant_key)
     if len(existing.restores) > len(existing.deletions):
-        return record_without_effect(
-            session, key=key, user_id=user_id, clerk_id=clerk_id, source_event_id=source_event_id
-        )
-    return reverse_once(
-        session,
-        grant_key=grant_key,
-        reversal_key=key,
-        user_id=user_id,
-        clerk_id=clerk_id,
-        fraction=Fraction(1),
-        source_event_id=source_event_id,
-        details=details,
-    )
+        return record_without_effect(session, fact, key=key)
+    return reverse_once(session, fact, grant_key=grant_key, reversal_key=key, fraction=Fraction(1))
 
 
 @dataclass(frozen=True)
@@ -120,26 +100,18 @@ class RestoreResult:
     pending: bool = False  # processed before its deletion: the deletion will find it
 
 
-def restore_once(
-    session: Session,
-    *,
-    grant_key: str,
-    event_key: str,
-    user_id: str,
-    clerk_id: str,
-    source_event_id: str | None,
-    details: dict[str, Any],
-) -> RestoreResult:
+def restore_once(session: Session, fact: CreditFact, *, grant_key: str, event_key: str) -> RestoreResult:
     """A restored charge cancels one deletion, once per restore event.
 
     - Deletion before any grant: its tombstone is lifted (renamed), so the charge's payment grants once.
     - Deletion that reversed a grant: what the deletions removed and no restore gave back yet is added back.
     - A tombstone or reversal that came from a refund or chargeback is never undone.
     """
+    user_id = fact.user_id
     lock_grant(session, grant_key)
-    ensure_balance(session, user_id=user_id, clerk_id=clerk_id)
+    ensure_balance(session, user_id=user_id, clerk_id=fact.clerk_id)
     key = restore_key(grant_key, event_key)
-    claimed = claim_key(session, key, user_id, None, 0, source_event_id)
+    claimed = claim_key(session, key, user_id, None, 0, fact.source_event_id)
     if claimed is None:
         return RestoreResult(applied=False)
     grant = session.execute(_LOCK_GRANT_ROW, {"key": grant_key}).one_or_none()
@@ -166,7 +138,7 @@ def restore_once(
         balance_id=balance_id,
         operation=OperationType.CREDIT_GRANT,
         added=removed,
-        details={**details, "grantKey": grant_key, "restoreKey": key, "intended": intended, "restored": removed},
+        details={**fact.details, "grantKey": grant_key, "restoreKey": key, "intended": intended, "restored": removed},
     )
     return RestoreResult(applied=True, added=removed)
 

@@ -18,22 +18,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-REASONS = {
-    "unlinked_payment": "the payment names no known user (externalReference or subscription link)",
-    "unlinked_plan": "no Plan matches this payment or item (Plan.asaasId, '|plan:<id>' reference, Clerk plan id)",
-    "unsupported_payer": "an organization paid; only user payers are credited",
-    "invalid_payload": "the provider's body failed validation (see the detail)",
-    "handler_error": "our handler failed unexpectedly on every attempt (a bug; the worker's log line says where)",
-    "transient_error": "the database or broker kept failing until the retry budget was spent",
-    "worker_lost": "the worker died on every attempt (killed, out of memory)",
-}
-REPLAYABLE = frozenset({"failed", "dead"})
-
-
-def reason_of(code: str | None) -> str | None:
-    """What a failure code means, for a person; an unknown code is shown as it is."""
-    return REASONS.get(code, code) if code else None
-
+from models.status import REPLAYABLE_STATUSES, reason_of
 
 LEDGER_KINDS = {"CREDIT_GRANT": "grant", "CREDIT_REVERSAL": "reversal", "CREDIT_ADJUSTMENT": "adjustment"}
 
@@ -77,7 +62,7 @@ class InboxEntry:
 
     @property
     def replayable(self) -> bool:
-        return self.status in REPLAYABLE
+        return self.status in REPLAYABLE_STATUSES
 
 
 @dataclass(frozen=True)

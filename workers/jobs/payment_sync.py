@@ -28,6 +28,7 @@ from ingest.config.database import default_engine
 from ingest.config.settings import Settings, get_settings
 from models import inbox
 from models.base import utcnow
+from models.status import FINAL_STATUSES, REPLAYABLE_STATUSES
 from workers.handlers.asaas_sync import EVENT_TYPE, implied_events, sync_event_id
 from workers.jobs.payment_sync_state import Cursor, SyncState
 from workers.jobs.runner import Job, run_job
@@ -201,10 +202,10 @@ class _Applier:
         event_id = sync_event_id(payment)
         with self.engine.connect() as connection:
             found = inbox.find_by_event_id(connection, "asaas", event_id)
-        if found is not None and found[1] in ("processed", "ignored"):
+        if found is not None and found[1] in FINAL_STATUSES:
             self.report.already_applied += 1
             return
-        if found is not None and found[1] in ("failed", "dead"):
+        if found is not None and found[1] in REPLAYABLE_STATUSES:
             self.report.failed += 1  # visible in `events list --status failed`; `replay` after the fix
             return
         if self.dry_run:
@@ -214,7 +215,7 @@ class _Applier:
         outcome = process_event(row_id, engine=self.engine, settings=self.settings).status
         self.report.outcomes[outcome] = self.report.outcomes.get(outcome, 0) + 1
         self.report.applied += outcome == "processed"
-        self.report.failed += outcome in ("failed", "dead")
+        self.report.failed += outcome in REPLAYABLE_STATUSES
 
     def _store(self, event_id: str, payment: dict[str, Any]) -> str:
         payload: dict[str, Any] = {"id": event_id, "event": EVENT_TYPE, "payment": payment}

@@ -21,7 +21,6 @@ from typing import Any
 import requests
 
 from ingest.formats.money import MoneyError, parse_money
-from workers.processing.errors import TransientError
 from workers.providers.asaas_limiter import AsaasLimiter, LimiterTimeout, QuotaExhausted
 from workers.providers.retry import backoff, header_wait
 
@@ -197,15 +196,15 @@ def installment_total(settings: Any, installment_id: str) -> Decimal | None:
     """An installment purchase's total (`GET /installments/{id}`), None when no key is set or Asaas does not
     know the id. Webhooks carry each installment's value but not the purchase's total, and the share an
     installment's refund or chargeback reverses is its value over that total; the caller falls back to the
-    sum of the installments seen. Called inside a handler's transaction: one quick attempt, no backoff
-    (a failure is a transient error, retried by the task)."""
+    sum of the installments seen. Called between two attempts of the event (never inside its transaction):
+    one quick attempt, no backoff: `AsaasUnavailable` or `AsaasUnauthorized` when Asaas did not answer."""
     api = api_from_settings(settings, budget=1, max_attempts=1, max_wait=5.0, timeout=5.0)
     if api is None:
         return None
     try:
         found = api.get_installment(installment_id)
-    except (AsaasUnavailable, AsaasUnauthorized) as error:
-        raise TransientError(f"the Asaas API did not give the installment total: {error}") from None
+    except (AsaasUnavailable, AsaasUnauthorized):
+        raise
     except AsaasApiError:  # 400/404: Asaas does not know this id
         return None
     try:
