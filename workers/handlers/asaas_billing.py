@@ -1,4 +1,4 @@
-"""Asaas payment and subscription events: plan credits granted once per paid payment, reversed once.
+"""Asaas payment events: plan credits granted once per paid payment, reversed once; one handler per group.
 
 Card and boleto send `PAYMENT_CONFIRMED` and `PAYMENT_RECEIVED` (different event ids) for one payment, Pix
 only `PAYMENT_RECEIVED`: the first of them grants under `asaas:payment:<payment id>`; the other finds the
@@ -16,14 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from models import billing_links, ledger, subscription_log
+from models import ledger
 from models.billing_links import Payer, PlanRef
 from models.inbox import LockedEvent
 from models.ledger import CreditFact
 from models.status import Failure
 from workers.handlers.asaas_charges import Charge, charge_of, refunded_fraction, share
-from workers.handlers.asaas_payloads import AsaasPayment, AsaasPaymentEnvelope, AsaasSubscriptionEnvelope
-from workers.processing.errors import IgnoredByPolicy, PermanentError
+from workers.handlers.asaas_links import log_state, resolve_payer
+from workers.handlers.asaas_payloads import AsaasPayment, AsaasPaymentEnvelope
+from workers.processing.errors import PermanentError
 
 if TYPE_CHECKING:
     from workers.handlers import HandlerContext
@@ -52,42 +53,6 @@ PAYMENT_STATUS = {
     "PAYMENT_DELETED": "payment_deleted",
     "PAYMENT_RESTORED": "restored",
 }
-SUBSCRIPTION_EVENTS = (
-    "SUBSCRIPTION_CREATED",
-    "SUBSCRIPTION_UPDATED",
-    "SUBSCRIPTION_INACTIVATED",
-    "SUBSCRIPTION_DELETED",
-)
-SUBSCRIPTION_STATUS = {"ACTIVE": "active", "INACTIVE": "canceled", "EXPIRED": "ended"}
-SUBSCRIPTION_EVENT_STATUS = {"SUBSCRIPTION_INACTIVATED": "canceled", "SUBSCRIPTION_DELETED": "canceled"}
-
-
-def _resolve(
-    session: Session,
-    context: HandlerContext,
-    what: str,
-    external_reference: str | None,
-    subscription_id: str | None,
-    link_id: str | None,
-    grant_keys: tuple[str, ...] = (),
-) -> tuple[Payer, PlanRef | None]:
-    """User and plan of a payment or subscription; then, for events about a granted payment, the user
-    its grant was made for. None: `unlinked_payment`, failed; or, when the payment carries no reference of
-    ours (another product sold from the same Asaas account), ignored by `ASAAS_UNLINKED_PAYMENTS=ignore`."""
-    payer, plan = billing_links.resolve_asaas(
-        session, external_reference=external_reference, subscription_id=subscription_id, payment_link_id=link_id
-    )
-    if payer is None and grant_keys:
-        payer = billing_links.payer_of_grant(session, *grant_keys)
-    if payer is None:
-        detail = f"{what} links to no user (externalReference, subscription link, earlier grant); fix and replay"
-        foreign = not billing_links.looks_like_ours(external_reference)
-        if foreign and context.settings.asaas_unlinked_payments == "ignore":
-            raise IgnoredByPolicy(
-                Failure.UNLINKED_PAYMENT, detail + " (no externalReference of ours: ignored by policy)"
-            )
-        raise PermanentError(Failure.UNLINKED_PAYMENT, detail)
-    return payer, plan
 
 
 def _details(event: LockedEvent, payment: AsaasPayment, plan: PlanRef | None) -> dict:
@@ -100,19 +65,6 @@ def _details(event: LockedEvent, payment: AsaasPayment, plan: PlanRef | None) ->
         "eventId": event.eventId,
         "eventType": event.eventType,
     }
-
-
-def _log(session: Session, event: LockedEvent, payer: Payer, plan: PlanRef | None, status: str, ids: dict) -> None:
-    subscription_log.record(
-        session,
-        clerk_user_id=payer.clerk_id,
-        user_id=payer.user_id,
-        plan_key=plan.key if plan else None,
-        status=status,
-        event_type=event.eventType,
-        occurred_at=event.occurredAt,
-        metadata={"provider": "asaas", "eventId": event.eventId, **ids},
-    )
 
 
 def _positive_value(payment: AsaasPayment) -> None:
@@ -148,7 +100,7 @@ def _payment_event(session: Session, event: LockedEvent, context: HandlerContext
     keys = (charge.grant_key,) if event.eventType in AFTER_GRANT else ()
     where = f"payment {payment.id}"
     links = (payment.externalReference, payment.subscription, payment.paymentLink)
-    payer, plan = _resolve(session, context, where, *links, keys)
+    payer, plan = resolve_payer(session, context, where, *links, keys)
     metadata = {"paymentId": payment.id, "subscriptionId": payment.subscription, "billingType": payment.billingType}
     if payment.installment:
         metadata.update(installmentId=payment.installment, installmentNumber=payment.installmentNumber)
@@ -158,7 +110,7 @@ def _payment_event(session: Session, event: LockedEvent, context: HandlerContext
 
 def _logged(session: Session, paid: _PaymentEvent) -> None:
     status = PAYMENT_STATUS.get(paid.event.eventType, "updated")
-    _log(session, paid.event, paid.payer, paid.plan, status, paid.metadata)
+    log_state(session, paid.event, paid.payer, paid.plan, status, paid.metadata)
 
 
 def payment_granted(session: Session, event: LockedEvent, context: HandlerContext) -> None:
@@ -276,31 +228,3 @@ def _give_back_chargeback(session: Session, paid: _PaymentEvent) -> None:
         charge_prefix=paid.charge.charge_prefix,
     )
     paid.metadata.update(chargebackWon=won.note or None, restoredCredits=won.added)
-
-
-def subscription_event(session: Session, event: LockedEvent, context: HandlerContext) -> None:
-    """Remember subscription → user/plan for its payments, and log the state change."""
-    subscription = AsaasSubscriptionEnvelope.model_validate(event.payload).subscription
-    payer, plan = _resolve(
-        session,
-        context,
-        f"subscription {subscription.id}",
-        subscription.externalReference,
-        subscription.id,
-        subscription.paymentLink,
-    )
-    billing_links.remember_asaas_subscription(
-        session,
-        subscription_id=subscription.id,
-        payer=payer,
-        plan=plan,
-        customer_id=subscription.customer,
-        external_reference=subscription.externalReference,
-        source_event_id=event.id,
-    )
-    status = SUBSCRIPTION_EVENT_STATUS.get(event.eventType) or SUBSCRIPTION_STATUS.get(
-        (subscription.status or "").upper(), "updated"
-    )
-    if subscription.deleted:
-        status = "canceled"
-    _log(session, event, payer, plan, status, {"subscriptionId": subscription.id, "cycle": subscription.cycle})

@@ -1,0 +1,57 @@
+"""Who an Asaas payment or subscription is for (user and plan), and the state log both keep."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
+
+from models import billing_links, subscription_log
+from models.billing_links import Payer, PlanRef
+from models.inbox import LockedEvent
+from models.status import Failure
+from workers.processing.errors import IgnoredByPolicy, PermanentError
+
+if TYPE_CHECKING:
+    from workers.handlers import HandlerContext
+
+
+def resolve_payer(
+    session: Session,
+    context: HandlerContext,
+    what: str,
+    external_reference: str | None,
+    subscription_id: str | None,
+    link_id: str | None,
+    grant_keys: tuple[str, ...] = (),
+) -> tuple[Payer, PlanRef | None]:
+    """User and plan of a payment or subscription; then, for events about a granted payment, the user
+    its grant was made for. None: `unlinked_payment`, failed; or, when the payment carries no reference of
+    ours (another product sold from the same Asaas account), ignored by `ASAAS_UNLINKED_PAYMENTS=ignore`."""
+    payer, plan = billing_links.resolve_asaas(
+        session, external_reference=external_reference, subscription_id=subscription_id, payment_link_id=link_id
+    )
+    if payer is None and grant_keys:
+        payer = billing_links.payer_of_grant(session, *grant_keys)
+    if payer is None:
+        detail = f"{what} links to no user (externalReference, subscription link, earlier grant); fix and replay"
+        foreign = not billing_links.looks_like_ours(external_reference)
+        if foreign and context.settings.asaas_unlinked_payments == "ignore":
+            raise IgnoredByPolicy(
+                Failure.UNLINKED_PAYMENT, detail + " (no externalReference of ours: ignored by policy)"
+            )
+        raise PermanentError(Failure.UNLINKED_PAYMENT, detail)
+    return payer, plan
+
+
+def log_state(session: Session, event: LockedEvent, payer: Payer, plan: PlanRef | None, status: str, ids: dict) -> None:
+    subscription_log.record(
+        session,
+        clerk_user_id=payer.clerk_id,
+        user_id=payer.user_id,
+        plan_key=plan.key if plan else None,
+        status=status,
+        event_type=event.eventType,
+        occurred_at=event.occurredAt,
+        metadata={"provider": "asaas", "eventId": event.eventId, **ids},
+    )
