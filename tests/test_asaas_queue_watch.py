@@ -75,13 +75,16 @@ def test_a_paused_queue_shows_in_the_metrics_and_is_left_alone_by_default(engine
 
     body, _ = metrics.render(backlog_collector(engine, get_settings()))
     text = body.decode()
-    assert "pedro_asaas_queue_interrupted 1.0" in text
-    assert "pedro_asaas_queue_penalized_requests 15.0" in text
-    assert 'pedro_scrape_error{source="asaas_queue"} 0.0' in text
+    assert "pedro_ingest_asaas_queue_interrupted 1.0" in text
+    assert "pedro_ingest_asaas_queue_penalized_requests 15.0" in text
+    assert 'pedro_ingest_scrape_error{source="asaas_queue"} 0.0' in text
 
     fake.webhooks[1].update(interrupted=False, penalizedRequestsCount=0)
     assert watch_asaas_queue(settings=get_settings(), engine=engine, api=api_for(fake, clean_redis)).status == "ok"
-    assert "pedro_asaas_queue_interrupted 0.0" in metrics.render(backlog_collector(engine, get_settings()))[0].decode()
+    assert (
+        "pedro_ingest_asaas_queue_interrupted 0.0"
+        in metrics.render(backlog_collector(engine, get_settings()))[0].decode()
+    )
 
 
 def test_with_resume_enabled_and_the_receiver_ready_it_resumes_once_and_backfills_the_outage(

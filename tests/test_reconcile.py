@@ -282,7 +282,7 @@ def test_a_cli_run_reaches_the_receivers_metrics_without_a_pid_label(
     scraped = requests.get(f"{receiver_ops_url}/metrics", timeout=10).text
     assert "\npedro_ingest_balance_drift_balances 1.0\n" in scraped
     assert "\npedro_ingest_balance_drift_credits 9.0\n" in scraped
-    assert 'pedro_scrape_error{source="reconcile"} 0.0' in scraped
+    assert 'pedro_ingest_scrape_error{source="reconcile"} 0.0' in scraped
     assert "pid=" not in scraped
 
 
