@@ -1,6 +1,6 @@
 """Data access for balance reconciliation: compare `CreditBalance` with its `UsageHistory` ledger.
 
-The invariant (see `models/ledger.py`): `creditsRemaining == sum(-creditsUsed)` over the balance's ledger
+The invariant (see `models.ledger`): `creditsRemaining == sum(-creditsUsed)` over the balance's ledger
 rows. A balance has an *origin* row when pedro-ingest opened it (signup grant, `CREDIT_GRANT` with
 `details.kind = "signup"`) or reconciliation recorded its opening balance (`CREDIT_ADJUSTMENT` with
 `details.kind = "opening_balance"`). A balance without an origin predates pedro-ingest (or the web app
