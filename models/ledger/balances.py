@@ -81,6 +81,19 @@ def write_ledger_row(
     )
 
 
+def add_credits(session: Session, *, user_id: str, amount: int, details: dict[str, Any]) -> None:
+    """Give `amount` credits back (a restore, a won dispute) with its `CREDIT_GRANT` ledger row."""
+    balance_id = session.execute(ADD_SQL, {"user_id": user_id, "amount": amount, "now": utcnow()}).scalar_one()
+    write_ledger_row(
+        session,
+        user_id=user_id,
+        balance_id=balance_id,
+        operation=OperationType.CREDIT_GRANT,
+        added=amount,
+        details=details,
+    )
+
+
 def open_balance(session: Session, *, user_id: str, clerk_id: str, amount: int = 0) -> str | None:
     """The user's balance holding `amount`, created unless one exists: its id, or None when it existed (the
     existing balance is left as it is)."""

@@ -16,8 +16,7 @@ from fractions import Fraction
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from models.base import utcnow
-from models.ledger.balances import ADD_SQL, ensure_balance, write_ledger_row
+from models.ledger.balances import add_credits, ensure_balance
 from models.ledger.facts import CreditFact
 from models.ledger.grants import (
     SET_AMOUNT_SQL,
@@ -27,7 +26,6 @@ from models.ledger.grants import (
     record_without_effect,
     reverse_once,
 )
-from models.prisma import OperationType
 
 CHARGEBACK = ":chargeback"
 WON = ":won"
@@ -91,13 +89,6 @@ def chargeback_won(session: Session, fact: CreditFact, *, grant_key: str, charge
     removed = session.execute(_REMOVED_BY_KEY, {"user_id": user_id, "key": key}).scalar_one()
     if removed <= 0:
         return WonResult(applied=True, note="given_back")
-    balance_id = session.execute(ADD_SQL, {"user_id": user_id, "amount": removed, "now": utcnow()}).scalar_one()
-    write_ledger_row(
-        session,
-        user_id=user_id,
-        balance_id=balance_id,
-        operation=OperationType.CREDIT_GRANT,
-        added=removed,
-        details={**fact.details, "grantKey": grant_key, "wonKey": key + WON, "restored": removed},
-    )
+    details = {**fact.details, "grantKey": grant_key, "wonKey": key + WON, "restored": removed}
+    add_credits(session, user_id=user_id, amount=removed, details=details)
     return WonResult(applied=True, added=removed, note="given_back")

@@ -8,8 +8,7 @@ from fractions import Fraction
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from models.base import utcnow
-from models.ledger.balances import ADD_SQL, ensure_balance, write_ledger_row
+from models.ledger.balances import add_credits, ensure_balance
 from models.ledger.facts import CreditFact
 from models.ledger.grants import (
     REVERSAL_SUFFIX,
@@ -20,7 +19,6 @@ from models.ledger.grants import (
     record_without_effect,
     reverse_once,
 )
-from models.prisma import OperationType
 
 # ---- deletions and restores of a charge -----------------------------------------------------------------
 #
@@ -131,15 +129,8 @@ def restore_once(session: Session, fact: CreditFact, *, grant_key: str, event_ke
     removed = _removed_by_deletions(session, grant_key, user_id)
     if removed <= 0:
         return RestoreResult(applied=True)
-    balance_id = session.execute(ADD_SQL, {"user_id": user_id, "amount": removed, "now": utcnow()}).scalar_one()
-    write_ledger_row(
-        session,
-        user_id=user_id,
-        balance_id=balance_id,
-        operation=OperationType.CREDIT_GRANT,
-        added=removed,
-        details={**fact.details, "grantKey": grant_key, "restoreKey": key, "intended": intended, "restored": removed},
-    )
+    details = {**fact.details, "grantKey": grant_key, "restoreKey": key, "intended": intended, "restored": removed}
+    add_credits(session, user_id=user_id, amount=removed, details=details)
     return RestoreResult(applied=True, added=removed)
 
 
