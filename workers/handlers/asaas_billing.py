@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from models import billing_links, ledger, subscription_log
 from models.billing_links import Payer, PlanRef
 from models.inbox import LockedEvent
-from workers.handlers.asaas_charges import charge_of, refunded_fraction, share
+from workers.handlers.asaas_charges import charge_for, refunded_fraction, share
 from workers.handlers.asaas_payloads import AsaasPayment, AsaasPaymentEnvelope, AsaasSubscriptionEnvelope
 from workers.processing.errors import IgnoredByPolicy, PermanentError
 
@@ -116,7 +116,7 @@ def _positive_value(payment: AsaasPayment) -> None:
 def payment_event(session: Session, event: LockedEvent, context: HandlerContext) -> None:
     """Grant, reverse or only log, depending on the event type; one transaction with the inbox mark."""
     payment = AsaasPaymentEnvelope.model_validate(event.payload).payment
-    charge = charge_of(payment)
+    charge = charge_for(session, payment, event.eventType in AFTER_GRANT)
     keys = (charge.grant_key,) if event.eventType in AFTER_GRANT else ()
     payer, plan = _resolve(
         session, context, f"payment {payment.id}", payment.externalReference, payment.subscription,
