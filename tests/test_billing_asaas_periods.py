@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 
 from models.base import new_id
 from tests.support.asaas import asaas_payment_event, deliver_asaas

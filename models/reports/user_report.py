@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 REASONS = {
     "unlinked_payment": "the payment names no known user (externalReference or subscription link)",
     "unlinked_plan": "no Plan matches this payment or item (Plan.asaasId, '|plan:<id>' reference, Clerk plan id)",
+    "checkout_pending": "an Asaas Checkout charge whose CHECKOUT_CREATED/PAID has not arrived; applied when it does",
+    "checkout_no_credits": "an Asaas Checkout event that moves no credits (created, canceled, expired): logged only",
     "unsupported_payer": "an organization paid; only user payers are credited",
     "invalid_payload": "the provider's body failed validation (see the detail)",
     "handler_error": "our handler failed unexpectedly on every attempt (a bug; the worker's log line says where)",

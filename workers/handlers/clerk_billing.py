@@ -179,10 +179,8 @@ def subscription_event(session: Session, event: LockedEvent, context: HandlerCon
 def subscription_item_event(session: Session, event: LockedEvent, context: HandlerContext) -> None:
     item = ClerkSubscriptionItem.model_validate(ClerkEnvelope.model_validate(event.payload).data)
     payer = _payer(session, item.payer)
-    if _billable(item, False):
-        plan_key = _grant_item(session, event, context, payer, item)
-    else:
-        plan_key = _plan_key(session, item)
+    billable = _billable(item, False)
+    plan_key = _grant_item(session, event, context, payer, item) if billable else _plan_key(session, item)
     _log(
         session,
         event,
