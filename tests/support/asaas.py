@@ -26,12 +26,15 @@ def asaas_payment_event(
     installment_number: int | None = None,
     chargeback: dict | None = None,
     checkout_session: str | None = None,
+    date_created: str | None = None,
 ) -> dict[str, Any]:
     """An Asaas payment event built from the documented sample, with a fresh event id (a single payment
     unless `installment` names the purchase it is one installment of)."""
     event = load_fixture("asaas_payment_received.json")
     event["id"] = f"evt_{secrets.token_hex(16)}&{secrets.randbelow(10**9)}"
     event["event"] = event_type
+    if date_created is not None:  # Asaas's envelope time: naive São Paulo time, "YYYY-MM-DD HH:MM:SS"
+        event["dateCreated"] = date_created
     payment = event["payment"]
     payment.update(
         id=payment_id,

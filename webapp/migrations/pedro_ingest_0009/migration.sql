@@ -1,4 +1,4 @@
--- pedro-ingest revision 0009: the Asaas Checkout links (checkout id → reference, user, plan; charges
+-- pedro-ingest revision 0009: the Asaas Checkout links (checkout id → reference, user, plan, charges
 -- waiting for their checkout). Applies whether or not `pedro-ingest migrate` has already created it. Copy
 -- this folder into prisma/migrations/ as <timestamp>_pedro_ingest_0009, unchanged.
 
