@@ -215,4 +215,4 @@ def _removed_by_deletions(session: Session, grant_key: str, user_id: str) -> int
     given_back = -session.execute(
         _GIVEN_BACK, {"user_id": user_id, "n": len(prefix + RESTORED_INFIX), "prefix": prefix + RESTORED_INFIX}
     ).scalar_one()
-    return removed - given_back
+    return int(removed - given_back)
