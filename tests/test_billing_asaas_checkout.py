@@ -208,3 +208,19 @@ def test_the_user_command_and_the_console_show_the_checkout_events_with_their_re
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "CHECKOUT_EXPIRED" in html and "CHECKOUT_PAID" in html and "moves no credits" in html
+
+
+def test_a_chargeback_of_the_checkout_charge_reverses_the_checkout_grant_once(
+    engine, worker, receiver_url, buyer
+) -> None:
+    user_id, reference = buyer
+    checkout, pay = new_ids()
+    send(engine, receiver_url, asaas_checkout_event("CHECKOUT_PAID", checkout, external_reference=reference))
+    chargeback = charge("PAYMENT_CHARGEBACK_REQUESTED", pay, checkout)
+    send(engine, receiver_url, chargeback, charge("PAYMENT_CHARGEBACK_REQUESTED", pay, checkout))
+
+    assert balance(engine, user_id) == OPENING
+    assert grant_rows(engine, f"asaas:checkout:{checkout}:reversal") == [
+        (f"asaas:checkout:{checkout}:reversal:chargeback", -CREDITS)
+    ]
+    assert_balance_matches_ledger(engine, user_id, OPENING)
