@@ -204,6 +204,10 @@ def test_the_user_command_and_the_console_show_the_checkout_events_with_their_re
                   "checkout_no_credits", f"asaas:checkout:{checkout}"):  # fmt: skip
         assert shown in result.stdout, (shown, result.stdout)
 
+    for ref in (pay, checkout):  # a checkout's payment or the checkout itself finds its buyer
+        found = subprocess.run(cli_argv("user", ref), env=service_env, capture_output=True, text=True, timeout=60)
+        assert found.returncode == 0 and clerk_id in found.stdout, (ref, found.stdout, found.stderr)
+
     page = signed_in(console_app()).get(f"/console/users/{clerk_id}")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
