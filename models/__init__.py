@@ -13,9 +13,17 @@ from models.prisma import (
     User,
 )
 from models.status import EventStatus
-from models.tables import AsaasSubscriptionLink, CreditDeduction, CreditGrant, EntityVersion, WebhookEvent
+from models.tables import (
+    AsaasCheckoutLink,
+    AsaasSubscriptionLink,
+    CreditDeduction,
+    CreditGrant,
+    EntityVersion,
+    WebhookEvent,
+)
 
 __all__ = [
+    "AsaasCheckoutLink",
     "AsaasSubscriptionLink",
     "AdminSettings",
     "Base",

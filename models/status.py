@@ -47,6 +47,15 @@ class Failure(enum.StrEnum):
         "no Plan matches this payment or item (Plan.asaasId, '|plan:<id>' reference, Clerk plan id)",
     )
     UNSUPPORTED_PAYER = "unsupported_payer", "an organization paid; only user payers are credited"
+    # Ignored on purpose, with this reason kept so the row can be found (and replayed, for a pending one).
+    CHECKOUT_PENDING = (
+        "checkout_pending",
+        "an Asaas Checkout charge whose CHECKOUT_CREATED/PAID has not arrived; applied when it does",
+    )
+    CHECKOUT_NO_CREDITS = (
+        "checkout_no_credits",
+        "an Asaas Checkout event that moves no credits (created, canceled, expired): logged only",
+    )
     # Expected to clear by itself: retried, `dead` (replayable) once the attempt budget is spent.
     PAYER_NOT_SYNCED = "payer_not_synced", "the payer's Clerk user was not synced yet (its user.created not applied)"
     PROVIDER_UNAVAILABLE = "provider_unavailable", "the provider's API did not answer a value this event needs"

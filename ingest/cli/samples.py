@@ -15,9 +15,10 @@ import click
 
 from ingest.dev import samples
 from ingest.dev.children import dev_secrets
+from models.status import FINAL_STATUSES, REPLAYABLE_STATUSES
 
 PROVIDERS = ("clerk", "asaas")
-FINAL = ("processed", "ignored", "failed", "dead")
+SETTLED = FINAL_STATUSES | REPLAYABLE_STATUSES  # nothing more happens without an operator
 
 
 def _fail(message: str) -> None:
@@ -68,7 +69,6 @@ def _outcome_reader(wait_seconds: float, state_dir: Path) -> Callable[[str], boo
     from ingest.config.settings import ConfigError, get_settings
     from models.db import transaction
     from models.reports.user_report import event_outcome
-    from models.status import FINAL_STATUSES
 
     try:
         engine = engine_from(get_settings())
@@ -81,7 +81,7 @@ def _outcome_reader(wait_seconds: float, state_dir: Path) -> Callable[[str], boo
         while True:
             with transaction(engine) as session:
                 outcome = event_outcome(session, row_id)
-            final = outcome is not None and outcome.event.status in FINAL
+            final = outcome is not None and outcome.event.status in SETTLED
             if final or time.monotonic() > deadline:
                 break
             time.sleep(0.2)

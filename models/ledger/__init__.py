@@ -16,7 +16,14 @@ from models.ledger.balances import ensure_balance, write_ledger_row
 from models.ledger.chargebacks import WonResult, chargeback_key, chargeback_won, reverse_chargeback
 from models.ledger.deductions import DeductionResult, deduct_credits, refund_credits
 from models.ledger.facts import CreditFact
-from models.ledger.grants import REVERSAL_SUFFIX, CreditChange, grant_once, open_balance_with_signup_grant, reverse_once
+from models.ledger.grants import (
+    REVERSAL_SUFFIX,
+    CreditChange,
+    grant_once,
+    is_claimed,
+    open_balance_with_signup_grant,
+    reverse_once,
+)
 from models.ledger.restores import RestoreResult, deletion_key, restore_key, restore_once, reverse_deletion_once
 
 __all__ = [
@@ -32,6 +39,7 @@ __all__ = [
     "deletion_key",
     "ensure_balance",
     "grant_once",
+    "is_claimed",
     "open_balance_with_signup_grant",
     "refund_credits",
     "restore_key",

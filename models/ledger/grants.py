@@ -80,6 +80,14 @@ def claim_key(
     ).scalar_one_or_none()
 
 
+_CLAIMED = text("""SELECT count(*) FROM "CreditGrant" WHERE "grantKey" = :key""")
+
+
+def is_claimed(session: Session, key: str) -> bool:
+    """Whether a credit fact holds `key` (a grant, a reversal, a tombstone)."""
+    return bool(session.execute(_CLAIMED, {"key": key}).scalar_one())
+
+
 def record_without_effect(session: Session, fact: CreditFact, *, key: str) -> CreditChange:
     """Claim `key` with amount 0: the fact is on record (duplicates are no-ops) but changes nothing, because
     an earlier event already cancelled it (a restore before its deletion, a dispute won before its chargeback)."""

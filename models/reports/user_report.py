@@ -102,6 +102,13 @@ _FIND_BY = (
            FROM "WebhookEvent" WHERE provider = 'asaas' AND payload->'payment'->>'id' = :ref
           ORDER BY "receivedAt" DESC LIMIT 1), '|', 1)"""
     ),
+    text(  # an Asaas Checkout id, or a payment of one (its reference is on the checkout)
+        _USER_COLUMNS
+        + """WHERE id = (SELECT "userId" FROM "AsaasCheckoutLink" WHERE "asaasCheckoutId" = COALESCE(
+           (SELECT payload->'payment'->>'checkoutSession' FROM "WebhookEvent"
+             WHERE provider = 'asaas' AND payload->'payment'->>'id' = :ref ORDER BY "receivedAt" DESC LIMIT 1),
+           :ref))"""
+    ),
 )
 _BALANCE = text('SELECT "creditsRemaining" FROM "CreditBalance" WHERE "userId" = :user')
 _LEDGER = text(
@@ -146,7 +153,8 @@ _EVENT_CREDITS = text(
 
 
 def find_user(session: Session, ref: str) -> UserSummary | None:
-    """By Clerk id, e-mail, `User.id`, or an Asaas payment id (granted, or named by an inbox event)."""
+    """By Clerk id, e-mail, `User.id`, an Asaas payment id (granted, or named by an inbox event), or an Asaas
+    Checkout id."""
     for query in _FIND_BY:
         row = session.execute(query, {"ref": ref.strip()}).first()
         if row is not None:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from ingest.config.settings import Settings
 from models.inbox import LockedEvent
-from workers.handlers import asaas_billing, asaas_subscriptions, asaas_sync, clerk_billing, clerk_users
+from workers.handlers import asaas_billing, asaas_checkout, asaas_subscriptions, asaas_sync, clerk_billing, clerk_users
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("asaas", asaas_billing.RESTORE): asaas_billing.payment_restored,
     **{("asaas", name): asaas_billing.payment_logged for name in sorted(asaas_billing.LOGGED_ONLY)},
     **{("asaas", name): asaas_subscriptions.subscription_event for name in asaas_subscriptions.SUBSCRIPTION_EVENTS},
+    **{("asaas", name): asaas_checkout.checkout_event for name in asaas_checkout.CHECKOUT_EVENTS},
     **{("clerk", name): clerk_billing.subscription_event for name in clerk_billing.SUBSCRIPTION_EVENTS},
     **{("clerk", name): clerk_billing.subscription_item_event for name in clerk_billing.ITEM_EVENTS},
     **{("clerk", name): clerk_billing.payment_attempt_event for name in clerk_billing.PAYMENT_ATTEMPT_EVENTS},

@@ -21,7 +21,8 @@ from models.billing_links import Payer, PlanRef
 from models.inbox import LockedEvent
 from models.ledger import CreditFact
 from models.status import Failure
-from workers.handlers.asaas_charges import Charge, charge_of, refunded_fraction, share
+from workers.handlers import asaas_checkout
+from workers.handlers.asaas_charges import Charge, charge_for, refunded_fraction, share
 from workers.handlers.asaas_links import log_state, resolve_payer
 from workers.handlers.asaas_payloads import AsaasPayment, AsaasPaymentEnvelope
 from workers.processing.errors import PermanentError
@@ -72,6 +73,11 @@ def _positive_value(payment: AsaasPayment) -> None:
         raise PermanentError(Failure.INVALID_PAYLOAD, f"payment {payment.id}: payment.value must be a positive amount")
 
 
+def _deletable(charge: Charge, payment: AsaasPayment) -> str:
+    """The grant a deletion or restore acts on: the charge's own (one installment acts on its payment only)."""
+    return f"asaas:payment:{payment.id}" if charge.installment else charge.grant_key
+
+
 @dataclass
 class _PaymentEvent:
     """What every payment event group works from: the payment, its charge, who it is for, and the log's fields."""
@@ -96,10 +102,12 @@ class _PaymentEvent:
 
 def _payment_event(session: Session, event: LockedEvent, context: HandlerContext) -> _PaymentEvent:
     payment = AsaasPaymentEnvelope.model_validate(event.payload).payment
-    charge = charge_of(payment)
+    via_checkout = asaas_checkout.charge_via_checkout(session, event, payment, event.eventType in AFTER_GRANT)
+    charge = via_checkout.charge if via_checkout else charge_for(session, payment, event.eventType in AFTER_GRANT)
+    reference = payment.externalReference or (via_checkout.reference if via_checkout else None)
     keys = (charge.grant_key,) if event.eventType in AFTER_GRANT else ()
     where = f"payment {payment.id}"
-    links = (payment.externalReference, payment.subscription, payment.paymentLink)
+    links = (reference, payment.subscription, payment.paymentLink)
     payer, plan = resolve_payer(session, context, where, *links, keys)
     metadata = {"paymentId": payment.id, "subscriptionId": payment.subscription, "billingType": payment.billingType}
     if payment.installment:
@@ -136,7 +144,7 @@ def payment_deleted(session: Session, event: LockedEvent, context: HandlerContex
     """A deleted charge: reverse what it granted, under a key a later restore can cancel."""
     paid = _payment_event(session, event, context)
     fact = paid.fact.described(kind="plan_reversal")
-    grant_key = f"asaas:payment:{paid.payment.id}"
+    grant_key = _deletable(paid.charge, paid.payment)
     paid.reversed(ledger.reverse_deletion_once(session, fact, grant_key=grant_key, event_key=event.eventId))
     _logged(session, paid)
 
@@ -145,7 +153,7 @@ def payment_restored(session: Session, event: LockedEvent, context: HandlerConte
     """A restored charge: cancel one deletion (lift its tombstone, or give back what it removed)."""
     paid = _payment_event(session, event, context)
     fact = paid.fact.described(kind="plan_restore")
-    grant_key = f"asaas:payment:{paid.payment.id}"
+    grant_key = _deletable(paid.charge, paid.payment)
     restored = ledger.restore_once(session, fact, grant_key=grant_key, event_key=event.eventId)
     paid.metadata.update(
         liftedTombstone=restored.lifted, restoredCredits=restored.added, beforeDeletion=restored.pending

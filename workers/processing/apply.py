@@ -160,7 +160,7 @@ def _apply_once(row_id: str, engine: Engine, context: HandlerContext, seen: list
             return Outcome("ignored")
         try:
             handler(session, event, context)
-        except IgnoredByPolicy as ignored:  # raised before the handler writes anything
+        except IgnoredByPolicy as ignored:  # raised before any credit change; logs and links written commit
             inbox.finish(session, event, EventStatus.IGNORED, (ignored.code, ignored.detail))
             seen[0].processedAt = event.processedAt
             return Outcome("ignored")

@@ -31,8 +31,10 @@ class PermanentError(_Failed):
 
 
 class IgnoredByPolicy(_Failed):
-    """A settings policy says this event is not ours to apply (`ASAAS_UNLINKED_PAYMENTS=ignore`): it ends
-    `ignored`, with `code` and `detail` kept so that it can be found and replayed."""
+    """A settings policy says this event is not ours to apply (`ASAAS_UNLINKED_PAYMENTS=ignore`), or it moves
+    no credits by design (`checkout_no_credits`, `checkout_pending`): it ends `ignored`, with `code` and `detail`
+    kept so that it can be found and replayed. What the handler wrote before raising (a log row, a link)
+    commits with the mark; a handler raises it before any credit change."""
 
 
 class TransientError(_Failed):
