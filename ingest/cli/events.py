@@ -144,7 +144,11 @@ def show_event(row_id: str) -> None:
 
 @click.command()
 @click.argument("row_ids", nargs=-1)
-@click.option("--status", type=click.Choice(sorted(REPLAYABLE_STATUSES)), help="Replay every event in this status.")
+@click.option(
+    "--status",
+    type=click.Choice(sorted(status.value for status in REPLAYABLE_STATUSES)),
+    help="Replay every event in this status.",
+)
 @click.option("--since", callback=_since, help="With --status: received at or after (ISO time or 30m, 2h, 7d).")
 @click.option("--type", "event_type", help="With --status: only this event type.")
 def replay(row_ids: tuple[str, ...], status: str | None, since: dt.datetime | None, event_type: str | None) -> None:
