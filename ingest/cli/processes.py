@@ -8,12 +8,15 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ingest.cli.database import create_and_migrate
 from ingest.cli.support import fail, settings_or_exit
-from ingest.config.settings import get_settings
+
+if TYPE_CHECKING:
+    from ingest.config.settings import Settings
 
 
 def share_metrics_between_processes(role: str) -> None:
@@ -38,11 +41,34 @@ def serve(host: str, port: int, workers: int, dev: bool) -> None:
         configure_logging(settings.log_level, settings.log_format)
         create_app().run(host=host, port=port)
         return
-    from ingest.http.server.serving import gunicorn_argv
+    from ingest.config.settings import ConfigError
+    from ingest.http.server.serving import bind_address, first_clash, gunicorn_argv
 
+    try:
+        argv = gunicorn_argv(host, port, workers)
+    except ConfigError as error:
+        fail(str(error))
+    binds = [bind_address(host, port), bind_address(settings.ops_host, settings.ops_port)]
+    clash = first_clash(binds, settings, "--port")
+    if clash:
+        fail(clash)
+    _warn_about_setup(settings)
     share_metrics_between_processes("receiver")
-    argv = gunicorn_argv(host, port, workers)
     os.execv(sys.executable, argv)
+
+
+def _warn_about_setup(settings: Settings) -> None:
+    """One WARNING per broken part of the setup before the receiver starts: it starts anyway (a database
+    or broker may come back), but never silently."""
+    import logging
+
+    from ingest.http.readiness import problems_at_start
+    from ingest.observability.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
+    log = logging.getLogger("pedro_ingest.serve")
+    for problem in problems_at_start(settings):
+        log.warning("%s", problem)
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -107,6 +133,8 @@ def _run_dev(host: str, port: int, state_dir: Path, reset: bool) -> int:
         os.environ["CELERY_BROKER_URL"] = embedded.broker_url
     elif reset:
         click.echo("--reset only applies to the embedded servers; the configured ones are left alone", err=True)
+    from ingest.config.settings import get_settings
+
     try:
         for name, value in devrun.dev_secrets(state_dir).items():
             if not os.environ.get(name):

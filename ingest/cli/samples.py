@@ -9,12 +9,15 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import click
 
-from ingest.dev import samples
 from ingest.dev.children import dev_secrets
+
+if TYPE_CHECKING:
+    from ingest.dev import samples
 
 PROVIDERS = ("clerk", "asaas")
 FINAL = ("processed", "ignored", "failed", "dead")
@@ -143,7 +146,7 @@ def send_sample(
     user and the demo plan `dev` seeds. Each is sent once the one before it is applied, and its outcome is
     printed: status, user, credits, balance. Exit status 1 when any is refused or does not apply.
     """
-    from ingest.dev import state
+    from ingest.dev import samples, state
 
     run = state.running(state_dir)
     url = url or (run.receiver_url if run else "http://127.0.0.1:8000")
