@@ -87,6 +87,9 @@ def migrate(revision: str, downgrade: bool) -> None:
         fail(f"migrate: {first_line(error)}")
     if adopted:
         click.echo(f"adopted an existing database: its objects are those of revision {adopted}, stamped {adopted}")
+    if before == after:
+        click.echo(f"already at {after}: nothing to migrate")
+        return
     click.echo(f"migrated: {before or 'empty'} -> {after}")
 
 

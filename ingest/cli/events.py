@@ -117,9 +117,11 @@ def list_events(
     except OperationalError as error:
         _database_unreachable(error)
         return
+    id_width = max((len(line.split(" ", 1)[0]) for line in lines), default=2)
+    click.echo(f"{'id':<{id_width}}  {'received (UTC)':<19}  {'source':<6} {'type':<28} {'status':<9} attempts")
     for line in lines:
         click.echo(line)
-    click.echo(f"{len(lines)} event(s)", err=True)
+    click.echo(f"{len(lines)} event(s)" + (f" (the newest {limit}: --limit for more)" if len(lines) == limit else ""))
 
 
 @events.command("show")

@@ -15,8 +15,13 @@ CHILD_STOP_SECONDS = 20
 
 
 def run_children(commands: dict[str, list[str]]) -> int:
-    """Start every command; when one exits or Ctrl-C/SIGTERM arrives, stop the others. Returns an exit code."""
-    children = {name: subprocess.Popen(argv) for name, argv in commands.items()}
+    """Start every command; when one exits or Ctrl-C/SIGTERM arrives, stop the others. Returns an exit code.
+
+    The children have process groups of their own, so a Ctrl-C in the terminal reaches only `dev`, which
+    prints one line and stops each child with SIGTERM (their graceful stop), instead of every server
+    handling the terminal's SIGINT its own noisy way.
+    """
+    children = {name: subprocess.Popen(argv, process_group=0) for name, argv in commands.items()}
     stopping = False
 
     def request_stop(signum: int, _frame: object) -> None:
@@ -31,6 +36,8 @@ def run_children(commands: dict[str, list[str]]) -> int:
         time.sleep(0.2)
     if exited:
         print(f"pedro-ingest dev: {exited} exited with {children[exited].returncode}; stopping", file=sys.stderr)
+    else:
+        print(f"pedro-ingest dev: stopping {', '.join(children)}", file=sys.stderr)
     for child in children.values():
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
