@@ -125,7 +125,7 @@ def test_a_chosen_port_that_is_taken_is_one_line_naming_the_setting(stack: Stack
     assert refused.returncode == 2 and refused.stdout == ""
     assert refused.stderr.strip() == (
         f"pedro-ingest: cannot listen on 127.0.0.1:{taken} (Address already in use): another program has it; "
-        "set --ops-port (OPS_PORT) to a free port"
+        "set --ops-port or OPS_PORT to a free port"
     )
 
 

@@ -154,10 +154,10 @@ def _dev_ports(ctx: click.Context, host: str, port: int, ops_port: int, metrics_
         return ctx.get_parameter_source(name) is not ParameterSource.DEFAULT
 
     wanted = [
-        WantedPort("receiver", "--port (PEDRO_DEV_PORT)", host, port, chosen("port")),
-        WantedPort("operations", "--ops-port (OPS_PORT)", os.environ.get("OPS_HOST") or "127.0.0.1", ops_port,
+        WantedPort("receiver", "--port or PEDRO_DEV_PORT", host, port, chosen("port")),
+        WantedPort("operations", "--ops-port or OPS_PORT", os.environ.get("OPS_HOST") or "127.0.0.1", ops_port,
                    chosen("ops_port")),
-        WantedPort("worker metrics", "--metrics-port (WORKER_METRICS_PORT)",
+        WantedPort("worker metrics", "--metrics-port or WORKER_METRICS_PORT",
                    os.environ.get("WORKER_METRICS_HOST") or "127.0.0.1", metrics_port, chosen("metrics_port")),
     ]  # fmt: skip
     try:

@@ -19,7 +19,7 @@ class PortTaken(Exception):
 @dataclass(frozen=True)
 class WantedPort:
     what: str  # "receiver", "operations", "worker metrics"
-    setting: str  # what the user changes: "--ops-port (OPS_PORT)"
+    setting: str  # what the user changes: "--ops-port or OPS_PORT"
     host: str
     port: int
     chosen: bool  # given by the user, never moved
@@ -41,5 +41,5 @@ def settle(wanted: list[WantedPort]) -> tuple[list[int], list[str]]:
         while port in ports:
             port = any_free_port(want.host)
         ports.append(port)
-        notes.append(f"port {want.port} is taken ({reason}): {want.what} on {port} instead ({want.setting} to choose)")
+        notes.append(f"port {want.port} is taken ({reason}): {want.what} on {port} instead (choose: {want.setting})")
     return ports, notes
