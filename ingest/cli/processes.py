@@ -228,7 +228,7 @@ def _run_dev(host: str, ports: tuple[int, int, int], state_dir: Path, reset: boo
             embedded.stop()
 
 
-def _seed_demo_plan(settings) -> None:
+def _seed_demo_plan(settings: Settings) -> None:
     from ingest.config.database import engine_from
     from ingest.dev.demo import DEMO_PLAN_CREDITS, DEMO_PLAN_ID, seed_demo_plan
 

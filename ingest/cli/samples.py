@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
 import click
@@ -21,11 +21,11 @@ PROVIDERS = ("clerk", "asaas")
 FINAL = ("processed", "ignored", "failed", "dead")
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     raise click.ClickException(message)
 
 
-def _post(base_url: str, request: samples.SignedRequest, timeout: float) -> tuple[int, dict]:
+def _post(base_url: str, request: samples.SignedRequest, timeout: float) -> tuple[int, dict[str, Any]]:
     import urllib.error
     import urllib.request
 
@@ -43,7 +43,6 @@ def _post(base_url: str, request: samples.SignedRequest, timeout: float) -> tupl
     except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
         reason = getattr(error, "reason", error)
         _fail(f"receiver not reachable at {base_url}: {reason}")
-        raise  # unreachable
 
 
 def _credential(name: str, given: str | None, state_dir: Path) -> tuple[str | None, bool]:
