@@ -21,15 +21,15 @@ def run_children(commands: dict[str, list[str]]) -> int:
     prints one line and stops each child with SIGTERM (their graceful stop), instead of every server
     handling the terminal's SIGINT its own noisy way.
     """
-    children = {name: subprocess.Popen(argv, process_group=0) for name, argv in commands.items()}
     stopping = False
 
     def request_stop(signum: int, _frame: object) -> None:
         nonlocal stopping
         stopping = True
 
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGHUP: the terminal closed
+        signal.signal(signum, request_stop)
+    children = {name: subprocess.Popen(argv, process_group=0) for name, argv in commands.items()}
     exited = None
     while not stopping and exited is None:
         exited = next((name for name, child in children.items() if child.poll() is not None), None)
