@@ -80,7 +80,7 @@ def main() -> None:
     print(
         f"SUMMARY python={python:.3f} floor={floor:.3f} help={took['--help']:.3f} "
         f"slowest_help={took[slowest]:.3f} slowest_help_command={slowest.split()[0]} "
-        f"events_list={listed:.3f} events_list_over_floor={listed - floor:+.3f}"
+        f"events_list={listed:.3f} events_list_over_floor={listed - floor:+.3f} events_list_ratio={listed / floor:.2f}"
     )
 
 
