@@ -132,7 +132,8 @@ def test_compose_receiver_serves_the_operations_port_on_the_compose_network_only
     assert ops_port not in published  # never published on the host
     assert "${POSTGRES_PASSWORD:?" in (ROOT / "docker-compose.yml").read_text()
     readme = (ROOT / "README.md").read_text()
-    assert "`POSTGRES_PASSWORD=…` in `.env`" in readme.split("**With Docker**", 1)[1].split("\n\n", 1)[0]
+    docker = " ".join(readme.split("**With Docker**", 1)[1].split("\n\n", 1)[0].split())
+    assert "`POSTGRES_PASSWORD=…` in `.env`" in docker
 
 
 def test_migrate_when_current_says_already_at_the_head(service_env: dict[str, str]) -> None:

@@ -12,10 +12,12 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,8 +80,10 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    folder = tmp_path_factory.mktemp("fresh-clone")
+def stack() -> Iterator[Stack]:
+    # Not under pytest's 700 temporary root: run as root, the embedded PostgreSQL's own user must enter it.
+    folder = Path(tempfile.mkdtemp(prefix="pedro-fresh-clone-"))
+    folder.chmod(0o755)
     (folder / ".venv").symlink_to(sys.prefix)  # README's first step, already done by this test run
     run = readme_command("Run it").split("&&")[-1].strip()
     assert run == ".venv/bin/pedro-ingest dev"
@@ -106,6 +110,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
                     process.wait(30)
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_taken_default_ports_are_replaced_by_free_ones_and_printed(stack: Stack) -> None:
@@ -225,3 +230,24 @@ def test_ctrl_c_stops_everything(stack: Stack) -> None:
     assert not (state / "dev-run.json").exists()  # other commands no longer point at it
     after = stack.shell(".venv/bin/pedro-ingest events list")
     assert after.returncode == 2 and "DATABASE_URL is missing" in after.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the embedded PostgreSQL changes user only when run as root")
+def test_as_root_in_a_folder_closed_to_others_dev_says_why_in_one_line(tmp_path: Path) -> None:
+    closed = tmp_path / "home"
+    closed.mkdir(mode=0o700)
+    (closed / "project").mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "ingest.cli", "dev"], cwd=closed / "project", env=BARE_ENV,
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2
+    line = result.stderr.strip().splitlines()[-1]
+    named = re.fullmatch(
+        r"pedro-ingest: run as root, the embedded PostgreSQL runs as the user embedded_postgres, which cannot "
+        r"enter (\S+) \(mode 700\): run dev as another user, from a folder others may enter \(--state-dir\), or "
+        r"set DATABASE_URL and CELERY_BROKER_URL",
+        line,
+    )
+    assert named, line
+    assert Path(named.group(1)) in (closed, *closed.parents)  # the first closed folder on the way (tmp may be)
