@@ -35,9 +35,12 @@ def serve(host: str, port: int, workers: int, dev: bool) -> None:
     """Run the webhook receiver (gunicorn, gevent workers)."""
     settings = settings_or_exit(publishes=True)
     if dev:
+        from ingest.config.ports import clash_message, port_taken
         from ingest.http.app import create_app
         from ingest.observability.logs import configure_logging
 
+        if reason := port_taken(host, port):
+            fail(clash_message(host, port, reason, "--port"))
         configure_logging(settings.log_level, settings.log_format)
         create_app().run(host=host, port=port)
         return
