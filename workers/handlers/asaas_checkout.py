@@ -32,6 +32,7 @@ from models.inbox import LockedEvent
 from models.ledger import CreditFact
 from models.status import EventStatus, Failure
 from workers.handlers.asaas_charges import Charge, charge_for
+from workers.handlers.asaas_links import unlinked
 from workers.handlers.asaas_payloads import AsaasCheckout, AsaasCheckoutEnvelope, AsaasPayment
 from workers.processing.errors import IgnoredByPolicy, PermanentError
 
@@ -111,12 +112,7 @@ def _resolve(session: Session, context: HandlerContext, checkout: AsaasCheckout)
             reference = stored.external_reference
             payer, plan = billing_links.resolve_asaas(session, external_reference=reference, subscription_id=None)
     if payer is None or reference is None:
-        detail = f"checkout {checkout.id} links to no user (checkout.externalReference); fix and replay"
-        foreign = not billing_links.looks_like_ours(reference)
-        if foreign and context.settings.asaas_unlinked_payments == "ignore":
-            ignored = detail + " (no externalReference of ours: ignored by policy)"
-            raise IgnoredByPolicy(Failure.UNLINKED_PAYMENT, ignored)
-        raise PermanentError(Failure.UNLINKED_PAYMENT, detail)
+        unlinked(context, f"checkout {checkout.id} links to no user (checkout.externalReference)", reference)
     return payer, plan, reference
 
 

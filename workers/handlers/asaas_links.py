@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from sqlalchemy.orm import Session
 
@@ -34,14 +34,20 @@ def resolve_payer(
     if payer is None and grant_keys:
         payer = billing_links.payer_of_grant(session, *grant_keys)
     if payer is None:
-        detail = f"{what} links to no user (externalReference, subscription link, earlier grant); fix and replay"
-        foreign = not billing_links.looks_like_ours(external_reference)
-        if foreign and context.settings.asaas_unlinked_payments == "ignore":
-            raise IgnoredByPolicy(
-                Failure.UNLINKED_PAYMENT, detail + " (no externalReference of ours: ignored by policy)"
-            )
-        raise PermanentError(Failure.UNLINKED_PAYMENT, detail)
+        unlinked(
+            context,
+            f"{what} links to no user (externalReference, subscription link, earlier grant)",
+            external_reference,
+        )
     return payer, plan
+
+
+def unlinked(context: HandlerContext, detail: str, reference: str | None) -> NoReturn:
+    """`unlinked_payment`: failed (fix the link and replay), or ignored by `ASAAS_UNLINKED_PAYMENTS=ignore` when
+    the reference is not ours (another product sold from the same Asaas account)."""
+    if context.settings.asaas_unlinked_payments == "ignore" and not billing_links.looks_like_ours(reference):
+        raise IgnoredByPolicy(Failure.UNLINKED_PAYMENT, detail + "; no externalReference of ours: ignored by policy")
+    raise PermanentError(Failure.UNLINKED_PAYMENT, detail + "; fix and replay")
 
 
 def log_state(session: Session, event: LockedEvent, payer: Payer, plan: PlanRef | None, status: str, ids: dict) -> None:
