@@ -16,10 +16,14 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from gunicorn.http.errors import NoMoreData, ParseException
+
 from ingest.http.server.gevent_db import gevent_active
 from ingest.receiver.errors import WebhookRejected
 
 CHUNK = 65_536
+# gunicorn's parse errors, raised while the app reads a chunked body, and its "the client went away"
+_MALFORMED: tuple[type[BaseException], ...] = (ParseException, NoMoreData)
 
 
 class BodyTimeout(WebhookRejected):
@@ -82,7 +86,7 @@ class BodyReader:
                             503, "server_busy", "too many bodies in flight; retry later", retry_after=1
                         )
                     reserved += want
-                    data = stream.read(want)
+                    data = _read(stream, want, environ)
                     if not data:
                         break
                     chunks.append(data)
@@ -106,6 +110,17 @@ class BodyReader:
         except BodyTimeout:
             _stop_reading(environ)
             raise
+
+
+def _read(stream: Any, size: int, environ: dict[str, Any]) -> bytes:
+    """One read; a body the server cannot parse (a chunk size such as `0x10`, `-1` or `zz`, a missing chunk
+    terminator) or that ends before its declared length is the client's mistake: 400, never a 500."""
+    try:
+        return bytes(stream.read(size))
+    except _MALFORMED as error:
+        _stop_reading(environ)
+        detail = "the body ended before its declared length" if isinstance(error, OSError) else "malformed body framing"
+        raise WebhookRejected(400, "malformed_body", f"{detail} ({type(error).__name__})") from None
 
 
 def _content_length(environ: dict[str, Any]) -> int | None:
