@@ -86,7 +86,8 @@ def test_the_cookie_is_a_random_token_and_redis_holds_no_usable_cookie(engine: E
     sign_in(client)
     token = cookie_of(client)
     assert PASSWORD not in token and "." not in token  # no signed payload: only a random token
-    stored = [key.decode() for key in redis.Redis.from_url(REDIS_URL).scan_iter(f"pedro:console:{queue_name}:session:*")]
+    pattern = f"pedro:console:{queue_name}:session:*"
+    stored = [key.decode() for key in redis.Redis.from_url(REDIS_URL).scan_iter(pattern)]
     assert stored and all(token not in key for key in stored)
     for key in stored:  # replaying what Redis holds as a cookie gets nothing
         assert with_cookie(app, key.rsplit(":", 1)[1]).get("/console/").status_code == 302
@@ -213,4 +214,6 @@ def test_without_redis_the_limit_counts_per_process_and_says_so(
             for _ in range(4)
         ]
     assert codes == [401, 401, 401, 429]
+    right = app.test_client().post("/console/login", data={"password": PASSWORD})
+    assert right.status_code == 503 and "HTTP Basic still works" in right.text  # no session store: says so
     assert any("counting in this process only" in r.getMessage() for r in caplog.records)

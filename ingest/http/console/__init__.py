@@ -38,9 +38,8 @@ def install_console(app: Flask, settings: Settings, engine: Engine, publisher: P
         SESSION_COOKIE_PATH="/console",
         PERMANENT_SESSION_LIFETIME=dt.timedelta(minutes=settings.console_session_minutes),
     )
-    auth = ConsoleAuth(
-        password, FailedLogins(shared_redis, settings.console_login_attempts, settings.celery_queue), settings.console_session_minutes
-    )
+    failed_logins = FailedLogins(shared_redis, settings.console_login_attempts, settings.celery_queue)
+    auth = ConsoleAuth(password, failed_logins, settings.console_session_minutes)
     app.extensions["pedro_console"] = Console(engine, publisher or publisher_for(settings), settings, auth)
     app.register_blueprint(console)
     return True

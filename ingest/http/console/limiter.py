@@ -32,9 +32,7 @@ return {count, ttl}
 class FailedLogins:
     """Wrong passwords per client address in a window of `window` seconds."""
 
-    def __init__(
-        self, redis_factory: Callable[[], redis.Redis], limit: int, namespace: str, window: int = 60
-    ) -> None:
+    def __init__(self, redis_factory: Callable[[], redis.Redis], limit: int, namespace: str, window: int = 60) -> None:
         self.redis_factory = redis_factory
         self.namespace = namespace
         self.limit = limit

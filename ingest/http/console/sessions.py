@@ -14,11 +14,10 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 from collections.abc import Callable
 from typing import Any
-
-import logging
 
 import redis
 from flask import Flask, Request, Response
@@ -90,6 +89,11 @@ class RedisSessionInterface(SessionInterface):
     def __init__(self, redis_factory: Callable[[], redis.Redis], keys: SessionKeys) -> None:
         self.redis_factory = redis_factory
         self.keys = keys
+
+    def check(self) -> None:
+        """Raises `redis.RedisError` when a session could not be kept (sign-in then says so)."""
+        self.keys.key()
+        self.redis_factory().ping()
 
     def get_cookie_secure(self, app: Flask) -> bool:
         from flask import request

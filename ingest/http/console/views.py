@@ -13,10 +13,9 @@ import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
+import flask
 import redis
-from flask import (
-    Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, session, url_for,
-)
+from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
@@ -90,11 +89,14 @@ def login_form():
 def login():
     address = request.remote_addr or "unknown"
     wait = ctx().auth.failed_logins.blocked_for(address)  # before this attempt: the limit-th try is answered 401
+    password = request.form.get("password", "")
     try:
-        signed_in = ctx().auth.sign_in(request.form.get("password", ""), address)
+        if not wait and ctx().auth.password_matches(password):
+            current_app.session_interface.check()  # type: ignore[attr-defined]
     except redis.RedisError:
         message = "sign-in needs Redis (sessions are kept there) and it does not answer; HTTP Basic still works"
         return render_template("login.html", error=message, next=_safe_next(None)), 503
+    signed_in = ctx().auth.sign_in(password, address)
     if signed_in:
         return redirect(_safe_next(request.form.get("next")))
     message = "wrong password"
@@ -111,7 +113,7 @@ def login():
 @console.post("/logout")
 def logout():
     _require_action()
-    session.clear()
+    flask.session.clear()
     return redirect(url_for("console.login_form"))
 
 
