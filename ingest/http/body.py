@@ -67,6 +67,7 @@ class BodyReader:
     def read(self, environ: dict[str, Any]) -> bytes:
         declared = _content_length(environ)
         if declared is not None and declared > self.limit:
+            stop_reading(environ)  # else the server would read (and drop) all of it before the next request
             raise too_large(self.limit)
         if declared is None and not environ.get("wsgi.input_terminated"):
             return b""  # neither a length nor a server that knows where the body ends (WSGI: no body)
@@ -77,11 +78,11 @@ class BodyReader:
         try:
             with self._deadline(environ):
                 while True:
-                    want = CHUNK if declared is None else declared - received
+                    want = min(CHUNK, self.limit + 1) if declared is None else declared - received
                     if want <= 0:
                         break
                     if not self.budget.take(want):
-                        _stop_reading(environ)  # else gunicorn would read (and drop) the whole body anyway
+                        stop_reading(environ)  # else gunicorn would read (and drop) the whole body anyway
                         raise WebhookRejected(
                             503, "server_busy", "too many bodies in flight; retry later", retry_after=1
                         )
@@ -92,6 +93,7 @@ class BodyReader:
                     chunks.append(data)
                     received += len(data)
                     if received > self.limit:  # only a chunked body gets here
+                        stop_reading(environ)
                         raise too_large(self.limit)
         finally:
             self.budget.give(reserved)
@@ -108,7 +110,7 @@ class BodyReader:
             with gevent.Timeout(self.timeout, BodyTimeout(self.timeout)):
                 yield
         except BodyTimeout:
-            _stop_reading(environ)
+            stop_reading(environ)
             raise
 
 
@@ -118,7 +120,7 @@ def _read(stream: Any, size: int, environ: dict[str, Any]) -> bytes:
     try:
         return bytes(stream.read(size))
     except _MALFORMED as error:
-        _stop_reading(environ)
+        stop_reading(environ)
         detail = "the body ended before its declared length" if isinstance(error, OSError) else "malformed body framing"
         raise WebhookRejected(400, "malformed_body", f"{detail} ({type(error).__name__})") from None
 
@@ -133,7 +135,7 @@ def _content_length(environ: dict[str, Any]) -> int | None:
         raise WebhookRejected(400, "invalid_header", "Content-Length is not a number") from None
 
 
-def _stop_reading(environ: dict[str, Any]) -> None:
+def stop_reading(environ: dict[str, Any]) -> None:
     """Nothing more is read from this client: the response goes out, then the connection closes.
 
     gunicorn would otherwise drain the rest of the body before its next request (for up to its keep-alive

@@ -51,13 +51,14 @@ class ByPort:
             return self.webhooks(environ, start_response)
         if environ.get("PATH_INFO") == "/healthz":
             return self.operations(environ, start_response)
-        try:
-            body = self._bodies.read(environ)
-        except WebhookRejected as refused:
-            return _refusal(refused, start_response)
-        environ["wsgi.input"] = io.BytesIO(body)
-        environ["CONTENT_LENGTH"] = str(len(body))
-        environ.pop("HTTP_TRANSFER_ENCODING", None)
+        if environ.get("CONTENT_LENGTH") or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            try:
+                body = self._bodies.read(environ)
+            except WebhookRejected as refused:
+                return _refusal(refused, start_response)
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
         with self._gate:  # the whole answer is produced inside the gate
             answer = self.operations(environ, start_response)
             try:
