@@ -217,3 +217,22 @@ def test_without_redis_the_limit_counts_per_process_and_says_so(
     right = app.test_client().post("/console/login", data={"password": PASSWORD})
     assert right.status_code == 503 and "HTTP Basic still works" in right.text  # no session store: says so
     assert any("counting in this process only" in r.getMessage() for r in caplog.records)
+
+
+def test_receivers_starting_together_with_a_new_password_agree_on_one_key() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ingest.http.console.sessions import SessionKeys
+
+    namespace = f"pedro-test-{secrets.token_hex(4)}"
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        receivers = [SessionKeys(lambda: client, PASSWORD, None, namespace) for _ in range(4)]
+        with ThreadPoolExecutor(4) as pool:
+            keys = set(pool.map(lambda receiver: receiver.key(), receivers))
+        assert len(keys) == 1
+        assert SessionKeys(lambda: client, PASSWORD, None, namespace).key() in keys  # a restart keeps it
+        assert SessionKeys(lambda: client, "another long password", None, namespace).key() not in keys
+    finally:
+        for key in client.scan_iter(f"pedro:console:{namespace}:*"):
+            client.delete(key)

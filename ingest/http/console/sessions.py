@@ -67,17 +67,28 @@ class SessionKeys:
         return hashlib.pbkdf2_hmac("sha256", material, _TAG_SALT + salt, 100_000).hex()
 
     def _load(self) -> bytes:
+        """The stored key when it was made for this password; else a new one (compare-and-set, so receivers
+        starting together with a new password agree on one key), and every session ends."""
         client = self.redis_factory()
-        stored = client.hgetall(self.key_name)
-        random_key = stored.get(b"key")
-        if random_key is None or stored.get(b"tag", b"").decode() != self._tag(random_key):
-            random_key = secrets.token_hex(32).encode()
-            with client.pipeline(transaction=True) as pipe:
-                pipe.hset(self.key_name, mapping={"key": random_key, "tag": self._tag(random_key)})
-                pipe.execute()
-            for name in client.scan_iter(match=self.prefix + "*", count=1000):
-                client.delete(name)  # the password changed: every session ends
-        return self.configured or random_key
+        with client.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(self.key_name)  # type: ignore[no-untyped-call]
+                    stored = pipe.hgetall(self.key_name)
+                    key, tag = stored.get(b"key"), stored.get(b"tag", b"")
+                    if isinstance(key, bytes) and isinstance(tag, bytes) and tag.decode() == self._tag(key):
+                        pipe.unwatch()
+                        return self.configured or key
+                    key = secrets.token_hex(32).encode()
+                    pipe.multi()
+                    pipe.hset(self.key_name, mapping={"key": key, "tag": self._tag(key)})
+                    pipe.execute()
+                    break
+                except redis.WatchError:
+                    continue  # another receiver stored a key meanwhile: check that one
+        for name in client.scan_iter(match=self.prefix + "*", count=1000):
+            client.delete(name)  # a new password (or CONSOLE_SECRET_KEY): every session ends
+        return self.configured or key
 
     def name(self, token: str) -> str:
         return self.prefix + hmac.new(self.key(), token.encode(), hashlib.sha256).hexdigest()
