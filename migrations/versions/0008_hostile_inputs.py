@@ -7,14 +7,16 @@
   Versions more than a day in the future are cleared: an entity that is not deleted goes back to 0 (the
   next update applies), a deletion keeps its mark at the migration's time (still terminal).
 
-Data only: no table, column or index changes, nothing for the web app's Prisma schema. Nothing to
-recognise on adoption (no `applied`): it runs once, after 0007.
+Data only: no table, column or index changes, nothing for the web app's Prisma schema. A database in
+which nothing is left to change counts as having it (`applied`), so adoption can stamp past it.
 
 Revision ID: 0008
 Revises: 0007
 """
 
+import sqlalchemy as sa
 from alembic import op
+from sqlalchemy import Connection
 
 revision = "0008"
 down_revision = "0007"
@@ -22,6 +24,17 @@ branch_labels = None
 depends_on = None
 
 _NOW_MS = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+
+
+_LEFT_TO_DO = sa.text(
+    f"""SELECT EXISTS (SELECT 1 FROM "WebhookEvent" WHERE provider = 'asaas' AND "eventType" = 'PAYMENT_SYNC'
+                                                      AND "eventId" LIKE 'payment-sync:%')
+            OR EXISTS (SELECT 1 FROM "EntityVersion" WHERE version > {_NOW_MS} + 86400000)"""
+)
+
+
+def applied(connection: Connection) -> bool:
+    return not connection.execute(_LEFT_TO_DO).scalar()
 
 
 def upgrade() -> None:
