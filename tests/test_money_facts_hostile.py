@@ -120,3 +120,26 @@ def test_a_deduction_with_crafted_details_changes_no_restore(
     assert failures(engine) == 0
     assert balance(engine, payer) == OPENING + CREDITS - 50  # the restore gave back 500, not 550
     assert_balance_matches_ledger(engine, payer, OPENING)
+
+
+def test_a_deduction_with_crafted_details_changes_no_won_dispute(
+    engine: Engine, worker, receiver_url: str, two_users
+) -> None:
+    (payer, reference), _ = two_users
+    clerk_id = reference.split("|")[0]
+    pay = f"pay_{secrets.token_hex(6)}"
+    crafted = {"reversalKey": f"asaas:payment:{pay}:reversal:chargeback", "kind": "plan_reversal"}
+    deliver(engine, receiver_url, asaas_payment_event("PAYMENT_RECEIVED", pay, external_reference=reference))
+    deliver(
+        engine, receiver_url, asaas_payment_event("PAYMENT_CHARGEBACK_REQUESTED", pay, external_reference=reference)
+    )
+    with engine.begin() as connection:
+        assert connection.execute(
+            DEDUCT, {"clerk": clerk_id, "key": secrets.token_hex(8), "details": json.dumps(crafted)}
+        ).scalar()
+    won = asaas_payment_event("PAYMENT_AWAITING_CHARGEBACK_REVERSAL", pay, external_reference=reference)
+    deliver(engine, receiver_url, won)
+
+    assert failures(engine) == 0
+    assert balance(engine, payer) == OPENING + CREDITS - 50  # the dispute gave back 500, not 550
+    assert_balance_matches_ledger(engine, payer, OPENING)
