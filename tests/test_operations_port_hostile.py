@@ -168,3 +168,19 @@ def test_malformed_chunk_sizes_on_the_webhook_port_are_400_without_an_error_log(
     assert b'"error":"malformed_body"' in answer
     time.sleep(0.2)
     assert "ERROR" not in process.output() and "unexpected error" not in process.output()
+
+
+def test_a_login_body_cut_short_is_not_a_login_attempt(receiver: tuple[Process, str]) -> None:
+    """A client that declares a body and closes early gets no login attempt (an empty password would count
+    against the address): 400 on both ports, never a shorter body."""
+    process, url = receiver
+    for target, path in ((process.ops_url, "/console/login"), (url, "/webhooks/asaas")):  # type: ignore[attr-defined]
+        with socket.create_connection(_address(target), timeout=10) as sock:
+            sock.sendall(
+                f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                "asaas-access-token: asaas-test-token\r\nContent-Length: 1000\r\n\r\npassword=x".encode()
+            )
+            sock.shutdown(socket.SHUT_WR)
+            answer = _answer(sock)
+        assert answer.startswith(b"HTTP/1.1 400"), (path, answer[:120])
+        assert b'"error":"malformed_body"' in answer

@@ -97,6 +97,8 @@ class BodyReader:
                         raise too_large(self.limit)
         finally:
             self.budget.give(reserved)
+        if declared is not None and received < declared:  # the client closed early: never a shorter body
+            raise WebhookRejected(400, "malformed_body", "the body ended before its declared length")
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     @contextlib.contextmanager

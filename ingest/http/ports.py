@@ -69,11 +69,10 @@ class ByPort:
 
 
 def _refusal(refused: WebhookRejected, start_response: Callable[..., Any]) -> list[bytes]:
-    """The JSON error both apps give, without entering the operations app (no slot, no Flask)."""
-    body = json.dumps({"error": refused.code, "detail": refused.detail}).encode()
+    """The JSON error both apps give, without entering the operations app (no slot, no Flask). The body
+    reader has already shut the connection for reading: the answer goes out, then it closes."""
+    body = json.dumps({"error": refused.code, "detail": refused.detail}, separators=(",", ":")).encode()
     headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
-    if refused.status in (400, 408, 413):
-        headers.append(("Connection", "close"))
     if refused.retry_after is not None:
         headers.append(("Retry-After", str(refused.retry_after)))
     start_response(f"{refused.status} {_REASONS.get(refused.status, 'Error')}", headers)
