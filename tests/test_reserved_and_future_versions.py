@@ -142,3 +142,16 @@ def test_migration_0008_frees_users_frozen_by_a_future_version_and_moves_backfil
         assert providers == {"r1": "asaas-sync", "r2": "asaas"}
     finally:
         drop_database(name)
+
+
+def test_a_deletion_from_the_future_still_deletes_but_stores_no_future_version(
+    engine: Engine, worker, receiver_url
+) -> None:
+    clerk_id = f"user_{secrets.token_hex(6)}"
+    deliver_clerk(receiver_url, clerk_user_event("user.created", clerk_id=clerk_id))
+    settled(engine)
+    deliver_clerk(receiver_url, clerk_user_event("user.deleted", clerk_id=clerk_id, updated_at=YEAR_9999_MS))
+    settled(engine)
+    assert scalar(engine, 'SELECT "isActive" FROM "User" WHERE "clerkId" = :c', c=clerk_id) is False
+    stored = scalar(engine, """SELECT version FROM "EntityVersion" WHERE "entityId" = :c""", c=clerk_id)
+    assert stored <= now_ms() + 5 * 60_000  # a deletion is terminal; its version is held to the bound
