@@ -56,6 +56,10 @@ class Failure(enum.StrEnum):
         "checkout_no_credits",
         "an Asaas Checkout event that moves no credits (created, canceled, expired): logged only",
     )
+    RESERVED_EVENT = (
+        "reserved_event",
+        "the body claimed an event type or id that only pedro-ingest's own backfill may use",
+    )
     # Expected to clear by itself: retried, `dead` (replayable) once the attempt budget is spent.
     PAYER_NOT_SYNCED = "payer_not_synced", "the payer's Clerk user was not synced yet (its user.created not applied)"
     PROVIDER_UNAVAILABLE = "provider_unavailable", "the provider's API did not answer a value this event needs"

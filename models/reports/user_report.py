@@ -99,7 +99,7 @@ _FIND_BY = (
     text(
         _USER_COLUMNS
         + """WHERE "clerkId" = split_part((SELECT payload->'payment'->>'externalReference'
-           FROM "WebhookEvent" WHERE provider = 'asaas' AND payload->'payment'->>'id' = :ref
+           FROM "WebhookEvent" WHERE provider IN ('asaas', 'asaas-sync') AND payload->'payment'->>'id' = :ref
           ORDER BY "receivedAt" DESC LIMIT 1), '|', 1)"""
     ),
     text(  # an Asaas Checkout id, or a payment of one (its reference is on the checkout)
@@ -128,7 +128,8 @@ _EVENTS = text(
                                      WHERE "userId" = :user)
        OR (provider = 'clerk' AND (payload->'data'->>'id' = :clerk
                                    OR payload->'data'->'payer'->>'user_id' = :clerk))
-       OR (provider = 'asaas' AND (split_part(payload->'payment'->>'externalReference', '|', 1) IN (:clerk, :user)
+       OR (provider IN ('asaas', 'asaas-sync')
+           AND (split_part(payload->'payment'->>'externalReference', '|', 1) IN (:clerk, :user)
                                    OR split_part(payload->'subscription'->>'externalReference', '|', 1)
                                       IN (:clerk, :user)
                                    OR payload->'payment'->>'id' IN (

@@ -105,7 +105,8 @@ def _payment_event(session: Session, event: LockedEvent, context: HandlerContext
     via_checkout = asaas_checkout.charge_via_checkout(session, event, payment, event.eventType in AFTER_GRANT)
     charge = via_checkout.charge if via_checkout else charge_for(session, payment, event.eventType in AFTER_GRANT)
     reference = payment.externalReference or (via_checkout.reference if via_checkout else None)
-    keys = (charge.grant_key,) if event.eventType in AFTER_GRANT else ()
+    after_grant = event.eventType in AFTER_GRANT
+    keys = tuple(dict.fromkeys((charge.grant_key, _deletable(charge, payment)))) if after_grant else ()
     where = f"payment {payment.id}"
     links = (reference, payment.subscription, payment.paymentLink)
     payer, plan = resolve_payer(session, context, where, *links, keys)

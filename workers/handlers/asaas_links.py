@@ -25,14 +25,16 @@ def resolve_payer(
     link_id: str | None,
     grant_keys: tuple[str, ...] = (),
 ) -> tuple[Payer, PlanRef | None]:
-    """User and plan of a payment or subscription; then, for events about a granted payment, the user
-    its grant was made for. None: `unlinked_payment`, failed; or, when the payment carries no reference of
-    ours (another product sold from the same Asaas account), ignored by `ASAAS_UNLINKED_PAYMENTS=ignore`."""
+    """User and plan of a payment or subscription; for events about a granted payment, the user its grant
+    was made for, whoever `externalReference` names (a refund cannot debit someone else). None:
+    `unlinked_payment`, failed; or, when the payment carries no reference of ours (another product sold
+    from the same Asaas account), ignored by `ASAAS_UNLINKED_PAYMENTS=ignore`."""
     payer, plan = billing_links.resolve_asaas(
         session, external_reference=external_reference, subscription_id=subscription_id, payment_link_id=link_id
     )
-    if payer is None and grant_keys:
-        payer = billing_links.payer_of_grant(session, *grant_keys)
+    granted_to = billing_links.payer_of_grant(session, *grant_keys) if grant_keys else None
+    if granted_to is not None:  # the grant's user is the truth for every later event about the payment
+        payer = granted_to
     if payer is None:
         unlinked(
             context,
