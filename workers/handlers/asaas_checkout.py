@@ -25,14 +25,14 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from models import billing_links, checkout_links, inbox, ledger, subscription_log
+from models import billing_links, checkout_links, inbox, ledger
 from models.billing_links import Payer, PlanRef
 from models.checkout_links import CheckoutLink
 from models.inbox import LockedEvent
 from models.ledger import CreditFact
 from models.status import EventStatus, Failure
 from workers.handlers.asaas_charges import Charge, charge_for
-from workers.handlers.asaas_links import unlinked
+from workers.handlers.asaas_links import log_state, unlinked
 from workers.handlers.asaas_payloads import AsaasCheckout, AsaasCheckoutEnvelope, AsaasPayment
 from workers.processing.errors import IgnoredByPolicy, PermanentError
 
@@ -159,16 +159,7 @@ def checkout_event(session: Session, event: LockedEvent, context: HandlerContext
         metadata["granted"] = change.added if change.applied else 0
     applied = _apply_waiting(session, context, waiting)
     metadata["appliedCharges"] = applied or None
-    subscription_log.record(
-        session,
-        clerk_user_id=payer.clerk_id,
-        user_id=payer.user_id,
-        plan_key=plan.key if plan else None,
-        status=CHECKOUT_STATUS.get(event.eventType, "updated"),
-        event_type=event.eventType,
-        occurred_at=event.occurredAt,
-        metadata={"provider": "asaas", "eventId": event.eventId, **metadata},
-    )
+    log_state(session, event, payer, plan, CHECKOUT_STATUS.get(event.eventType, "updated"), metadata)
     if event.eventType != PAID and not applied:
         raise IgnoredByPolicy(
             Failure.CHECKOUT_NO_CREDITS,
