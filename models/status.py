@@ -39,6 +39,14 @@ class Failure(enum.StrEnum):
         member.sentence = sentence
         return member
 
+    @classmethod
+    def of(cls, code: str) -> Failure:
+        """The member for a stored code; ValueError for a code this version does not define."""
+        for member in cls:
+            if member.value == code:
+                return member
+        raise ValueError(f"unknown failure code {code!r}")
+
     # The event cannot apply as it is: `failed`, replayable once the cause is fixed.
     INVALID_PAYLOAD = "invalid_payload", "the provider's body failed validation or exceeds a bound (see the detail)"
     UNLINKED_PAYMENT = "unlinked_payment", "the payment names no known user (externalReference or subscription link)"
@@ -82,6 +90,6 @@ def reason_of(code: str | None) -> str | None:
     if not code:
         return None
     try:
-        return Failure(code).sentence
+        return Failure.of(code).sentence
     except ValueError:
         return code

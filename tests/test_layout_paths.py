@@ -50,7 +50,8 @@ def module_exists(reference: str) -> bool:
         if source is None:
             continue
         rest = parts[length:]
-        return not rest or (len(rest) <= 2 and re.search(rf"\b{re.escape(rest[0])}\b", (ROOT / source).read_text()))
+        defined = bool(rest) and re.search(rf"\b{re.escape(rest[0])}\b", (ROOT / source).read_text()) is not None
+        return not rest or (len(rest) <= 2 and defined)
     return False
 
 

@@ -14,6 +14,7 @@ from ingest.config.settings import get_settings
 from tests.support.asaas import asaas_payment_event
 from tests.support.fake_asaas import FakeAsaas
 from tests.support.inbox import store_event
+from tests.support.json_fake import Answer
 from tests.support.ledger import balance, grant_rows, make_plan, make_user
 from workers.processing.apply import process_event
 
@@ -29,7 +30,7 @@ class WatchingAsaas(FakeAsaas):
         self.row_id = ""
         self.row_was_free: list[bool] = []
 
-    def respond(self, method: str, path: str, query: dict, body: Any, headers: Any):  # type: ignore[override]
+    def respond(self, method: str, path: str, query: dict[str, list[str]], body: Any, headers: Any) -> Answer:
         if path.startswith("/v3/installments/"):
             self.row_was_free.append(self._row_free())
         return super().respond(method, path, query, body, headers)

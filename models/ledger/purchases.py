@@ -33,4 +33,4 @@ def record_part(session: Session, grant_key: str, payment_id: str, user_id: str,
     """Record one installment's value (once) and return the sum of every installment seen so far (cents)."""
     prefix = f"{grant_key}:part:"
     claim_key(session, prefix + payment_id, user_id, None, cents, None)
-    return session.execute(_PARTS, {"n": len(prefix), "prefix": prefix}).scalar_one()
+    return int(session.execute(_PARTS, {"n": len(prefix), "prefix": prefix}).scalar_one())

@@ -56,7 +56,7 @@ PAYMENT_STATUS = {
 }
 
 
-def _details(event: LockedEvent, payment: AsaasPayment, plan: PlanRef | None) -> dict:
+def _details(event: LockedEvent, payment: AsaasPayment, plan: PlanRef | None) -> dict[str, Any]:
     return {
         "kind": "plan_grant",
         "provider": "asaas",
@@ -110,7 +110,8 @@ def _payment_event(session: Session, event: LockedEvent, context: HandlerContext
     where = f"payment {payment.id}"
     links = (reference, payment.subscription, payment.paymentLink)
     payer, plan = resolve_payer(session, context, where, *links, keys)
-    metadata = {"paymentId": payment.id, "subscriptionId": payment.subscription, "billingType": payment.billingType}
+    metadata: dict[str, Any] = {"paymentId": payment.id, "subscriptionId": payment.subscription}
+    metadata["billingType"] = payment.billingType
     if payment.installment:
         metadata.update(installmentId=payment.installment, installmentNumber=payment.installmentNumber)
     fact = CreditFact(payer.user_id, payer.clerk_id, event.id, _details(event, payment, plan))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from sqlalchemy.orm import Session
 
@@ -52,7 +52,9 @@ def unlinked(context: HandlerContext, detail: str, reference: str | None) -> NoR
     raise PermanentError(Failure.UNLINKED_PAYMENT, detail + "; fix and replay")
 
 
-def log_state(session: Session, event: LockedEvent, payer: Payer, plan: PlanRef | None, status: str, ids: dict) -> None:
+def log_state(
+    session: Session, event: LockedEvent, payer: Payer, plan: PlanRef | None, status: str, ids: dict[str, Any]
+) -> None:
     subscription_log.record(
         session,
         clerk_user_id=payer.clerk_id,

@@ -21,7 +21,7 @@ class _Failed(Exception):
     when the failure has nothing to add."""
 
     def __init__(self, code: Failure, detail: str | None = None) -> None:
-        self.code = Failure(code)  # an unknown code fails here, where it is raised, not in a report
+        self.code = Failure.of(code)  # an unknown code fails here, where it is raised, not in a report
         self.detail = detail or self.code.sentence
         super().__init__(f"{self.code}: {self.detail}")
 
