@@ -16,9 +16,10 @@ async function deductCredits(clerkUserId, amount, operationType, idempotencyKey,
   return row;
 }
 
-async function refundCredits(idempotencyKey) {
+async function refundCredits(idempotencyKey, clerkUserId) {
   const [row] = await prisma.$queryRaw`
-    SELECT ok, credits_remaining AS "creditsRemaining", reason FROM pedro_refund_credits(${idempotencyKey})`;
+    SELECT ok, credits_remaining AS "creditsRemaining", reason
+      FROM pedro_refund_credits(${idempotencyKey}, ${clerkUserId})`;
   return row;
 }
 
@@ -32,8 +33,8 @@ async function main() {
     unknown: await deductCredits('user_nobody', 1, OperationType.AI_TEXT_CHAT, 'req-3', null),
     parallel: await Promise.all(
       Array.from({ length: 10 }, (_, i) => deductCredits(clerkUserId, 20, OperationType.AI_TEXT_CHAT, `p-${i}`, null))),
-    refund: await refundCredits('req-1'),
-    refundAgain: await refundCredits('req-1'),
+    refund: await refundCredits('req-1', clerkUserId),
+    refundAgain: await refundCredits('req-1', clerkUserId),
     balance: (await prisma.creditBalance.findUnique({ where: { clerkUserId } })).creditsRemaining,
   };
   console.log(JSON.stringify(results));
