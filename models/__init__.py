@@ -12,7 +12,16 @@ from models.prisma import (
     UsageHistory,
     User,
 )
-from models.tables import AsaasSubscriptionLink, CreditDeduction, CreditGrant, EntityVersion, EventStatus, WebhookEvent
+from models.tables import (
+    AsaasSubscriptionLink,
+    CreditDeduction,
+    CreditGrant,
+    CreditLot,
+    CreditLotDraw,
+    EntityVersion,
+    EventStatus,
+    WebhookEvent,
+)
 
 __all__ = [
     "AsaasSubscriptionLink",
@@ -20,6 +29,8 @@ __all__ = [
     "Base",
     "CreditBalance",
     "CreditDeduction",
+    "CreditLot",
+    "CreditLotDraw",
     "CreditGrant",
     "EntityVersion",
     "EventStatus",

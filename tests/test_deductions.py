@@ -17,7 +17,7 @@ from sqlalchemy import Engine, text
 
 from models import OperationType, ledger
 from models.db import transaction
-from tests.support.ledger import make_plan
+from tests.support.ledger import live_lots, make_plan
 from tests.support.servers import rows, scalar
 from workers.handlers.clerk_payloads import ClerkUser
 from workers.handlers.clerk_users import apply_clerk_user
@@ -72,7 +72,8 @@ def assert_balance_is_ledger(engine: Engine, user_id: str) -> None:
     ledger_total = scalar(engine, 'SELECT -sum("creditsUsed") FROM "UsageHistory" WHERE "userId" = :u', u=user_id)
     assert balance(engine, user_id) == ledger_total
     report = service.reconcile(fix=False, engine=engine)
-    assert (report.drifted, report.openings) == (0, 0), report.drifts
+    assert (report.drifted, report.openings, report.lots_settled) == (0, 0, 0), report.summary()
+    assert live_lots(engine, user_id) == balance(engine, user_id)
 
 
 def run_together(calls: list[Callable[[], object]]) -> list[object]:

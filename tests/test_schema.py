@@ -27,11 +27,13 @@ from tests.support.servers import create_database, drop_database, run_sql
 BASELINE_SQL = (FIXTURES / "prisma_baseline.sql").read_text()
 PRISMA_TABLES = {"User", "Feature", "CreditBalance", "UsageHistory", "AdminSettings", "Plan", "StorageObject",
                  "SubscriptionEvent"}  # fmt: skip
-OWN_TABLES = {"WebhookEvent", "CreditGrant", "EntityVersion", "AsaasSubscriptionLink", "CreditDeduction"}
+OWN_TABLES = {"WebhookEvent", "CreditGrant", "EntityVersion", "AsaasSubscriptionLink", "CreditDeduction", "CreditLot",
+              "CreditLotDraw"}  # fmt: skip
 OWN_INDEXES = {"WebhookEvent_provider_eventId_key", "WebhookEvent_status_receivedAt_idx", "WebhookEvent_receivedAt_idx",
                "CreditGrant_grantKey_key",
                "CreditGrant_userId_idx", "AsaasSubscriptionLink_asaasSubscriptionId_key",
-               "AsaasSubscriptionLink_userId_idx"}  # fmt: skip
+               "AsaasSubscriptionLink_userId_idx", "CreditLot_creditBalanceId_idx", "CreditLot_grantKey_idx",
+               "CreditLot_expiresAt_idx"}  # fmt: skip
 OWN_CONSTRAINTS = {
     ("WebhookEvent", "WebhookEvent_pkey"): ("p", "PRIMARY KEY (id)"),
     ("CreditGrant", "CreditGrant_pkey"): ("p", "PRIMARY KEY (id)"),
@@ -46,6 +48,8 @@ OWN_CONSTRAINTS = {
     ("AsaasSubscriptionLink", "AsaasSubscriptionLink_planId_fkey"): (
         "f", 'FOREIGN KEY ("planId") REFERENCES "Plan"(id) ON UPDATE CASCADE ON DELETE SET NULL'),
     ("CreditDeduction", "CreditDeduction_pkey"): ("p", 'PRIMARY KEY ("idempotencyKey")'),
+    ("CreditLot", "CreditLot_pkey"): ("p", "PRIMARY KEY (id)"),
+    ("CreditLotDraw", "CreditLotDraw_pkey"): ("p", 'PRIMARY KEY ("factKey", "lotId")'),
 }  # fmt: skip
 DatabaseFactory = Callable[[], str]
 NEW_OPERATION_TYPES = ("CREDIT_GRANT", "CREDIT_REVERSAL", "CREDIT_ADJUSTMENT")
@@ -470,6 +474,7 @@ WEBAPP_MIGRATIONS = FIXTURES.parent.parent / "webapp" / "migrations"
         ((), "0001"),
         (("pedro_ingest_0005",), "0004"),
         (("pedro_ingest_0005", "pedro_ingest_0006"), "0004"),
+        (("pedro_ingest_0005", "pedro_ingest_0006", "pedro_ingest_0007", "pedro_ingest_0011"), "0004"),
     ],
 )
 def test_migrate_stamps_the_newest_revision_whose_objects_prisma_made(

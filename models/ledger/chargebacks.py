@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from models.base import utcnow
-from models.ledger.balances import ADD_SQL, ensure_balance, write_ledger_row
+from models.ledger import lots
+from models.ledger.balances import ensure_balance, write_ledger_row
 from models.ledger.grants import (
     SET_AMOUNT_SQL,
     CreditChange,
@@ -113,7 +113,7 @@ def chargeback_won(
     removed = session.execute(_REMOVED_BY_KEY, {"user_id": user_id, "key": key}).scalar_one()
     if removed <= 0:
         return WonResult(applied=True, note="given_back")
-    balance_id = session.execute(ADD_SQL, {"user_id": user_id, "amount": removed, "now": utcnow()}).scalar_one()
+    balance_id = lots.give_back(session, user_id=user_id, amount=removed, fact_key=key, grant_key=grant_key)
     write_ledger_row(
         session,
         user_id=user_id,

@@ -16,7 +16,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from models.base import new_id, utcnow
-from models.ledger.balances import ADD_SQL, REMOVE_CAPPED_SQL, RESET_SQL, ensure_balance, write_ledger_row
+from models.ledger import lots
+from models.ledger.balances import ensure_balance, write_ledger_row
 from models.prisma import OperationType
 
 REVERSAL_SUFFIX = ":reversal"
@@ -106,6 +107,7 @@ def open_balance_with_signup_grant(
     if balance_id is None:
         return False
     key = f"clerk:signup:{clerk_id}"
+    lots.open_lot(session, balance_id=balance_id, user_id=user_id, grant_key=key, category="signup", amount=amount)
     session.execute(
         _CLAIM_KEY,
         {
@@ -154,13 +156,13 @@ def grant_once(
     grant_id = claim_key(session, key, user_id, plan_id, amount, source_event_id)
     if grant_id is None:
         return CreditChange(applied=False)
-    now = utcnow()
+    lot = {"user_id": user_id, "amount": amount, "grant_key": key, "plan_id": plan_id}
+    category = lots.grant_category(key, details)
     if policy == "reset":
-        balance_id, added = session.execute(RESET_SQL, {"user_id": user_id, "amount": amount, "now": now}).one()
+        balance_id, added = lots.reset(session, category=category, **lot)
         session.execute(SET_AMOUNT_SQL, {"id": grant_id, "amount": added})
     else:
-        balance_id = session.execute(ADD_SQL, {"user_id": user_id, "amount": amount, "now": now}).scalar_one()
-        added = amount
+        balance_id, added = lots.add(session, category=category, **lot), amount
     write_ledger_row(
         session,
         user_id=user_id,
@@ -188,9 +190,7 @@ def _apply_pending(session: Session, key: str, user_id: str, added: int, details
 
 def _remove(session: Session, user_id: str, intended: int, details: dict[str, Any], grant_key: str, key: str) -> int:
     """Remove up to `intended` credits (never below zero) with its ledger row; returns what was removed."""
-    balance_id, removed = session.execute(
-        REMOVE_CAPPED_SQL, {"user_id": user_id, "amount": intended, "now": utcnow()}
-    ).one()
+    balance_id, removed = lots.remove(session, user_id=user_id, amount=intended, fact_key=key, first_grant=grant_key)
     write_ledger_row(
         session,
         user_id=user_id,

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from models.base import utcnow
-from models.ledger.balances import ADD_SQL, ensure_balance, write_ledger_row
+from models.ledger import lots
+from models.ledger.balances import ensure_balance, write_ledger_row
 from models.ledger.grants import (
     REVERSAL_SUFFIX,
     SET_AMOUNT_SQL,
@@ -159,7 +159,7 @@ def restore_once(
     removed = _removed_by_deletions(session, grant_key, user_id)
     if removed <= 0:
         return RestoreResult(applied=True)
-    balance_id = session.execute(ADD_SQL, {"user_id": user_id, "amount": removed, "now": utcnow()}).scalar_one()
+    balance_id = lots.give_back(session, user_id=user_id, amount=removed, fact_key=None, grant_key=grant_key)
     write_ledger_row(
         session,
         user_id=user_id,
