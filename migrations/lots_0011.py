@@ -8,7 +8,7 @@ that changes it): lots are locked after their balance, so no two writers of one 
   fact's key in `CreditLotDraw`.
 - `pedro_lots_take`: the web app's draw, which never falls short: when the lots hold less than the balance
   had (a balance the web app created, before reconciliation gave it its opening lot), the difference
-  becomes one lot (`opening` for a balance that had none).
+  becomes one lot (`opening` for a balance that never had credits in a lot).
 - `pedro_lots_settle`: make Σ live lots equal to the balance (an `opening` lot for a balance with none).
 - `pedro_lots_return`: give credits back to the lots a fact drew from (a lot that is no longer live is
   re-created with its category, plan and expiry), the rest to a given grant's lot, else an adjustment lot.
@@ -100,7 +100,7 @@ BEGIN
          WHERE l."creditBalanceId" = balance_id AND {LIVE};
         lot_id := pedro_lot_insert(
             balance_id, user_id, NULL,
-            CASE WHEN EXISTS (SELECT 1 FROM "CreditLot" l WHERE l."creditBalanceId" = balance_id)
+            CASE WHEN EXISTS (SELECT 1 FROM "CreditLot" l WHERE l."creditBalanceId" = balance_id AND l.amount > 0)
                  THEN 'adjustment' ELSE 'opening' END,
             short + greatest(balance_after - live, 0), greatest(balance_after - live, 0), NULL, NULL, NULL);
         INSERT INTO "CreditLotDraw" ("factKey", "lotId", credits, "createdAt") VALUES (fact_key, lot_id, short, {NOW});
@@ -120,7 +120,8 @@ BEGIN
     IF NOT FOUND THEN
         RETURN 0;
     END IF;
-    SELECT COALESCE(sum(l.remaining) FILTER (WHERE {LIVE}), 0), count(*) > 0 INTO live, known
+    SELECT COALESCE(sum(l.remaining) FILTER (WHERE {LIVE}), 0), count(*) FILTER (WHERE l.amount > 0) > 0
+      INTO live, known
       FROM "CreditLot" l WHERE l."creditBalanceId" = balance_id;
     difference := greatest(balance."creditsRemaining", 0) - live;
     IF difference > 0 THEN
