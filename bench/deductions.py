@@ -11,7 +11,11 @@ with T threads on one user (`one user`, every call waits for the previous one's 
 Lots (`--lots`): today's single-row function (revision 0010's `pedro_deduct_credits`, installed here as
 `bench_deduct_single_row`) is the baseline for the lot-drawing one. `spread`: every call deducts 3 credits
 from a user of its own holding a plan lot of 1, a signup lot of 1 and a purchase, so each call draws from
-3 lots; `one_user`: T threads on one user holding 3 live lots. Prints figures only; it asserts nothing.
+3 lots; `one_user`: T threads on one user holding 3 live lots.
+
+Expiry (`--expiry`): 1,000,000 lots on 100,000 balances, 10 % due; the job's batches of
+`pedro_expire_lots` (balances locked, lots expired, balances lowered, one ledger row per lot) against a
+plain `UPDATE "CreditLot" SET "expiredAt" = …` of the same rows. Prints figures only; it asserts nothing.
 """
 
 from __future__ import annotations
@@ -111,6 +115,54 @@ def lots(calls: int, threads: int) -> None:
     )
 
 
+EXPIRY_SETUP = [
+    """INSERT INTO "User" (id, "clerkId", "updatedAt")
+       SELECT 'u' || g, 'user_' || g, now() FROM generate_series(1, %(users)s) g""",
+    """INSERT INTO "CreditBalance" (id, "userId", "clerkUserId", "creditsRemaining", "updatedAt")
+       SELECT 'b' || g, 'u' || g, 'user_' || g, 100, now() FROM generate_series(1, %(users)s) g""",
+    """INSERT INTO "CreditLot" (id, "userId", "creditBalanceId", category, amount, remaining, priority, "effectiveAt",
+                               "expiresAt")
+       SELECT 'l' || g, 'u' || (g %% %(users)s + 1), 'b' || (g %% %(users)s + 1), 'plan', 10, 10, 10, now(),
+              CASE WHEN g %% 10 = 0 THEN now() - interval '1 day' ELSE now() + interval '30 days' END
+         FROM generate_series(1, %(lots)s) g""",
+    "ANALYZE",
+]
+PLAIN_EXPIRY = """UPDATE "CreditLot" SET "expiredAt" = now() WHERE "expiresAt" <= now() AND "expiredAt" IS NULL"""
+UNDO_EXPIRY = """UPDATE "CreditLot" SET "expiredAt" = NULL WHERE "expiredAt" IS NOT NULL"""
+
+
+def expiry(lots: int, batch: int) -> None:
+    """The expiry job's batches against one plain UPDATE of the same rows, same database, same run."""
+    users = lots // 10
+    with ThrowawayDatabase("pedro_bench_expiry") as database:
+        connection = psycopg2.connect(database.url)
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            for statement in EXPIRY_SETUP:
+                cursor.execute(statement, {"users": users, "lots": lots})
+            started = time.perf_counter()
+            cursor.execute(PLAIN_EXPIRY)
+            plain, due = time.perf_counter() - started, cursor.rowcount
+            cursor.execute(UNDO_EXPIRY)
+            cursor.execute('VACUUM ANALYZE "CreditLot"')
+            started, expired = time.perf_counter(), 0
+            while True:
+                cursor.execute("SELECT lots FROM pedro_expire_lots(now() AT TIME ZONE 'UTC', %s)", (batch,))
+                done = cursor.fetchone()[0]
+                expired += done
+                if done == 0:
+                    break
+            job = time.perf_counter() - started
+            cursor.execute("""SELECT count(*) FROM "UsageHistory" WHERE "operationType" = 'CREDIT_EXPIRY'""")
+            rows = cursor.fetchone()[0]
+        connection.close()
+    print(
+        f"plain UPDATE {plain:6.2f}s for {due:,} lots   "
+        f"expiry job {job:6.2f}s for {expired:,} lots ({rows:,} ledger rows)"
+    )
+    print(f"SUMMARY expiry_job/plain_update={job / plain:.2f} lots={lots} due={due} batch={batch} {software()}")
+
+
 def rate(
     url: str, call: Callable, calls: int, threads: int, one_user: bool, autocommit: bool, users: int = USERS
 ) -> float:
@@ -141,7 +193,12 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=5000)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--lots", action="store_true", help="the lot-drawing deduction against the single-row one")
+    parser.add_argument("--expiry", type=int, metavar="LOTS", help="the expiry job over LOTS lots (10%% due)")
+    parser.add_argument("--batch", type=int, default=5000, help="lots per expiry transaction (CREDIT_EXPIRY_BATCH)")
     args = parser.parse_args()
+    if args.expiry:
+        expiry(args.expiry, args.batch)
+        return
     if args.lots:
         lots(args.calls, args.threads)
         return

@@ -12,7 +12,7 @@ that changes it): lots are locked after their balance, so no two writers of one 
 - `pedro_lots_settle`: make Σ live lots equal to the balance (an `opening` lot for a balance with none).
 - `pedro_lots_return`: give credits back to the lots a fact drew from (a lot that is no longer live is
   re-created with its category, plan and expiry), the rest to a given grant's lot, else an adjustment lot.
-- `pedro_credit_add`, `pedro_credit_reset`, `pedro_credit_remove`, `pedro_credit_return`: the balance
+- `pedro_credit_add`, `pedro_credit_remove`, `pedro_credit_return`: the balance
   statements of pedro-ingest's Python writers, each with its lot changes, in one call.
 """
 
@@ -29,8 +29,7 @@ FUNCTIONS = {
     "pedro_lots_take": "pedro_lots_take(text, text, integer, text, integer)",
     "pedro_lots_settle": "pedro_lots_settle(text)",
     "pedro_lots_return": "pedro_lots_return(text, text, integer, text, text)",
-    "pedro_credit_add": "pedro_credit_add(text, integer, text, text, timestamp, text, timestamp)",
-    "pedro_credit_reset": "pedro_credit_reset(text, integer, text, text, timestamp, text)",
+    "pedro_credit_add": "pedro_credit_add(text, integer, text, text, timestamp, text, timestamp, timestamp)",
     "pedro_credit_remove": "pedro_credit_remove(text, integer, text, text)",
     "pedro_credit_return": "pedro_credit_return(text, integer, text, text)",
 }
@@ -179,7 +178,7 @@ $fn$;
 
 CREATE OR REPLACE FUNCTION pedro_credit_add(
     user_id text, amount integer, grant_key text, category text, expires_at timestamp, plan_id text,
-    period_end timestamp DEFAULT NULL
+    period_end timestamp DEFAULT NULL, effective_at timestamp DEFAULT NULL
 ) RETURNS text
 LANGUAGE plpgsql VOLATILE SET search_path FROM CURRENT AS $fn$
 DECLARE
@@ -190,28 +189,10 @@ BEGIN
     UPDATE "CreditBalance" SET "creditsRemaining" = "creditsRemaining" + amount, "updatedAt" = {NOW}
      WHERE id = balance_id;
     IF amount > 0 THEN
-        PERFORM pedro_lot_insert(balance_id, user_id, grant_key, category, amount, amount, expires_at, plan_id, NULL,
-                                 period_end);
+        PERFORM pedro_lot_insert(balance_id, user_id, grant_key, category, amount, amount, expires_at, plan_id,
+                                 effective_at, period_end);
     END IF;
     RETURN balance_id;
-END
-$fn$;
-
-CREATE OR REPLACE FUNCTION pedro_credit_reset(
-    user_id text, amount integer, grant_key text, category text, expires_at timestamp, plan_id text
-) RETURNS TABLE (balance_id text, added integer)
-LANGUAGE plpgsql VOLATILE SET search_path FROM CURRENT AS $fn$
-DECLARE
-    before integer;
-BEGIN
-    SELECT b.id, b."creditsRemaining" INTO balance_id, before FROM "CreditBalance" b WHERE b."userId" = user_id
-       FOR UPDATE;
-    PERFORM pedro_lots_settle(balance_id);
-    UPDATE "CreditLot" l SET "voidedAt" = {NOW} WHERE l."creditBalanceId" = balance_id AND {LIVE};
-    UPDATE "CreditBalance" SET "creditsRemaining" = amount, "updatedAt" = {NOW} WHERE id = balance_id;
-    PERFORM pedro_lot_insert(balance_id, user_id, grant_key, category, amount, amount, expires_at, plan_id, NULL);
-    added := amount - before;
-    RETURN NEXT;
 END
 $fn$;
 

@@ -178,7 +178,7 @@ def test_deduction_racing_a_plan_grant_and_a_reversal_keeps_balance_equal_to_led
             with transaction(engine) as session:
                 return ledger.grant_once(
                     session, key=key, user_id=user_id, clerk_id=clerk_id, plan_id=plan_id, amount=300,
-                    policy="add", source_event_id=None, details={"kind": "plan_grant"},
+                    source_event_id=None, details={"kind": "plan_grant"},
                 )  # fmt: skip
 
         def reverse(user_id: str = user_id, clerk_id: str = clerk_id, key: str = key) -> object:

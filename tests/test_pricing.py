@@ -41,7 +41,7 @@ def on_plan(engine: Engine, credits: int, features: object) -> tuple[str, str, s
     user_id, clerk_id = pedro_user(engine, 100)
     with transaction(engine) as session:
         ledger.grant_once(session, key=f"clerk:subscription_item:cs_{clerk_id}:1", user_id=user_id,
-                          clerk_id=clerk_id, plan_id=plan_id, amount=credits, policy="add", source_event_id=None,
+                          clerk_id=clerk_id, plan_id=plan_id, amount=credits, source_event_id=None,
                           details={"kind": "plan_grant"})  # fmt: skip
     return user_id, clerk_id, plan_id
 

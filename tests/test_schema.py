@@ -52,7 +52,7 @@ OWN_CONSTRAINTS = {
     ("CreditLotDraw", "CreditLotDraw_pkey"): ("p", 'PRIMARY KEY ("factKey", "lotId")'),
 }  # fmt: skip
 DatabaseFactory = Callable[[], str]
-NEW_OPERATION_TYPES = ("CREDIT_GRANT", "CREDIT_REVERSAL", "CREDIT_ADJUSTMENT")
+NEW_OPERATION_TYPES = ("CREDIT_GRANT", "CREDIT_REVERSAL", "CREDIT_ADJUSTMENT", "CREDIT_EXPIRY")
 PRISMA_MIGRATIONS_DDL = """
 CREATE TABLE "_prisma_migrations" (
     "id" VARCHAR(36) PRIMARY KEY NOT NULL,

@@ -139,40 +139,52 @@ def grant_once(
     clerk_id: str,
     plan_id: str | None,
     amount: int,
-    policy: str,
     source_event_id: str | None,
     details: dict[str, Any],
+    terms: lots.LotTerms | None = None,
+    period: lots.Period | None = None,
 ) -> CreditChange:
-    """Grant a paid period's credits once per `key`, in the caller's transaction.
+    """Grant a paid period's credits once per `key`, as a lot of its own, in the caller's transaction.
 
-    `policy` `add` adds `amount`; `reset` sets the balance to `amount` and records the difference. The key
-    row's `amount` is what was really added (the reversal reverses that). A key already claimed — by an
-    earlier grant, or by a full reversal that arrived first — makes this a no-op. Reversals recorded
-    before the grant without taking its key (partial refunds, chargebacks, installments' shares) are
-    pending: each is applied now, as its own ledger row, so the net is exactly the grant minus them.
+    A plan period's lot (`period` given) expires at its end plus `terms.grace` and takes over up to
+    `terms.rollover` of the older periods' rest (the rest expires with them). The key row's `amount` is
+    what was added (the reversal reverses that). A key already claimed — by an earlier grant, or by a full
+    reversal that arrived first — makes this a no-op. Reversals recorded before the grant without taking
+    its key (partial refunds, chargebacks, installments' shares) are pending: each is applied now, as its
+    own ledger row, so the net is exactly the grant minus them.
     """
     lock_grant(session, key)
     ensure_balance(session, user_id=user_id, clerk_id=clerk_id)
     grant_id = claim_key(session, key, user_id, plan_id, amount, source_event_id)
     if grant_id is None:
         return CreditChange(applied=False)
-    lot = {"user_id": user_id, "amount": amount, "grant_key": key, "plan_id": plan_id}
+    terms = terms or lots.LotTerms()
     category = lots.grant_category(key, details)
-    if policy == "reset":
-        balance_id, added = lots.reset(session, category=category, **lot)
-        session.execute(SET_AMOUNT_SQL, {"id": grant_id, "amount": added})
-    else:
-        balance_id, added = lots.add(session, category=category, **lot), amount
+    plan_period = period if category == "plan" else None
+    expires_at = lots.plan_expiry(plan_period, terms.grace, utcnow()) if plan_period else None
+    balance_id = lots.add(session, user_id=user_id, amount=amount, grant_key=key, category=category,
+                          expires_at=expires_at, plan_id=plan_id, period=plan_period)  # fmt: skip
     write_ledger_row(
         session,
         user_id=user_id,
         balance_id=balance_id,
         operation=OperationType.CREDIT_GRANT,
-        added=added,
-        details={**details, "grantKey": key, "policy": policy, "planCredits": amount},
+        added=amount,
+        details={**details, "grantKey": key, "planCredits": amount, "lotCategory": category},
     )
-    removed = _apply_pending(session, key, user_id, max(added, 0), details)
-    return CreditChange(applied=True, added=added - removed)
+    if plan_period:
+        _renew(session, user_id, balance_id, key, terms, details)
+    removed = _apply_pending(session, key, user_id, amount, details)
+    return CreditChange(applied=True, added=amount - removed)
+
+
+def _renew(session: Session, user_id: str, balance_id: str, key: str, terms: lots.LotTerms, details: dict) -> None:
+    """Carry the older periods' rest into this one; a late renewal's regrant is its own ledger row."""
+    moved = lots.rollover(session, balance_id=balance_id, grant_key=key, cap=terms.rollover)
+    if moved.regranted:
+        write_ledger_row(session, user_id=user_id, balance_id=balance_id, operation=OperationType.CREDIT_GRANT,
+                         added=moved.regranted, details={**details, "kind": "rollover_regrant", "grantKey": key,
+                                                          "regrantKey": moved.regrant_key})  # fmt: skip
 
 
 def _apply_pending(session: Session, key: str, user_id: str, added: int, details: dict[str, Any]) -> int:

@@ -8,18 +8,18 @@ balance row first, then its lots.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 _ADD = text(
-    "SELECT pedro_credit_add(:user_id, :amount, :grant_key, :category, CAST(:expires_at AS timestamp), :plan_id)"
+    """SELECT pedro_credit_add(:user_id, :amount, :grant_key, :category, CAST(:expires_at AS timestamp), :plan_id,
+                               CAST(:period_end AS timestamp), CAST(:effective_at AS timestamp))"""
 )
-_RESET = text(
-    """SELECT balance_id, added
-         FROM pedro_credit_reset(:user_id, :amount, :grant_key, :category, CAST(:expires_at AS timestamp), :plan_id)"""
-)
+_ROLLOVER = text("SELECT carried, regranted, regrant_key FROM pedro_lots_rollover(:balance_id, :grant_key, :cap)")
+_EXPIRE = text("SELECT lots, credits FROM pedro_expire_lots(CAST(:due_before AS timestamp), :batch)")
 _REMOVE = text("SELECT balance_id, removed FROM pedro_credit_remove(:user_id, :amount, :fact_key, :first_grant)")
 _RETURN = text("SELECT pedro_credit_return(:user_id, :amount, :fact_key, :grant_key)")
 _NEW_LOT = text(
@@ -40,6 +40,28 @@ def grant_category(key: str, details: dict[str, Any]) -> str:
     return "plan"
 
 
+@dataclass(frozen=True)
+class Period:
+    """A paid period, in UTC: its lot is effective from `start` and expires at `end` plus the grace."""
+
+    start: dt.datetime
+    end: dt.datetime
+
+
+@dataclass(frozen=True)
+class LotTerms:
+    """How plan lots behave: `grace` seconds after the period end (and after the grant, at least) before they
+    expire; at renewal, `rollover` credits of the previous periods' rest move into the new period (None: all)."""
+
+    grace: int = 259200
+    rollover: int | None = 0
+
+
+def plan_expiry(period: Period, grace: int, now: dt.datetime) -> dt.datetime:
+    """Never sooner than a grace after the grant: a period paid late is still usable."""
+    return max(period.end, now) + dt.timedelta(seconds=grace)
+
+
 def add(
     session: Session,
     *,
@@ -49,19 +71,36 @@ def add(
     category: str,
     expires_at: dt.datetime | None = None,
     plan_id: str | None = None,
+    period: Period | None = None,
 ) -> str:
     """Add `amount` credits as a new lot; returns the balance id."""
     params = {"user_id": user_id, "amount": amount, "grant_key": grant_key, "category": category}
-    return str(session.execute(_ADD, {**params, "expires_at": expires_at, "plan_id": plan_id}).scalar_one())
+    params.update(
+        expires_at=expires_at,
+        plan_id=plan_id,
+        period_end=period.end if period else None,
+        effective_at=period.start if period else None,
+    )
+    return str(session.execute(_ADD, params).scalar_one())
 
 
-def reset(
-    session: Session, *, user_id: str, amount: int, grant_key: str, category: str, plan_id: str | None = None
-) -> tuple[str, int]:
-    """Void every live lot and make `amount` the one lot left; returns (balance id, credits added)."""
-    params = {"user_id": user_id, "amount": amount, "grant_key": grant_key, "category": category}
-    balance_id, added = session.execute(_RESET, {**params, "expires_at": None, "plan_id": plan_id}).one()
-    return str(balance_id), int(added)
+@dataclass(frozen=True)
+class Rollover:
+    carried: int  # moved from older plan lots into the new period's rollover lot (no balance change)
+    regranted: int  # a late renewal's share of an already expired lot, granted again (a balance change)
+    regrant_key: str | None
+
+
+def rollover(session: Session, *, balance_id: str, grant_key: str, cap: int | None) -> Rollover:
+    """At renewal (the plan lot `grant_key` was just made): carry up to `cap` (None: all) of the older periods' rest."""
+    row = session.execute(_ROLLOVER, {"balance_id": balance_id, "grant_key": grant_key, "cap": cap}).one()
+    return Rollover(int(row.carried), int(row.regranted), row.regrant_key)
+
+
+def expire_due(session: Session, *, due_before: dt.datetime, batch: int) -> tuple[int, int]:
+    """Expire up to `batch` lots due by `due_before` (balances locked first); returns (lots, credits)."""
+    lots, credits = session.execute(_EXPIRE, {"due_before": due_before, "batch": batch}).one()
+    return int(lots), int(credits)
 
 
 def remove(session: Session, *, user_id: str, amount: int, fact_key: str, first_grant: str | None) -> tuple[str, int]:

@@ -35,7 +35,8 @@ def reason_of(code: str | None) -> str | None:
     return REASONS.get(code, code) if code else None
 
 
-LEDGER_KINDS = {"CREDIT_GRANT": "grant", "CREDIT_REVERSAL": "reversal", "CREDIT_ADJUSTMENT": "adjustment"}
+LEDGER_KINDS = {"CREDIT_GRANT": "grant", "CREDIT_REVERSAL": "reversal", "CREDIT_ADJUSTMENT": "adjustment",
+                "CREDIT_EXPIRY": "expiry"}  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from models.billing_links import Payer, PlanRef
 from models.inbox import LockedEvent
 from workers.handlers.asaas_charges import charge_of, refunded_fraction, share
 from workers.handlers.asaas_payloads import AsaasPayment, AsaasPaymentEnvelope, AsaasSubscriptionEnvelope
+from workers.handlers.periods import asaas_period
 from workers.processing.errors import IgnoredByPolicy, PermanentError
 
 if TYPE_CHECKING:
@@ -135,7 +136,8 @@ def payment_event(session: Session, event: LockedEvent, context: HandlerContext)
         share(session, context.settings, charge, payment, payer.user_id)
         change = ledger.grant_once(
             session, key=charge.grant_key, plan_id=plan.id, amount=plan.credits,
-            policy=context.settings.credit_grant_policy, details=details, **who,
+            details=details, terms=ledger.LotTerms(context.settings.plan_credits_grace, context.settings.plan_rollover),
+            period=asaas_period(payment.dueDate, None) if payment.subscription else None, **who,
         )  # fmt: skip
         metadata["granted"] = change.added if change.applied else 0
     elif event.eventType == DELETION:

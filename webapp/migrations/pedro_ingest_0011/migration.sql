@@ -1,7 +1,7 @@
 -- pedro-ingest revision 0011: credit lots. Applies whether or not `pedro-ingest migrate` has already
 -- created them. Copy this folder into prisma/migrations/ as <timestamp>_pedro_ingest_0011, unchanged.
 -- The lot functions and the opening lots of existing balances come from `pedro-ingest migrate`
--- (Prisma does not model functions); run it after this migration, as for every revision.
+-- (Prisma does not model functions), before or after this migration.
 
 -- CreateTable
 CREATE TABLE IF NOT EXISTS "CreditLot" (
