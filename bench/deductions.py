@@ -110,7 +110,7 @@ def lots(calls: int, threads: int) -> None:
         )
     spread, one = figures["spread"], figures["one_user"]
     print(
-        f"SUMMARY lots_cost/single_row spread={spread[0] / spread[1]:.2f} one_user={one[0] / one[1]:.2f} "
+        f"SUMMARY lots_cost_spread={spread[0] / spread[1]:.2f} lots_cost_one_user={one[0] / one[1]:.2f} "
         f"lots_per_spread_call={drawn} calls={calls} threads={threads} {software()}"
     )
 
@@ -194,7 +194,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--lots", action="store_true", help="the lot-drawing deduction against the single-row one")
     parser.add_argument("--expiry", type=int, metavar="LOTS", help="the expiry job over LOTS lots (10%% due)")
-    parser.add_argument("--batch", type=int, default=5000, help="lots per expiry transaction (CREDIT_EXPIRY_BATCH)")
+    parser.add_argument("--batch", type=int, default=5000, help="lots per expiry transaction (the job: 5000)")
     args = parser.parse_args()
     if args.expiry:
         expiry(args.expiry, args.batch)

@@ -12,6 +12,8 @@ that changes it): lots are locked after their balance, so no two writers of one 
 - `pedro_lots_settle`: make Σ live lots equal to the balance (an `opening` lot for a balance with none).
 - `pedro_lots_return`: give credits back to the lots a fact drew from (a lot that is no longer live is
   re-created with its category, plan and expiry), the rest to a given grant's lot, else an adjustment lot.
+- `pedro_debt_open`, `pedro_debt_repay`: a reversal's shortfall as a debt; credits entering a balance repay
+  open debts first (oldest first), each repayment one `CREDIT_REVERSAL` ledger row (`debt_repayment`).
 - `pedro_credit_add`, `pedro_credit_remove`, `pedro_credit_return`: the balance
   statements of pedro-ingest's Python writers, each with its lot changes, in one call.
 """
@@ -29,6 +31,8 @@ FUNCTIONS = {
     "pedro_lots_take": "pedro_lots_take(text, text, integer, text, integer)",
     "pedro_lots_settle": "pedro_lots_settle(text)",
     "pedro_lots_return": "pedro_lots_return(text, text, integer, text, text)",
+    "pedro_debt_open": "pedro_debt_open(text, text, text, integer)",
+    "pedro_debt_repay": "pedro_debt_repay(text, integer)",
     "pedro_credit_add": "pedro_credit_add(text, integer, text, text, timestamp, text, timestamp, timestamp)",
     "pedro_credit_remove": "pedro_credit_remove(text, integer, text, text)",
     "pedro_credit_return": "pedro_credit_return(text, integer, text, text)",
@@ -176,6 +180,47 @@ BEGIN
 END
 $fn$;
 
+CREATE OR REPLACE FUNCTION pedro_debt_open(balance_id text, user_id text, fact_key text, amount integer)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path FROM CURRENT AS $fn$
+BEGIN
+    IF amount > 0 THEN
+        INSERT INTO "CreditDebt" (id, "userId", "creditBalanceId", "factKey", amount, remaining, "createdAt")
+        VALUES ({NEW_ID}, user_id, balance_id, fact_key, amount, amount, {NOW});
+    END IF;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION pedro_debt_repay(balance_id text, available integer) RETURNS integer
+LANGUAGE plpgsql VOLATILE SET search_path FROM CURRENT AS $fn$
+DECLARE
+    debt record;
+    pay integer;
+    repaid integer := 0;
+BEGIN
+    FOR debt IN
+        SELECT d.* FROM "CreditDebt" d WHERE d."creditBalanceId" = balance_id AND d.remaining > 0
+         ORDER BY d."createdAt", d.id FOR UPDATE
+    LOOP
+        EXIT WHEN repaid >= available;
+        pay := least(available - repaid, debt.remaining);
+        UPDATE "CreditDebt" SET remaining = remaining - pay,
+               "settledAt" = CASE WHEN remaining = pay THEN {NOW} END
+         WHERE id = debt.id;
+        INSERT INTO "UsageHistory" (id, "userId", "creditBalanceId", "operationType", "creditsUsed", details,
+                                    timestamp)
+        VALUES ({NEW_ID}, debt."userId", balance_id, 'CREDIT_REVERSAL', pay,
+                jsonb_build_object('kind', 'debt_repayment', 'debtKey', debt."factKey", 'debtId', debt.id), {NOW});
+        repaid := repaid + pay;
+    END LOOP;
+    IF repaid > 0 THEN
+        UPDATE "CreditBalance" SET "creditsRemaining" = "creditsRemaining" - repaid, "updatedAt" = {NOW}
+         WHERE id = balance_id;
+    END IF;
+    RETURN repaid;
+END
+$fn$;
+
 CREATE OR REPLACE FUNCTION pedro_credit_add(
     user_id text, amount integer, grant_key text, category text, expires_at timestamp, plan_id text,
     period_end timestamp DEFAULT NULL, effective_at timestamp DEFAULT NULL
@@ -183,14 +228,16 @@ CREATE OR REPLACE FUNCTION pedro_credit_add(
 LANGUAGE plpgsql VOLATILE SET search_path FROM CURRENT AS $fn$
 DECLARE
     balance_id text;
+    repaid integer;
 BEGIN
     SELECT b.id INTO balance_id FROM "CreditBalance" b WHERE b."userId" = user_id FOR UPDATE;
     PERFORM pedro_lots_settle(balance_id);
     UPDATE "CreditBalance" SET "creditsRemaining" = "creditsRemaining" + amount, "updatedAt" = {NOW}
      WHERE id = balance_id;
     IF amount > 0 THEN
-        PERFORM pedro_lot_insert(balance_id, user_id, grant_key, category, amount, amount, expires_at, plan_id,
-                                 effective_at, period_end);
+        repaid := pedro_debt_repay(balance_id, amount);
+        PERFORM pedro_lot_insert(balance_id, user_id, grant_key, category, amount, amount - repaid, expires_at,
+                                 plan_id, effective_at, period_end);
     END IF;
     RETURN balance_id;
 END
@@ -222,7 +269,7 @@ BEGIN
     PERFORM pedro_lots_settle(balance_id);
     UPDATE "CreditBalance" SET "creditsRemaining" = "creditsRemaining" + amount, "updatedAt" = {NOW}
      WHERE id = balance_id;
-    PERFORM pedro_lots_return(balance_id, user_id, amount, fact_key, grant_key);
+    PERFORM pedro_lots_return(balance_id, user_id, amount - pedro_debt_repay(balance_id, amount), fact_key, grant_key);
     RETURN balance_id;
 END
 $fn$;

@@ -14,6 +14,7 @@ from models.prisma import (
 )
 from models.tables import (
     AsaasSubscriptionLink,
+    CreditDebt,
     CreditDeduction,
     CreditGrant,
     CreditLot,
@@ -28,6 +29,7 @@ __all__ = [
     "AdminSettings",
     "Base",
     "CreditBalance",
+    "CreditDebt",
     "CreditDeduction",
     "CreditLot",
     "CreditLotDraw",

@@ -171,3 +171,21 @@ class CreditLotDraw(Base):
     lotId: Mapped[str]
     credits: Mapped[int]
     createdAt: Mapped[created_at]
+
+
+class CreditDebt(Base):
+    """Credits a reversal could not take (the balance was already 0), owed until later credits repay them
+    (migration 0011). Booked in the ledger only when repaid; written only by the lot functions."""
+
+    __tablename__ = "CreditDebt"
+    __table_args__ = (Index(None, "creditBalanceId"),)
+
+    id: Mapped[str_id]
+    userId: Mapped[str]
+    creditBalanceId: Mapped[str]
+    factKey: Mapped[str]
+    amount: Mapped[int]
+    remaining: Mapped[int]
+    createdAt: Mapped[created_at]
+    settledAt: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    cancelledAt: Mapped[dt.datetime | None] = mapped_column(Timestamp)

@@ -18,7 +18,7 @@ from tests.support.processes import Process, cli_argv, serving
 from tests.support.servers import REDIS_URL, create_database, drop_database
 
 OWN_TABLES = ["WebhookEvent", "CreditGrant", "EntityVersion", "AsaasSubscriptionLink", "CreditDeduction", "CreditLot",
-              "CreditLotDraw"]  # fmt: skip
+              "CreditLotDraw", "CreditDebt"]  # fmt: skip
 PRISMA_TABLES = ["SubscriptionEvent", "StorageObject", "UsageHistory", "CreditBalance", "Plan", "AdminSettings",
                  "Feature", "User"]  # fmt: skip
 

@@ -28,12 +28,12 @@ BASELINE_SQL = (FIXTURES / "prisma_baseline.sql").read_text()
 PRISMA_TABLES = {"User", "Feature", "CreditBalance", "UsageHistory", "AdminSettings", "Plan", "StorageObject",
                  "SubscriptionEvent"}  # fmt: skip
 OWN_TABLES = {"WebhookEvent", "CreditGrant", "EntityVersion", "AsaasSubscriptionLink", "CreditDeduction", "CreditLot",
-              "CreditLotDraw"}  # fmt: skip
+              "CreditLotDraw", "CreditDebt"}  # fmt: skip
 OWN_INDEXES = {"WebhookEvent_provider_eventId_key", "WebhookEvent_status_receivedAt_idx", "WebhookEvent_receivedAt_idx",
                "CreditGrant_grantKey_key",
                "CreditGrant_userId_idx", "AsaasSubscriptionLink_asaasSubscriptionId_key",
                "AsaasSubscriptionLink_userId_idx", "CreditLot_creditBalanceId_idx", "CreditLot_grantKey_idx",
-               "CreditLot_expiresAt_idx"}  # fmt: skip
+               "CreditLot_expiresAt_idx", "CreditDebt_creditBalanceId_idx"}  # fmt: skip
 OWN_CONSTRAINTS = {
     ("WebhookEvent", "WebhookEvent_pkey"): ("p", "PRIMARY KEY (id)"),
     ("CreditGrant", "CreditGrant_pkey"): ("p", "PRIMARY KEY (id)"),
@@ -50,6 +50,7 @@ OWN_CONSTRAINTS = {
     ("CreditDeduction", "CreditDeduction_pkey"): ("p", 'PRIMARY KEY ("idempotencyKey")'),
     ("CreditLot", "CreditLot_pkey"): ("p", "PRIMARY KEY (id)"),
     ("CreditLotDraw", "CreditLotDraw_pkey"): ("p", 'PRIMARY KEY ("factKey", "lotId")'),
+    ("CreditDebt", "CreditDebt_pkey"): ("p", "PRIMARY KEY (id)"),
 }  # fmt: skip
 DatabaseFactory = Callable[[], str]
 NEW_OPERATION_TYPES = ("CREDIT_GRANT", "CREDIT_REVERSAL", "CREDIT_ADJUSTMENT", "CREDIT_EXPIRY")

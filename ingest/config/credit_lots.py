@@ -14,18 +14,17 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 class CreditLotSettings(BaseModel):
     credit_grant_policy: Literal["add", "reset"] = Field(
-        default="add", description="Alias of PLAN_CREDITS_ROLLOVER when set: `add` = `all`, `reset` = `none`."
+        default="add", description="Alias: `add` = rollover `all`, `reset` = `none`."
     )
     plan_credits_rollover: str | None = Field(
         default=None,
-        description="At renewal, the previous period's rest: `none` (expires at its period end plus grace), `all`, "
-        "or a most number of credits carried. Unset: `none` (or what CREDIT_GRANT_POLICY says).",
+        description="Renewal carries over `none` (unset), `all` or N credits.",
     )
-    plan_credits_grace: int = Field(
-        default=259200, ge=0, description="Seconds a plan period's credits outlive its end (and their grant)."
+    plan_credits_grace: int = Field(default=259200, ge=0, description="Grace (s) after a plan period.")
+    credit_expiry_interval: float = Field(default=300, ge=1, description="Seconds between expiry runs.")
+    reversal_shortfall: Literal["debt", "forgive"] = Field(
+        default="debt", description="Reversal shortfall: `debt` or `forgive`."
     )
-    credit_expiry_interval: float = Field(default=300, ge=1, description="Seconds between two credit expiry runs.")
-    credit_expiry_batch: int = Field(default=5000, ge=1, le=100_000, description="Lots expired per transaction.")
 
     @field_validator("plan_credits_rollover")
     @classmethod

@@ -2,9 +2,11 @@
 
 `CreditLot`: one row per grant (category `signup`, `plan`, `rollover`, `purchase`, `trial`, `adjustment`,
 `opening`). `CreditLotDraw`: which lots each fact (a deduction, a reversal) took credits from, so that
-undoing the fact returns them to the same lots. The SQL functions below are the only code that changes
-lots; every balance writer (the web app's functions, grants, reversals, reconciliation) calls them with the
-balance row locked first (lock order: `CreditBalance` → `CreditLot` → `CreditGrant` / `UsageHistory`).
+undoing the fact returns them to the same lots. `CreditDebt`: what a reversal could not take because the
+balance was already 0; the next credits that enter the balance repay it first. The SQL functions below are
+the only code that changes lots; every balance writer (the web app's functions, grants, reversals,
+reconciliation) calls them with the balance row locked first (lock order: `CreditBalance` → `CreditLot` →
+`CreditGrant` / `UsageHistory`).
 
 Existing balances get one `opening` lot each (never expires), so Σ lots == balance from the first minute.
 
@@ -39,7 +41,7 @@ SELECT {NEW_ID}, b."userId", b.id, NULL, 'opening', b."creditsRemaining", b."cre
 
 
 def applied(connection: Connection) -> bool:
-    return has_tables(connection, "CreditLot", "CreditLotDraw") and has_functions(connection, *FUNCTIONS)
+    return has_tables(connection, "CreditLot", "CreditLotDraw", "CreditDebt") and has_functions(connection, *FUNCTIONS)
 
 
 def upgrade() -> None:
@@ -73,6 +75,20 @@ def upgrade() -> None:
         sa.Column("createdAt", TS, nullable=False, server_default=sa.text("CURRENT_TIMESTAMP")),
         sa.PrimaryKeyConstraint("factKey", "lotId", name="CreditLotDraw_pkey"),
     )
+    create_table_unless_present(
+        "CreditDebt",
+        sa.Column("id", sa.Text(), nullable=False),
+        sa.Column("userId", sa.Text(), nullable=False),
+        sa.Column("creditBalanceId", sa.Text(), nullable=False),
+        sa.Column("factKey", sa.Text(), nullable=False),
+        sa.Column("amount", sa.Integer(), nullable=False),
+        sa.Column("remaining", sa.Integer(), nullable=False),
+        sa.Column("createdAt", TS, nullable=False, server_default=sa.text("CURRENT_TIMESTAMP")),
+        sa.Column("settledAt", TS, nullable=True),
+        sa.Column("cancelledAt", TS, nullable=True),
+        sa.PrimaryKeyConstraint("id", name="CreditDebt_pkey"),
+    )
+    op.execute('CREATE INDEX IF NOT EXISTS "CreditDebt_creditBalanceId_idx" ON "CreditDebt" ("creditBalanceId")')
     op.execute(LOT_FUNCTIONS_SQL)
     op.execute(OPENING_LOTS)
 
@@ -80,5 +96,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     for signature in FUNCTIONS.values():
         op.execute(f"DROP FUNCTION IF EXISTS {signature}")
+    op.drop_table("CreditDebt")
     op.drop_table("CreditLotDraw")
     op.drop_table("CreditLot")

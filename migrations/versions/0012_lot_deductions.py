@@ -1,7 +1,8 @@
 """The web app's deduction and refund draw credit lots: the same draw-down as every other writer.
 
 `pedro_deduct_credits` takes its credits from the user's lots in draw-down order (`pedro_lots_take`) and
-records them under `deduction:<key>`; `pedro_refund_credits` returns them to those lots. Everything else
+records them under `deduction:<key>`; `pedro_refund_credits` returns them to those lots, after repaying
+any debt the user has (every credit that enters a balance repays open debt first). Everything else
 (arguments, idempotency, reasons) is revision 0010's.
 
 Functions only: Prisma sees nothing here.
@@ -130,6 +131,7 @@ LANGUAGE plpgsql VOLATILE SET search_path FROM CURRENT AS $fn$
 DECLARE
     now_utc timestamp(3) := now() AT TIME ZONE 'UTC';
     deduction "CreditDeduction"%ROWTYPE;
+    repaid integer;
 BEGIN
     ok := false;
     SELECT * INTO deduction FROM "CreditDeduction" k
@@ -167,7 +169,13 @@ BEGIN
       FROM credited c, ledger l
      WHERE k."idempotencyKey" = idempotency_key
     RETURNING k."refundBalanceAfter" INTO credits_remaining;
-    PERFORM pedro_lots_return(deduction."creditBalanceId", deduction."userId", deduction.credits,
+    repaid := pedro_debt_repay(deduction."creditBalanceId", deduction.credits);
+    IF repaid > 0 THEN
+        credits_remaining := credits_remaining - repaid;
+        UPDATE "CreditDeduction" k SET "refundBalanceAfter" = credits_remaining
+         WHERE k."idempotencyKey" = idempotency_key;
+    END IF;
+    PERFORM pedro_lots_return(deduction."creditBalanceId", deduction."userId", deduction.credits - repaid,
                               'deduction:' || idempotency_key, NULL);
     RETURN NEXT;
 END

@@ -8,7 +8,8 @@
   `insufficient_credits`. The deduction itself is `pedro_deduct_credits` (same key, same refund).
 - `pedro_current_plan(clerk_user_id)` → `(plan_id, period_end, status)`: the plan of the user's
   latest-effective live `plan` or `rollover` lot; `status` from the latest `SubscriptionEvent`.
-- `pedro_credit_lots(clerk_user_id)` → one row per live lot holding credits.
+- `pedro_credit_lots(clerk_user_id)` → one row per live lot holding credits, in draw-down order, plus one
+  row of category `debt` (negative `remaining`) while the user owes credits.
 
 Functions only: Prisma sees nothing here.
 
@@ -63,10 +64,15 @@ $fn$;
 CREATE OR REPLACE FUNCTION pedro_credit_lots(clerk_user_id text)
 RETURNS TABLE (category text, remaining integer, expires_at timestamptz, plan_id text)
 LANGUAGE sql STABLE SET search_path FROM CURRENT AS $fn$
-    SELECT l.category, l.remaining, l."expiresAt" AT TIME ZONE 'UTC', l."planId"
-      FROM "CreditBalance" b JOIN "CreditLot" l ON l."creditBalanceId" = b.id
-     WHERE b."clerkUserId" = clerk_user_id AND {LIVE} AND l.remaining > 0
-     ORDER BY l.priority, l."expiresAt" NULLS LAST, l."effectiveAt", l.id
+    (SELECT l.category, l.remaining, l."expiresAt" AT TIME ZONE 'UTC', l."planId"
+       FROM "CreditBalance" b JOIN "CreditLot" l ON l."creditBalanceId" = b.id
+      WHERE b."clerkUserId" = clerk_user_id AND {LIVE} AND l.remaining > 0
+      ORDER BY l.priority, l."expiresAt" NULLS LAST, l."effectiveAt", l.id)
+    UNION ALL
+    SELECT 'debt', -sum(d.remaining)::integer, NULL, NULL
+      FROM "CreditBalance" b JOIN "CreditDebt" d ON d."creditBalanceId" = b.id
+     WHERE b."clerkUserId" = clerk_user_id AND d.remaining > 0
+    HAVING sum(d.remaining) > 0
 $fn$;
 
 CREATE OR REPLACE FUNCTION pedro_charge_operation(

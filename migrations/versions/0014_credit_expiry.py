@@ -94,6 +94,7 @@ DECLARE
     room integer;
     take integer;
     late "CreditLot"%ROWTYPE;
+    repaid integer := 0;
 BEGIN
     carried := 0;
     regranted := 0;
@@ -133,11 +134,12 @@ BEGIN
         VALUES ({NEW_ID}, regrant_key, fresh."userId", NULL, regranted, {NOW});
         UPDATE "CreditBalance" SET "creditsRemaining" = "creditsRemaining" + regranted, "updatedAt" = {NOW}
          WHERE id = fresh."creditBalanceId";
+        repaid := pedro_debt_repay(fresh."creditBalanceId", regranted);
     END IF;
     IF carried + regranted > 0 THEN
         PERFORM pedro_lot_insert(fresh."creditBalanceId", fresh."userId", fresh."grantKey", 'rollover',
-                                 carried + regranted, carried + regranted, fresh."expiresAt", fresh."planId",
-                                 fresh."effectiveAt", fresh."periodEnd");
+                                 carried + regranted, carried + regranted - repaid, fresh."expiresAt",
+                                 fresh."planId", fresh."effectiveAt", fresh."periodEnd");
     END IF;
     RETURN NEXT;
 END

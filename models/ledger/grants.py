@@ -200,9 +200,20 @@ def _apply_pending(session: Session, key: str, user_id: str, added: int, details
     return total
 
 
-def _remove(session: Session, user_id: str, intended: int, details: dict[str, Any], grant_key: str, key: str) -> int:
-    """Remove up to `intended` credits (never below zero) with its ledger row; returns what was removed."""
+def _remove(
+    session: Session,
+    user_id: str,
+    intended: int,
+    details: dict[str, Any],
+    grant_key: str,
+    key: str,
+    terms: lots.LotTerms | None = None,
+) -> int:
+    """Remove up to `intended` credits (never below zero) with its ledger row; the rest becomes a debt unless
+    `terms.forgive`. Returns what was removed."""
     balance_id, removed = lots.remove(session, user_id=user_id, amount=intended, fact_key=key, first_grant=grant_key)
+    if intended > removed and not (terms and terms.forgive):
+        lots.open_debt(session, balance_id=balance_id, user_id=user_id, fact_key=key, amount=intended - removed)
     write_ledger_row(
         session,
         user_id=user_id,
@@ -233,6 +244,7 @@ def reverse_once(
     details: dict[str, Any],
     charge_prefix: str | None = None,
     pending_base: int | None = None,
+    terms: lots.LotTerms | None = None,
 ) -> CreditChange:
     """Reverse `fraction` of the grant under `grant_key` for one charge (cumulatively), once per `reversal_key`.
 
@@ -244,9 +256,10 @@ def reverse_once(
       grant when it comes (a partial refund or one installment's share reverses exactly that).
     - Cumulative: the target is `floor(granted × fraction)` (rounded down, in the user's favour); only what
       earlier reversals of this charge did not cover is removed, and never more than the grant has left.
-    - The balance never goes below zero: the ledger row records what was really removed, and the
-      `shortfall` (intended − removed) in its details. The reversal key's `amount` is minus the intended
-      reversal, so a later partial refund does not try to remove the shortfall again.
+    - The balance never goes below zero: the ledger row records what was really removed, and the `shortfall`
+      (intended − removed) in its details; the shortfall is owed (a debt) unless `terms.forgive`. The reversal
+      key's `amount` is minus the intended reversal, so a later partial refund does not try to remove the
+      shortfall again.
     All reversals of one grant are serialized by a lock on its key row.
     """
     lock_grant(session, grant_key)
@@ -269,5 +282,5 @@ def reverse_once(
         return CreditChange(applied=False)
     if intended == 0 or pending:
         return CreditChange(applied=True, before_grant=pending)
-    removed = _remove(session, user_id, intended, details, grant_key, reversal_key)
+    removed = _remove(session, user_id, intended, details, grant_key, reversal_key, terms)
     return CreditChange(applied=True, added=-removed, shortfall=intended - removed)

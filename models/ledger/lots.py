@@ -14,11 +14,23 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from models.base import utcnow
+
 _ADD = text(
     """SELECT pedro_credit_add(:user_id, :amount, :grant_key, :category, CAST(:expires_at AS timestamp), :plan_id,
                                CAST(:period_end AS timestamp), CAST(:effective_at AS timestamp))"""
 )
 _ROLLOVER = text("SELECT carried, regranted, regrant_key FROM pedro_lots_rollover(:balance_id, :grant_key, :cap)")
+_OPEN_DEBT = text("SELECT pedro_debt_open(:balance_id, :user_id, :fact_key, :amount)")
+_LOCK_BALANCE = text("""SELECT id FROM "CreditBalance" WHERE "userId" = :user_id FOR UPDATE""")
+_DEBT_OF = text(
+    """SELECT COALESCE(sum(amount - remaining), 0) FROM "CreditDebt"
+        WHERE "factKey" = :fact_key AND "cancelledAt" IS NULL"""
+)
+_CANCEL_DEBT = text(
+    """UPDATE "CreditDebt" SET remaining = 0, "cancelledAt" = :now
+        WHERE "factKey" = :fact_key AND "cancelledAt" IS NULL"""
+)
 _EXPIRE = text("SELECT lots, credits FROM pedro_expire_lots(CAST(:due_before AS timestamp), :batch)")
 _REMOVE = text("SELECT balance_id, removed FROM pedro_credit_remove(:user_id, :amount, :fact_key, :first_grant)")
 _RETURN = text("SELECT pedro_credit_return(:user_id, :amount, :fact_key, :grant_key)")
@@ -51,10 +63,12 @@ class Period:
 @dataclass(frozen=True)
 class LotTerms:
     """How plan lots behave: `grace` seconds after the period end (and after the grant, at least) before they
-    expire; at renewal, `rollover` credits of the previous periods' rest move into the new period (None: all)."""
+    expire; at renewal, `rollover` credits of the previous periods' rest move into the new period (None: all);
+    what a reversal cannot take becomes a debt unless `forgive`."""
 
     grace: int = 259200
     rollover: int | None = 0
+    forgive: bool = False  # a reversal's shortfall is forgotten instead of owed
 
 
 def plan_expiry(period: Period, grace: int, now: dt.datetime) -> dt.datetime:
@@ -121,3 +135,18 @@ def open_lot(session: Session, *, balance_id: str, user_id: str, grant_key: str,
     """The first lot of a balance this transaction has just created (and so holds locked)."""
     params = {"balance_id": balance_id, "user_id": user_id, "grant_key": grant_key, "category": category}
     session.execute(_NEW_LOT, {**params, "amount": amount})
+
+
+def open_debt(session: Session, *, balance_id: str, user_id: str, fact_key: str, amount: int) -> None:
+    """Owe `amount` credits for the reversal `fact_key` (the balance is 0): later credits repay it first."""
+    params = {"balance_id": balance_id, "user_id": user_id, "fact_key": fact_key, "amount": amount}
+    session.execute(_OPEN_DEBT, params)
+
+
+def cancel_debt(session: Session, *, user_id: str, fact_key: str) -> int:
+    """Cancel what is still owed for `fact_key`; returns what was already repaid. The balance is locked first:
+    every debt writer holds it, so the debt rows need no lock of their own."""
+    session.execute(_LOCK_BALANCE, {"user_id": user_id})
+    repaid = int(session.execute(_DEBT_OF, {"fact_key": fact_key}).scalar_one())
+    session.execute(_CANCEL_DEBT, {"fact_key": fact_key, "now": utcnow()})
+    return repaid

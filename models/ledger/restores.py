@@ -20,6 +20,7 @@ from models.ledger.grants import (
     record_without_effect,
     reverse_once,
 )
+from models.ledger.lots import LotTerms
 from models.prisma import OperationType
 
 # ---- deletions and restores of a charge -----------------------------------------------------------------
@@ -86,6 +87,7 @@ def reverse_deletion_once(
     clerk_id: str,
     source_event_id: str | None,
     details: dict[str, Any],
+    terms: LotTerms | None = None,
 ) -> CreditChange:
     """A deleted charge: reverse the rest of its grant (or leave a tombstone before it), once per deletion.
 
@@ -107,6 +109,7 @@ def reverse_deletion_once(
         fraction=Fraction(1),
         source_event_id=source_event_id,
         details=details,
+        terms=terms,
     )
 
 

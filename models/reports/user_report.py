@@ -12,11 +12,13 @@ operator question, not for a hot path.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+
+from models.ledger.pricing import LotView, credit_lots
 
 REASONS = {
     "unlinked_payment": "the payment names no known user (externalReference or subscription link)",
@@ -88,10 +90,17 @@ class UserReport:
     ledger_total: int  # sum of the ledger's changes
     ledger: list[LedgerEntry]
     events: list[InboxEntry]
+    lots: list[LotView] = field(default_factory=list)  # live lots holding credits, then a `debt` row if owed
+
+    @property
+    def lot_total(self) -> int:
+        return sum(lot.remaining for lot in self.lots if lot.category != "debt")
 
     @property
     def reconciles(self) -> bool:
-        return self.balance is not None and self.balance == self.ledger_total
+        """Balance == ledger, and == Σ live lots once it has any."""
+        lots_agree = not self.lots or self.lot_total == max(self.balance or 0, 0)
+        return self.balance is not None and self.balance == self.ledger_total and lots_agree
 
 
 @dataclass(frozen=True)
@@ -182,6 +191,7 @@ def user_report(session: Session, ref: str, *, event_limit: int = 500) -> UserRe
         ledger_total=sum(entry.credits for entry in ledger),
         ledger=ledger,
         events=events_of(session, user, limit=event_limit),
+        lots=credit_lots(session, user.clerkId),
     )
 
 

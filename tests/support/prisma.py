@@ -84,7 +84,7 @@ def webapp_schema(*, as_of_0005: bool = False) -> str:
     blocks = (WEBAPP / "pedro-ingest.prisma").read_text()
     if as_of_0005:
         blocks = re.sub(
-            r"///[^\n]*\nmodel (CreditDeduction|CreditLot|CreditLotDraw) \{.*?\n\}\n", "", blocks, flags=re.S
+            r"///[^\n]*\nmodel (CreditDeduction|CreditLot|CreditLotDraw|CreditDebt) \{.*?\n\}\n", "", blocks, flags=re.S
         )
         blocks = blocks.replace("  @@index([receivedAt])\n", "")
     return f"{schema}\n{blocks}"

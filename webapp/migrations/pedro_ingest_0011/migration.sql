@@ -34,6 +34,21 @@ CREATE TABLE IF NOT EXISTS "CreditLotDraw" (
     CONSTRAINT "CreditLotDraw_pkey" PRIMARY KEY ("factKey","lotId")
 );
 
+-- CreateTable
+CREATE TABLE IF NOT EXISTS "CreditDebt" (
+    "id" TEXT NOT NULL,
+    "userId" TEXT NOT NULL,
+    "creditBalanceId" TEXT NOT NULL,
+    "factKey" TEXT NOT NULL,
+    "amount" INTEGER NOT NULL,
+    "remaining" INTEGER NOT NULL,
+    "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "settledAt" TIMESTAMP(3),
+    "cancelledAt" TIMESTAMP(3),
+
+    CONSTRAINT "CreditDebt_pkey" PRIMARY KEY ("id")
+);
+
 -- CreateIndex
 CREATE INDEX IF NOT EXISTS "CreditLot_creditBalanceId_idx" ON "CreditLot"("creditBalanceId");
 
@@ -42,3 +57,6 @@ CREATE INDEX IF NOT EXISTS "CreditLot_grantKey_idx" ON "CreditLot"("grantKey");
 
 -- CreateIndex
 CREATE INDEX IF NOT EXISTS "CreditLot_expiresAt_idx" ON "CreditLot"("expiresAt");
+
+-- CreateIndex
+CREATE INDEX IF NOT EXISTS "CreditDebt_creditBalanceId_idx" ON "CreditDebt"("creditBalanceId");
