@@ -13,6 +13,7 @@ from models.prisma import (
     User,
 )
 from models.tables import (
+    AsaasCheckoutLink,
     AsaasSubscriptionLink,
     CreditDebt,
     CreditDeduction,
@@ -25,6 +26,7 @@ from models.tables import (
 )
 
 __all__ = [
+    "AsaasCheckoutLink",
     "AsaasSubscriptionLink",
     "AdminSettings",
     "Base",

@@ -17,8 +17,17 @@ from tests.support.fake_asaas import FakeAsaas
 from tests.support.processes import Process, cli_argv, serving
 from tests.support.servers import REDIS_URL, create_database, drop_database
 
-OWN_TABLES = ["WebhookEvent", "CreditGrant", "EntityVersion", "AsaasSubscriptionLink", "CreditDeduction", "CreditLot",
-              "CreditLotDraw", "CreditDebt"]  # fmt: skip
+OWN_TABLES = [
+    "WebhookEvent",
+    "CreditGrant",
+    "EntityVersion",
+    "AsaasSubscriptionLink",
+    "CreditDeduction",
+    "AsaasCheckoutLink",
+    "CreditLot",
+    "CreditLotDraw",
+    "CreditDebt",
+]
 PRISMA_TABLES = ["SubscriptionEvent", "StorageObject", "UsageHistory", "CreditBalance", "Plan", "AdminSettings",
                  "Feature", "User"]  # fmt: skip
 

@@ -10,7 +10,7 @@
 Functions only: Prisma sees nothing here.
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0009
 """
 
 import importlib
@@ -19,7 +19,7 @@ from alembic import op
 from sqlalchemy import Connection, text
 
 revision = "0010"
-down_revision = "0007"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

@@ -47,7 +47,9 @@ def grant_category(key: str, details: dict[str, Any]) -> str:
         return "trial"
     if key.startswith("clerk:signup:"):
         return "signup"
-    if key.startswith("asaas:installment:") or (key.startswith("asaas:payment:") and not details.get("subscriptionId")):
+    if key.startswith(("asaas:installment:", "asaas:checkout:")):
+        return "purchase"  # an installment purchase; a one-off Checkout (a recurrent one grants per payment)
+    if key.startswith("asaas:payment:") and not details.get("subscriptionId"):
         return "purchase"
     return "plan"
 
