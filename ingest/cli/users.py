@@ -53,6 +53,8 @@ def format_report(report: UserReport) -> list[str]:
         if not report.reconciles:
             lines.append(f"  check and book it: pedro-ingest reconcile --user {user.clerk_id} [--fix]")
         lines.append("lots: " + (", ".join(format_lot(lot) for lot in report.lots) or "(none)"))
+        if not report.lots_agree:
+            lines.append(f"  lots hold {report.lot_total}, not the balance: the next reconcile settles them")
     lines.append(f"ledger ({len(report.ledger)} rows):")
     lines += [format_ledger(entry) for entry in report.ledger] or ["  (none)"]
     lines.append(f"inbox events ({len(report.events)}):")

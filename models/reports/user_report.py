@@ -100,9 +100,12 @@ class UserReport:
 
     @property
     def reconciles(self) -> bool:
-        """Balance == ledger, and == Σ live lots once it has any."""
-        lots_agree = not self.lots or self.lot_total == max(self.balance or 0, 0)
-        return self.balance is not None and self.balance == self.ledger_total and lots_agree
+        return self.balance is not None and self.balance == self.ledger_total
+
+    @property
+    def lots_agree(self) -> bool:
+        """Σ live lots == balance (a balance changed behind the functions has its lots settled by reconcile)."""
+        return self.lot_total == max(self.balance or 0, 0)
 
 
 @dataclass(frozen=True)
@@ -201,7 +204,7 @@ def user_report(session: Session, ref: str, *, event_limit: int = 500) -> UserRe
         ledger_total=sum(entry.credits for entry in ledger),
         ledger=ledger,
         events=events_of(session, user, limit=event_limit),
-        lots=credit_lots(session, user.clerkId),
+        lots=credit_lots(session, user.clerk_id),
     )
 
 
