@@ -16,8 +16,11 @@ from models.status import EventStatus
 from models.tables import (
     AsaasCheckoutLink,
     AsaasSubscriptionLink,
+    CreditDebt,
     CreditDeduction,
     CreditGrant,
+    CreditLot,
+    CreditLotDraw,
     EntityVersion,
     WebhookEvent,
 )
@@ -28,7 +31,10 @@ __all__ = [
     "AdminSettings",
     "Base",
     "CreditBalance",
+    "CreditDebt",
     "CreditDeduction",
+    "CreditLot",
+    "CreditLotDraw",
     "CreditGrant",
     "EntityVersion",
     "EventStatus",

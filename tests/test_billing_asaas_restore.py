@@ -163,8 +163,8 @@ def test_restore_replayed_in_the_ledger_is_a_no_op(engine: Engine, customer) -> 
         deleted = ledger.reverse_deletion_once(session, fact, grant_key=key, event_key="evt_del")
         first = ledger.restore_once(session, fact, grant_key=key, event_key="evt_res")
         again = ledger.restore_once(session, fact, grant_key=key, event_key="evt_res")
-        granted = ledger.grant_once(session, fact, key=key, plan_id=None, amount=CREDITS, policy="add")
-        regrant = ledger.grant_once(session, fact, key=key, plan_id=None, amount=CREDITS, policy="add")
+        granted = ledger.grant_once(session, fact, key=key, plan_id=None, amount=CREDITS)
+        regrant = ledger.grant_once(session, fact, key=key, plan_id=None, amount=CREDITS)
     assert deleted.before_grant and first.lifted and not again.applied
     assert granted.applied and not regrant.applied
     assert balance(engine, user_id) == OPENING + CREDITS

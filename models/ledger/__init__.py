@@ -24,6 +24,7 @@ from models.ledger.grants import (
     open_balance_with_signup_grant,
     reverse_once,
 )
+from models.ledger.lots import LotTerms, Period
 from models.ledger.restores import RestoreResult, deletion_key, restore_key, restore_once, reverse_deletion_once
 
 __all__ = [
@@ -31,6 +32,8 @@ __all__ = [
     "CreditChange",
     "CreditFact",
     "DeductionResult",
+    "LotTerms",
+    "Period",
     "RestoreResult",
     "WonResult",
     "chargeback_key",

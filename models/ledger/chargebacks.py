@@ -4,7 +4,8 @@ Keys, under the charge's reversal prefix (`asaas:payment:<id>:reversal`, or for 
 purchase `asaas:installment:<id>:reversal:<payment id>:`): the chargeback `…:chargeback`, the won dispute
 `…:chargeback:won`. A won dispute gives back what the chargeback really removed, once, and only when no
 refund of the charge is on record (a refund is never undone). Its key's amount cancels the chargeback's,
-so a later refund reverses the whole share again. A dispute won before its chargeback is processed leaves
+so a later refund reverses the whole share again. The chargeback's debt is cancelled, and what the user had
+already repaid of it is given back with the rest. A dispute won before its chargeback is processed leaves
 the won key as a marker and the chargeback then removes nothing.
 """
 
@@ -16,7 +17,8 @@ from fractions import Fraction
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from models.ledger.balances import add_credits, ensure_balance
+from models.ledger import lots
+from models.ledger.balances import ensure_balance, write_ledger_row
 from models.ledger.facts import CreditFact
 from models.ledger.grants import (
     SET_AMOUNT_SQL,
@@ -26,6 +28,7 @@ from models.ledger.grants import (
     record_without_effect,
     reverse_once,
 )
+from models.prisma import OperationType
 
 CHARGEBACK = ":chargeback"
 WON = ":won"
@@ -50,7 +53,14 @@ def chargeback_key(charge_prefix: str) -> str:
 
 
 def reverse_chargeback(
-    session: Session, fact: CreditFact, *, grant_key: str, charge_prefix: str, fraction: Fraction, pending_base: int
+    session: Session,
+    fact: CreditFact,
+    *,
+    grant_key: str,
+    charge_prefix: str,
+    fraction: Fraction,
+    pending_base: int,
+    terms: lots.LotTerms | None = None,
 ) -> CreditChange:
     """Reverse the charge's share once, unless its dispute was already won (then: a no-op on record)."""
     lock_grant(session, grant_key)
@@ -65,16 +75,22 @@ def reverse_chargeback(
         fraction=fraction,
         charge_prefix=charge_prefix,
         pending_base=pending_base,
+        terms=terms,
     )
 
 
-def chargeback_won(session: Session, fact: CreditFact, *, grant_key: str, charge_prefix: str) -> WonResult:
+def chargeback_won(
+    session: Session,
+    fact: CreditFact,
+    *,
+    grant_key: str,
+    charge_prefix: str,
+) -> WonResult:
     """Give back, once, what the charge's chargeback removed (see the module docstring for the rules)."""
-    user_id = fact.user_id
     lock_grant(session, grant_key)
-    ensure_balance(session, user_id=user_id, clerk_id=fact.clerk_id)
+    ensure_balance(session, user_id=fact.user_id, clerk_id=fact.clerk_id)
     key = chargeback_key(charge_prefix)
-    won_id = claim_key(session, key + WON, user_id, None, 0, fact.source_event_id)
+    won_id = claim_key(session, key + WON, fact.user_id, None, 0, fact.source_event_id)
     if won_id is None:
         return WonResult(applied=False)
     found = session.execute(_KEYS, {"n": len(charge_prefix), "prefix": charge_prefix}).all()
@@ -87,9 +103,17 @@ def chargeback_won(session: Session, fact: CreditFact, *, grant_key: str, charge
         session.execute(SET_AMOUNT_SQL, {"id": chargeback.id, "amount": 0})  # still pending: cancel it
         return WonResult(applied=True, note="pending_cancelled")
     session.execute(SET_AMOUNT_SQL, {"id": won_id, "amount": -chargeback.amount})
-    removed = session.execute(_REMOVED_BY_KEY, {"user_id": user_id, "key": key}).scalar_one()
+    removed = session.execute(_REMOVED_BY_KEY, {"user_id": fact.user_id, "key": key}).scalar_one()
+    removed += lots.cancel_debt(session, user_id=fact.user_id, fact_key=key)  # its debt: the repaid part comes back
     if removed <= 0:
         return WonResult(applied=True, note="given_back")
-    details = {**fact.details, "grantKey": grant_key, "wonKey": key + WON, "restored": removed}
-    add_credits(session, user_id=user_id, amount=removed, details=details)
+    balance_id = lots.give_back(session, user_id=fact.user_id, amount=removed, fact_key=key, grant_key=grant_key)
+    write_ledger_row(
+        session,
+        user_id=fact.user_id,
+        balance_id=balance_id,
+        operation=OperationType.CREDIT_GRANT,
+        added=removed,
+        details={**fact.details, "grantKey": grant_key, "wonKey": key + WON, "restored": removed},
+    )
     return WonResult(applied=True, added=removed, note="given_back")

@@ -16,14 +16,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from models.base import new_id, utcnow
-from models.ledger.balances import (
-    ADD_SQL,
-    REMOVE_CAPPED_SQL,
-    RESET_SQL,
-    ensure_balance,
-    open_balance,
-    write_ledger_row,
-)
+from models.ledger import lots
+from models.ledger.balances import ensure_balance, open_balance, write_ledger_row
 from models.ledger.facts import CreditFact
 from models.prisma import OperationType
 
@@ -101,62 +95,75 @@ def open_balance_with_signup_grant(session: Session, fact: CreditFact, *, amount
     A balance the web app created on its own (Prisma's default of 100, no ledger row) is left as it is:
     granting again would double the credits; reconciliation records its opening balance instead.
     """
-    balance_id = open_balance(session, user_id=fact.user_id, clerk_id=fact.clerk_id, amount=amount)
+    user_id = fact.user_id
+    balance_id = open_balance(session, user_id=user_id, clerk_id=fact.clerk_id, amount=amount)
     if balance_id is None:
         return False
     key = f"clerk:signup:{fact.clerk_id}"
-    claim_key(session, key, fact.user_id, None, amount, fact.source_event_id)
+    lots.open_lot(session, balance_id=balance_id, user_id=user_id, grant_key=key, category="signup", amount=amount)
+    claim_key(session, key, user_id, None, amount, fact.source_event_id)
+    write_ledger_row(
+        session,
+        user_id=user_id,
+        balance_id=balance_id,
+        operation=OperationType.CREDIT_GRANT,
+        added=amount,
+        details={"kind": "signup", "grantKey": key, "provider": "clerk", "eventId": fact.source_event_id},
+    )
+    return True
+
+
+def grant_once(
+    session: Session,
+    fact: CreditFact,
+    *,
+    key: str,
+    plan_id: str | None,
+    amount: int,
+    terms: lots.LotTerms | None = None,
+    period: lots.Period | None = None,
+) -> CreditChange:
+    """Grant a paid period's credits once per `key`, as a lot of its own, in the caller's transaction.
+
+    A plan period's lot (`period` given) expires at its end plus `terms.grace` and takes over up to
+    `terms.rollover` of the older periods' rest (the rest expires with them). The key row's `amount` is
+    what was added (the reversal reverses that). A key already claimed — by an earlier grant, or by a full
+    reversal that arrived first — makes this a no-op. Reversals recorded before the grant without taking
+    its key (partial refunds, chargebacks, installments' shares) are pending: each is applied now, as its
+    own ledger row, so the net is exactly the grant minus them.
+    """
+    lock_grant(session, key)
+    ensure_balance(session, user_id=fact.user_id, clerk_id=fact.clerk_id)
+    grant_id = claim_key(session, key, fact.user_id, plan_id, amount, fact.source_event_id)
+    if grant_id is None:
+        return CreditChange(applied=False)
+    terms = terms or lots.LotTerms()
+    category = lots.grant_category(key, fact.details)
+    plan_period = period if category == "plan" else None
+    expires_at = lots.plan_expiry(plan_period, terms.grace, utcnow()) if plan_period else None
+    balance_id = lots.add(session, user_id=fact.user_id, amount=amount, grant_key=key, category=category,
+                          expires_at=expires_at, plan_id=plan_id, period=plan_period)  # fmt: skip
     write_ledger_row(
         session,
         user_id=fact.user_id,
         balance_id=balance_id,
         operation=OperationType.CREDIT_GRANT,
         added=amount,
-        details={
-            "kind": "signup",
-            "grantKey": key,
-            "provider": "clerk",
-            "eventId": fact.source_event_id,
-            **fact.details,
-        },
+        details={**fact.details, "grantKey": key, "planCredits": amount, "lotCategory": category},
     )
-    return True
+    if plan_period:
+        _renew(session, fact.user_id, balance_id, key, terms, fact.details)
+    removed = _apply_pending(session, key, fact.user_id, amount, fact.details)
+    return CreditChange(applied=True, added=amount - removed)
 
 
-def grant_once(
-    session: Session, fact: CreditFact, *, key: str, plan_id: str | None, amount: int, policy: str
-) -> CreditChange:
-    """Grant a paid period's credits once per `key`, in the caller's transaction.
-
-    `policy` `add` adds `amount`; `reset` sets the balance to `amount` and records the difference. The key
-    row's `amount` is what was really added (the reversal reverses that). A key already claimed — by an
-    earlier grant, or by a full reversal that arrived first — makes this a no-op. Reversals recorded
-    before the grant without taking its key (partial refunds, chargebacks, installments' shares) are
-    pending: each is applied now, as its own ledger row, so the net is exactly the grant minus them.
-    """
-    user_id, details = fact.user_id, fact.details
-    lock_grant(session, key)
-    ensure_balance(session, user_id=user_id, clerk_id=fact.clerk_id)
-    grant_id = claim_key(session, key, user_id, plan_id, amount, fact.source_event_id)
-    if grant_id is None:
-        return CreditChange(applied=False)
-    now = utcnow()
-    if policy == "reset":
-        balance_id, added = session.execute(RESET_SQL, {"user_id": user_id, "amount": amount, "now": now}).one()
-        session.execute(SET_AMOUNT_SQL, {"id": grant_id, "amount": added})
-    else:
-        balance_id = session.execute(ADD_SQL, {"user_id": user_id, "amount": amount, "now": now}).scalar_one()
-        added = amount
-    write_ledger_row(
-        session,
-        user_id=user_id,
-        balance_id=balance_id,
-        operation=OperationType.CREDIT_GRANT,
-        added=added,
-        details={**details, "grantKey": key, "policy": policy, "planCredits": amount},
-    )
-    removed = _apply_pending(session, key, user_id, max(added, 0), details)
-    return CreditChange(applied=True, added=added - removed)
+def _renew(session: Session, user_id: str, balance_id: str, key: str, terms: lots.LotTerms, details: dict) -> None:
+    """Carry the older periods' rest into this one; a late renewal's regrant is its own ledger row."""
+    moved = lots.rollover(session, balance_id=balance_id, grant_key=key, cap=terms.rollover)
+    if moved.regranted:
+        write_ledger_row(session, user_id=user_id, balance_id=balance_id, operation=OperationType.CREDIT_GRANT,
+                         added=moved.regranted, details={**details, "kind": "rollover_regrant", "grantKey": key,
+                                                          "regrantKey": moved.regrant_key})  # fmt: skip
 
 
 def _apply_pending(session: Session, key: str, user_id: str, added: int, details: dict[str, Any]) -> int:
@@ -167,16 +174,25 @@ def _apply_pending(session: Session, key: str, user_id: str, added: int, details
         amount = min(intended, added - total)
         if amount <= 0:
             break
-        pending = {**details, "kind": "plan_reversal", "beforeGrant": True}
-        total += _remove(session, user_id, amount, pending, key, reversal_key)
+        total += _remove(session, user_id, amount, {**details, "kind": "plan_reversal", "beforeGrant": True},
+                         key, reversal_key)  # fmt: skip
     return total
 
 
-def _remove(session: Session, user_id: str, intended: int, details: dict[str, Any], grant_key: str, key: str) -> int:
-    """Remove up to `intended` credits (never below zero) with its ledger row; returns what was removed."""
-    balance_id, removed = session.execute(
-        REMOVE_CAPPED_SQL, {"user_id": user_id, "amount": intended, "now": utcnow()}
-    ).one()
+def _remove(
+    session: Session,
+    user_id: str,
+    intended: int,
+    details: dict[str, Any],
+    grant_key: str,
+    key: str,
+    terms: lots.LotTerms | None = None,
+) -> int:
+    """Remove up to `intended` credits (never below zero) with its ledger row; the rest becomes a debt unless
+    `terms.forgive`. Returns what was removed."""
+    balance_id, removed = lots.remove(session, user_id=user_id, amount=intended, fact_key=key, first_grant=grant_key)
+    if intended > removed and not (terms and terms.forgive):
+        lots.open_debt(session, balance_id=balance_id, user_id=user_id, fact_key=key, amount=intended - removed)
     write_ledger_row(
         session,
         user_id=user_id,
@@ -204,6 +220,7 @@ def reverse_once(
     fraction: Fraction,
     charge_prefix: str | None = None,
     pending_base: int | None = None,
+    terms: lots.LotTerms | None = None,
 ) -> CreditChange:
     """Reverse `fraction` of the grant under `grant_key` for one charge (cumulatively), once per `reversal_key`.
 
@@ -215,20 +232,20 @@ def reverse_once(
       grant when it comes (a partial refund or one installment's share reverses exactly that).
     - Cumulative: the target is `floor(granted × fraction)` (rounded down, in the user's favour); only what
       earlier reversals of this charge did not cover is removed, and never more than the grant has left.
-    - The balance never goes below zero: the ledger row records what was really removed, and the
-      `shortfall` (intended − removed) in its details. The reversal key's `amount` is minus the intended
-      reversal, so a later partial refund does not try to remove the shortfall again.
+    - The balance never goes below zero: the ledger row records what was really removed, and the `shortfall`
+      (intended − removed) in its details; the shortfall is owed (a debt) unless `terms.forgive`. The reversal
+      key's `amount` is minus the intended reversal, so a later partial refund does not try to remove the
+      shortfall again.
     All reversals of one grant are serialized by a lock on its key row.
     """
-    user_id, source_event_id = fact.user_id, fact.source_event_id
     lock_grant(session, grant_key)
-    ensure_balance(session, user_id=user_id, clerk_id=fact.clerk_id)
+    ensure_balance(session, user_id=fact.user_id, clerk_id=fact.clerk_id)
     everything = grant_key + REVERSAL_SUFFIX
     charge_prefix = charge_prefix or everything
     granted = session.execute(_LOCK_GRANT, {"key": grant_key}).scalar_one_or_none()
     if granted is None and pending_base is None:
-        if claim_key(session, grant_key, user_id, None, 0, source_event_id) is not None:
-            claimed = claim_key(session, reversal_key, user_id, None, 0, source_event_id)
+        if claim_key(session, grant_key, fact.user_id, None, 0, fact.source_event_id) is not None:
+            claimed = claim_key(session, reversal_key, fact.user_id, None, 0, fact.source_event_id)
             return CreditChange(applied=claimed is not None, before_grant=True)
         granted = session.execute(_LOCK_GRANT, {"key": grant_key}).scalar_one()
     pending = granted is None
@@ -237,9 +254,9 @@ def reverse_once(
     left = granted - session.execute(_REVERSED_SO_FAR, {"n": len(everything), "prefix": everything}).scalar_one()
     target = granted if fraction >= 1 else math.floor(granted * max(fraction, Fraction(0)))
     intended = max(0, min(target - already, left))
-    if claim_key(session, reversal_key, user_id, None, -intended, source_event_id) is None:
+    if claim_key(session, reversal_key, fact.user_id, None, -intended, fact.source_event_id) is None:
         return CreditChange(applied=False)
     if intended == 0 or pending:
         return CreditChange(applied=True, before_grant=pending)
-    removed = _remove(session, user_id, intended, fact.details, grant_key, reversal_key)
+    removed = _remove(session, fact.user_id, intended, fact.details, grant_key, reversal_key, terms)
     return CreditChange(applied=True, added=-removed, shortfall=intended - removed)

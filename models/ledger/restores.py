@@ -10,7 +10,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from models.base import utcnow
-from models.ledger.balances import add_credits, ensure_balance
+from models.ledger import lots
+from models.ledger.balances import ensure_balance, write_ledger_row
 from models.ledger.facts import CreditFact
 from models.ledger.grants import (
     REVERSAL_SUFFIX,
@@ -21,6 +22,8 @@ from models.ledger.grants import (
     record_without_effect,
     reverse_once,
 )
+from models.ledger.lots import LotTerms
+from models.prisma import OperationType
 
 # ---- deletions and restores of a charge -----------------------------------------------------------------
 #
@@ -106,7 +109,14 @@ def restore_key(grant_key: str, event_key: str) -> str:
     return f"{grant_key}{REVERSAL_SUFFIX}{RESTORED_INFIX}{event_key}"
 
 
-def reverse_deletion_once(session: Session, fact: CreditFact, *, grant_key: str, event_key: str) -> CreditChange:
+def reverse_deletion_once(
+    session: Session,
+    fact: CreditFact,
+    *,
+    grant_key: str,
+    event_key: str,
+    terms: LotTerms | None = None,
+) -> CreditChange:
     """A deletion fact: when it makes the charge deleted (see above), reverse the rest of its grant (or leave a
     tombstone before it); otherwise it is recorded and changes nothing."""
     lock_grant(session, grant_key)
@@ -115,10 +125,16 @@ def reverse_deletion_once(session: Session, fact: CreditFact, *, grant_key: str,
     if existing.has(key):
         return CreditChange(applied=False)
     was_deleted = _deleted(existing.deletions, existing.restores)
-    this = _fact(session, key, fact.source_event_id)
-    if was_deleted or not _deleted([*existing.deletions, this], existing.restores):
+    if was_deleted or not _deleted([*existing.deletions, _fact(session, key, fact.source_event_id)], existing.restores):
         return record_without_effect(session, fact, key=key)
-    return reverse_once(session, fact, grant_key=grant_key, reversal_key=key, fraction=Fraction(1))
+    return reverse_once(
+        session,
+        fact,
+        grant_key=grant_key,
+        reversal_key=key,
+        fraction=Fraction(1),
+        terms=terms,
+    )
 
 
 @dataclass(frozen=True)
@@ -131,22 +147,27 @@ class RestoreResult:
     pending: bool = False  # processed before its deletion: the deletion will find it
 
 
-def restore_once(session: Session, fact: CreditFact, *, grant_key: str, event_key: str) -> RestoreResult:
+def restore_once(
+    session: Session,
+    fact: CreditFact,
+    *,
+    grant_key: str,
+    event_key: str,
+) -> RestoreResult:
     """A restore fact: when it makes the charge not deleted (see above), undo what the deletions did.
 
     - Deletion before any grant: its tombstone is lifted (renamed), so the charge's payment grants once.
     - Deletion that reversed a grant: what the deletions removed and no restore gave back yet is added back.
     - A tombstone or reversal that came from a refund or chargeback is never undone.
     """
-    user_id = fact.user_id
     lock_grant(session, grant_key)
-    ensure_balance(session, user_id=user_id, clerk_id=fact.clerk_id)
+    ensure_balance(session, user_id=fact.user_id, clerk_id=fact.clerk_id)
     key = restore_key(grant_key, event_key)
     reversals = _reversals(session, grant_key)
     if reversals.has(key):
         return RestoreResult(applied=False)
     this = _fact(session, key, fact.source_event_id)
-    claimed = claim_key(session, key, user_id, None, 0, fact.source_event_id)
+    claimed = claim_key(session, key, fact.user_id, None, 0, fact.source_event_id)
     if claimed is None:
         return RestoreResult(applied=False)
     if not reversals.deletions:  # ahead of any deletion: a deletion older than it will change nothing
@@ -166,11 +187,18 @@ def restore_once(session: Session, fact: CreditFact, *, grant_key: str, event_ke
     if intended <= 0:
         return RestoreResult(applied=True)
     session.execute(SET_AMOUNT_SQL, {"id": claimed, "amount": intended})
-    removed = _removed_by_deletions(session, grant_key, user_id)
+    removed = _removed_by_deletions(session, grant_key, fact.user_id)
     if removed <= 0:
         return RestoreResult(applied=True)
-    details = {**fact.details, "grantKey": grant_key, "restoreKey": key, "intended": intended, "restored": removed}
-    add_credits(session, user_id=user_id, amount=removed, details=details)
+    balance_id = lots.give_back(session, user_id=fact.user_id, amount=removed, fact_key=None, grant_key=grant_key)
+    write_ledger_row(
+        session,
+        user_id=fact.user_id,
+        balance_id=balance_id,
+        operation=OperationType.CREDIT_GRANT,
+        added=removed,
+        details={**fact.details, "grantKey": grant_key, "restoreKey": key, "intended": intended, "restored": removed},
+    )
     return RestoreResult(applied=True, added=removed)
 
 

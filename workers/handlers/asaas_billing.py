@@ -25,6 +25,7 @@ from workers.handlers import asaas_checkout
 from workers.handlers.asaas_charges import Charge, charge_for, refunded_fraction, share
 from workers.handlers.asaas_links import log_state, resolve_payer
 from workers.handlers.asaas_payloads import AsaasPayment, AsaasPaymentEnvelope
+from workers.handlers.periods import asaas_period
 from workers.processing.errors import PermanentError
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ class _PaymentEvent:
     plan: PlanRef | None
     fact: CreditFact  # user, source event and the ledger rows' details
     metadata: dict[str, Any]
+    terms: ledger.LotTerms  # grace, rollover and shortfall rule of the lots it touches
 
     @property
     def pending_base(self) -> int:
@@ -114,8 +116,12 @@ def _payment_event(session: Session, event: LockedEvent, context: HandlerContext
     metadata["billingType"] = payment.billingType
     if payment.installment:
         metadata.update(installmentId=payment.installment, installmentNumber=payment.installmentNumber)
+    settings = context.settings
+    terms = ledger.LotTerms(
+        settings.plan_credits_grace, settings.plan_rollover, settings.reversal_shortfall == "forgive"
+    )
     fact = CreditFact(payer.user_id, payer.clerk_id, event.id, _details(event, payment, plan))
-    return _PaymentEvent(event, payment, charge, payer, plan, fact, metadata)
+    return _PaymentEvent(event, payment, charge, payer, plan, fact, metadata, terms)
 
 
 def _logged(session: Session, paid: _PaymentEvent) -> None:
@@ -130,10 +136,15 @@ def payment_granted(session: Session, event: LockedEvent, context: HandlerContex
     if paid.plan is None:
         raise PermanentError(Failure.UNLINKED_PLAN, "the payment links to no plan; fix the link and replay")
     share(session, context, paid.charge, paid.payment, paid.payer.user_id)
-    policy = context.settings.credit_grant_policy
-    plan = paid.plan
+    plan, payment = paid.plan, paid.payment
     change = ledger.grant_once(
-        session, paid.fact, key=paid.charge.grant_key, plan_id=plan.id, amount=plan.credits, policy=policy
+        session,
+        paid.fact,
+        key=paid.charge.grant_key,
+        plan_id=plan.id,
+        amount=plan.credits,
+        terms=paid.terms,
+        period=asaas_period(payment.dueDate, None) if payment.subscription else None,
     )
     paid.metadata["granted"] = change.added if change.applied else 0
     chargeback = paid.payment.chargeback
@@ -147,7 +158,8 @@ def payment_deleted(session: Session, event: LockedEvent, context: HandlerContex
     paid = _payment_event(session, event, context)
     fact = paid.fact.described(kind="plan_reversal")
     grant_key = _deletable(paid.charge, paid.payment)
-    paid.reversed(ledger.reverse_deletion_once(session, fact, grant_key=grant_key, event_key=event.eventId))
+    change = ledger.reverse_deletion_once(session, fact, grant_key=grant_key, event_key=event.eventId, terms=paid.terms)
+    paid.reversed(change)
     _logged(session, paid)
 
 
@@ -176,6 +188,7 @@ def payment_refunded(session: Session, event: LockedEvent, context: HandlerConte
         fraction=fraction,
         charge_prefix=charge.charge_prefix,
         pending_base=paid.pending_base if charge.installment else None,
+        terms=paid.terms,
     )
     paid.reversed(change)
     _logged(session, paid)
@@ -197,6 +210,7 @@ def payment_partially_refunded(session: Session, event: LockedEvent, context: Ha
         fraction=fraction * refunded_fraction(paid.payment),
         charge_prefix=charge.charge_prefix,
         pending_base=paid.pending_base,
+        terms=paid.terms,
     )
     paid.reversed(change)
     _logged(session, paid)
@@ -213,6 +227,7 @@ def payment_charged_back(session: Session, event: LockedEvent, context: HandlerC
         charge_prefix=paid.charge.charge_prefix,
         fraction=fraction,
         pending_base=paid.pending_base,
+        terms=paid.terms,
     )
     paid.reversed(change)
     _logged(session, paid)

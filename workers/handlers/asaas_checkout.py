@@ -152,10 +152,7 @@ def checkout_event(session: Session, event: LockedEvent, context: HandlerContext
         details = {"kind": "plan_grant", "provider": "asaas", "checkoutId": checkout.id, "planId": plan.id}
         details.update(eventId=event.eventId, eventType=event.eventType)
         fact = CreditFact(payer.user_id, payer.clerk_id, event.id, details)
-        policy = context.settings.credit_grant_policy
-        change = ledger.grant_once(
-            session, fact, key=grant_key(checkout.id), plan_id=plan.id, amount=plan.credits, policy=policy
-        )
+        change = ledger.grant_once(session, fact, key=grant_key(checkout.id), plan_id=plan.id, amount=plan.credits)
         metadata["granted"] = change.added if change.applied else 0
     applied = _apply_waiting(session, context, waiting)
     metadata["appliedCharges"] = applied or None

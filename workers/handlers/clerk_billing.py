@@ -29,6 +29,7 @@ from workers.handlers.clerk_payloads import (
     ClerkSubscription,
     ClerkSubscriptionItem,
 )
+from workers.handlers.periods import clerk_period
 from workers.processing.errors import PermanentError, TransientError
 
 if TYPE_CHECKING:
@@ -101,7 +102,8 @@ def _grant_item(session: Session, event: LockedEvent, context: HandlerContext, p
         key=f"clerk:subscription_item:{item.id}:{item.period_start}",
         plan_id=plan.id,
         amount=plan.credits,
-        policy=context.settings.credit_grant_policy,
+        terms=ledger.LotTerms(context.settings.plan_credits_grace, context.settings.plan_rollover),
+        period=clerk_period(item.period_start, item.period_end),
     )
     return plan_key
 
@@ -111,9 +113,7 @@ def _grant_trial(session: Session, event: LockedEvent, context: HandlerContext, 
     if credits <= 0:
         return
     fact = _fact(event, payer, item, {"kind": "trial_grant"})
-    ledger.grant_once(
-        session, fact, key=f"clerk:trial:{item.id}", plan_id=plan.id if plan else None, amount=credits, policy="add"
-    )
+    ledger.grant_once(session, fact, key=f"clerk:trial:{item.id}", plan_id=plan.id if plan else None, amount=credits)
 
 
 def _fact(event: LockedEvent, payer: Payer, item: ClerkSubscriptionItem, details: dict[str, Any]) -> CreditFact:
