@@ -14,6 +14,7 @@ from ingest.observability import metrics
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "deploy" / "prometheus" / "alerts.yml"
 SCRAPE_TIME = re.compile(r'GaugeMetricFamily\(\s*"(pedro_\w+)"')
+SCRAPE_TIME_COUNTER = re.compile(r'CounterMetricFamily\(\s*"(pedro_\w+)"')
 
 
 def exported_metric_names() -> set[str]:
@@ -25,7 +26,9 @@ def exported_metric_names() -> set[str]:
         elif isinstance(value, Histogram):
             names |= {value._name + suffix for suffix in ("", "_bucket", "_sum", "_count")}
     for source in (ROOT / "ingest").rglob("*.py"):
-        names |= set(SCRAPE_TIME.findall(source.read_text()))
+        text = source.read_text()
+        names |= set(SCRAPE_TIME.findall(text))
+        names |= {name + suffix for name in SCRAPE_TIME_COUNTER.findall(text) for suffix in ("", "_total")}
     return names
 
 
