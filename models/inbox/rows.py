@@ -15,6 +15,7 @@ from sqlalchemy import Connection, and_, case, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from models.base import new_id, utcnow
+from models.db import Trips
 from models.tables import FINAL_STATUSES, EventStatus, WebhookEvent
 
 _FINAL = sorted(status.value for status in FINAL_STATUSES)
@@ -110,18 +111,29 @@ _FINISH = text(
 )
 
 
-def lock(session: Session, row_id: str) -> LockedEvent | None:
-    """The row, locked until the end of the transaction (concurrent workers queue up behind it)."""
-    row = session.execute(_LOCK, {"id": row_id}).one_or_none()
+_BOUND_LOCK = text(
+    "SELECT set_config('lock_timeout', :lock_timeout, true),"
+    " set_config('statement_timeout', :statement_timeout, true); " + _LOCK.text
+)
+
+
+def open_and_lock(trips: Trips, row_id: str, *, lock_timeout_ms: int, statement_timeout_ms: int) -> LockedEvent | None:
+    """Begin the transaction, bound it (`SET LOCAL` lock and statement timeouts: a row held elsewhere or a
+    runaway statement ends the attempt) and lock the row until the transaction ends, in one round trip."""
+    params = {"id": row_id, "lock_timeout": f"{lock_timeout_ms}ms", "statement_timeout": f"{statement_timeout_ms}ms"}
+    row = trips.open(_BOUND_LOCK, params).one_or_none()
     return LockedEvent(*row) if row is not None else None
 
 
-def finish(session: Session, event: LockedEvent, status: EventStatus, reason: tuple[str, str] | None = None) -> None:
-    """Mark a locked row processed or ignored, in the transaction that applied its effects; `reason`
-    (code, detail) says why an event was ignored by a policy, so that it stays findable and replayable."""
+def finish_and_commit(
+    trips: Trips, event: LockedEvent, status: EventStatus, reason: tuple[str, str] | None = None
+) -> None:
+    """Mark a locked row processed or ignored and commit, in one round trip: the mark commits with the
+    effects. `reason` (code, detail) says why an event was ignored by a policy, so that it stays findable
+    and replayable."""
     now = utcnow()
     code, detail = reason or (None, None)
-    session.execute(_FINISH, {"id": event.id, "status": status.value, "now": now, "code": code, "detail": detail})
+    trips.finish(_FINISH, {"id": event.id, "status": status.value, "now": now, "code": code, "detail": detail})
     event.status = status.value
     event.attempts += 1
     event.processedAt = now
