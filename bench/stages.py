@@ -89,6 +89,8 @@ _SPACE = re.compile(r"\s+")
 def statement_label(statement: str) -> str:
     """A short, stable name for a statement: verb and table, e.g. `INSERT "User"`, `SELECT … "Plan"`."""
     flat = _SPACE.sub(" ", statement).strip()
+    if flat in ("COMMIT", "ROLLBACK", "BEGIN"):
+        return flat
     if flat.startswith("BEGIN; "):
         return "BEGIN + " + statement_label(flat.removeprefix("BEGIN; "))
     if flat.endswith("; COMMIT"):

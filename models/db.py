@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from sqlalchemy import Engine, Result, TextClause, create_engine, text
+from sqlalchemy import Connection, Engine, Result, TextClause, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 # Query parameters that Prisma understands and libpq rejects ("invalid connection option").
@@ -106,25 +108,56 @@ class Trips:
 
 @contextmanager
 def transaction_in_trips(engine: Engine) -> Iterator[Trips]:
-    """`Trips` on an autocommit connection: committed by `finish` (or by a plain COMMIT if the block ends
-    without it), rolled back on any exception. Nothing is ever autocommitted statement by statement: the
-    first statement is `open`'s, which begins the transaction."""
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        session = Session(bind=connection, autoflush=False)
-        trips = Trips(session)
-        try:
-            yield trips
-            if not trips.committed:
-                session.execute(_COMMIT)
-        except BaseException:
-            if not connection.invalidated:
-                try:
-                    connection.exec_driver_sql("ROLLBACK")
-                except Exception:  # never hand the pool a connection that may still be inside a transaction
-                    connection.invalidate()
-            raise
-        finally:
-            session.close()
+    """`Trips` on this thread's autocommit connection: committed by `finish` (or by a plain COMMIT if the
+    block ends without it), rolled back on any exception. Nothing is ever autocommitted statement by
+    statement: the first statement is `open`'s, which begins the transaction."""
+    connection = _held_connection(engine)
+    session = Session(bind=connection, autoflush=False)
+    trips = Trips(session)
+    try:
+        yield trips
+        if not trips.committed:
+            session.execute(_COMMIT)
+    except BaseException:
+        if not connection.invalidated:
+            try:
+                connection.exec_driver_sql("ROLLBACK")
+            except BaseException:  # never keep a connection that may still be inside a transaction
+                connection.invalidate()
+        if connection.invalidated:
+            _drop_held()
+        raise
+    finally:
+        session.close()
+
+
+_held = threading.local()
+_inherited: list[object] = []  # a forked child keeps its parent's held connections alive, unused and unclosed
+
+
+def _held_connection(engine: Engine) -> Connection:
+    """One autocommit connection per thread, kept between transactions (for one engine at a time).
+
+    Checking a connection out of the pool and back costs two round trips here (psycopg2 switches the
+    isolation level on the server when autocommit is turned on, then off again); a worker applies one
+    event after another, so it keeps its connection. Dropped after a disconnect or a failed ROLLBACK, and
+    when the thread asks for another engine's (tests make one engine per database).
+    """
+    if getattr(_held, "pid", None) != os.getpid():
+        _inherited.append(getattr(_held, "connection", None))  # never closed here: the parent's socket
+        _held.engine, _held.connection, _held.pid = None, None, os.getpid()
+    connection: Connection | None = _held.connection
+    if _held.engine is not engine or connection is None or connection.closed or connection.invalidated:
+        _drop_held()
+        connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        _held.engine, _held.connection = engine, connection
+    return connection
+
+
+def _drop_held() -> None:
+    connection, _held.engine, _held.connection = _held.connection, None, None
+    if connection is not None:
+        connection.close()
 
 
 _COMMIT = text("COMMIT")
