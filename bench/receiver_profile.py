@@ -35,7 +35,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("verification (Svix HMAC)", ("ingest/receiver/verification.py", "svix/")),
     ("body read (size, deadline, budget)", ("ingest/http/body.py",)),
     ("envelope and JSON", ("ingest/receiver/envelopes.py", "json/", "ingest/http/responses.py")),
-    ("Redis publish (kombu)", ("ingest/broker/", "kombu/", "redis/")),
+    ("Redis publish (redis-py LPUSH)", ("ingest/broker/", "kombu/", "redis/")),
     ("PostgreSQL client (INSERT, psycopg2)", ("models/", "sqlalchemy/", "psycopg2", "psycogreen")),
     ("writer hand-off and wait", ("ingest/receiver/inbox_writer.py", "concurrent/futures", "queue.py")),
     ("receiver core (headers, NewEvent)", ("ingest/receiver/",)),
@@ -104,22 +104,6 @@ def table(cpu_us: float, stages: Counter[str], label: str) -> str:
     return "\n".join(lines)
 
 
-def process_cpu(names: tuple[str, ...]) -> float:
-    """CPU seconds so far of every process whose command name is one of `names` (postgres, redis-server)."""
-    total = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            head, rest = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)
-        except OSError:
-            continue
-        if head.split("(", 1)[1] in names:
-            fields = rest.split()
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=8)
@@ -143,9 +127,7 @@ def main() -> None:
             drive(warm, bare_url, SignedRequests(2000))
             drive(warm, receiver_url, SignedRequests(8000))
             bare_result, bare_cpu, bare_stages = sampled(args, bare, bare_url, SignedRequests(2000))
-            servers_before = process_cpu(("postgres", "redis-server"))
             result, cpu_us, stages = sampled(args, receiver, receiver_url, SignedRequests(8000 * args.seconds))
-            servers_us = (process_cpu(("postgres", "redis-server")) - servers_before) / max(result.requests, 1) * 1e6
         finally:
             stop(bare)
             stop(receiver)
@@ -156,12 +138,12 @@ def main() -> None:
     print(f"# receiver, per request under full load ({args.driver}, {args.connections} connections, load "
           f"{' '.join(f'{v:.2f}' for v in os.getloadavg())})\n")  # fmt: skip
     print(table(cpu_us, stages, "receiver"))
-    print(f"\nPostgreSQL + Redis server CPU per request (all databases on this host): {servers_us:,.0f} µs\n")
+    print()
     print(table(bare_cpu, bare_stages, "bare Flask"))
     own = {s: cpu_us * c / sum(stages.values()) for s, c in stages.items()}
     print(
         f"\nSUMMARY receiver_cpu_us={cpu_us:.0f} bare_cpu_us={bare_cpu:.0f} receiver_rps={result.rps:.0f} "
-        f"bare_rps={bare_result.rps:.0f} errors={result.errors + bare_result.errors} servers_cpu_us={servers_us:.0f} "
+        f"bare_rps={bare_result.rps:.0f} errors={result.errors + bare_result.errors} "
         f"samples={sum(stages.values())} largest={max(own, key=own.get).split(' ')[0] if own else 'none'} "
         f"driver={args.driver} {software()}"
     )
