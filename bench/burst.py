@@ -34,6 +34,7 @@ from svix.webhooks import Webhook  # noqa: E402
 from bench.common import (  # noqa: E402
     REDIS_URL,
     SECRET,
+    LoadResult,
     SignedRequests,
     ThrowawayDatabase,
     clerk_user_payload,
@@ -55,6 +56,9 @@ class DistinctEvents(SignedRequests):
         self.bodies = [json.dumps(clerk_user_payload(f"user_{secrets.token_hex(10)}")) for _ in range(count)]
         self.body = self.bodies[0]
         self.rows = [(f"{prefix}{i}", stamp, wh.sign(f"{prefix}{i}", now, body)) for i, body in enumerate(self.bodies)]
+
+    def body_of(self, index: int) -> str:
+        return self.bodies[index]
 
 
 def send_all(url: str, events: DistinctEvents, connections: int) -> tuple[list[float], int]:
@@ -157,11 +161,44 @@ def duration_totals(directory: Path) -> tuple[float, float]:
 
 
 def growth(url: str, receiver_url: str, rate: float, window: float) -> tuple[float, int]:
-    """Offer `rate` events/s for `window` seconds (open loop); backlog growth per second, errors."""
+    """Offer `rate` events/s for `window` seconds (open loop); the backlog's growth per second between a
+    third of the window and its end (the first third fills the pipeline), and the errors."""
     events = DistinctEvents(int(rate * window) + 10)
-    start_backlog = pending(url)
-    result = run_open_loop(receiver_url, "/webhooks/clerk", events, [("rate", window, rate)], connections=32)["rate"]
-    return (pending(url) - start_backlog) / window, result.errors
+    outcome: dict[str, LoadResult] = {}
+    sender = threading.Thread(
+        target=lambda: outcome.update(
+            run_open_loop(receiver_url, "/webhooks/clerk", events, [("rate", window, rate)], connections=32)
+        )
+    )
+    started = time.monotonic()
+    sender.start()
+    time.sleep(window / 3)
+    first, first_at = pending(url), time.monotonic()
+    time.sleep(max(0.0, started + window - time.monotonic()))
+    last, last_at = pending(url), time.monotonic()
+    sender.join()
+    return (last - first) / (last_at - first_at), outcome["rate"].errors
+
+
+def raw_consumer(url: str, part: int, parts: int) -> None:
+    """The minimal-effect loop as a consumer: poll this share of the enqueued rows, apply them
+    (`bench.raw_effects`), forever (the parent terminates it)."""
+    from bench.raw_effects import drain
+
+    connection = psycopg2.connect(url)
+    connection.autocommit = True
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """SELECT id FROM "WebhookEvent" WHERE status = 'enqueued' AND abs(hashtext(id)) %% %s = %s
+                   ORDER BY "receivedAt" LIMIT 200""",
+                (parts, part),
+            )
+            ids = [row[0] for row in cursor.fetchall()]
+        if ids:
+            drain(url, ids)
+        else:
+            time.sleep(0.05)
 
 
 def main() -> None:
@@ -178,6 +215,7 @@ def main() -> None:
     metrics = Path(tempfile.mkdtemp(prefix="pedro-burst-metrics-"))
     results: dict[str, dict[str, float]] = {}
     rates: list[tuple[float, float, int]] = []
+    raw_rates: list[tuple[float, float, int]] = []
     with ThrowawayDatabase("pedro_burst") as database:
         env = {**os.environ, "DATABASE_URL": database.url, "CELERY_BROKER_URL": REDIS_URL, "CELERY_QUEUE": queue,
                "CLERK_WEBHOOK_SECRET": SECRET, "LOG_LEVEL": "INFO", "PYTHONPATH": str(Path.cwd())}  # fmt: skip
@@ -202,6 +240,21 @@ def main() -> None:
                 rates.append((rate, per_second, errors))
                 while pending(database.url):
                     time.sleep(0.5)
+            stop(worker)
+            if args.rates:  # the same intake, drained by the minimal-effect loop in as many processes
+                import multiprocessing
+
+                context = multiprocessing.get_context("fork")
+                loops = [context.Process(target=raw_consumer, args=(database.url, k, 2), daemon=True) for k in (0, 1)]
+                for loop in loops:
+                    loop.start()
+                for rate in [float(r) for r in args.rates.split(",") if r]:
+                    per_second, errors = growth(database.url, receiver_url, rate, args.window)
+                    raw_rates.append((rate, per_second, errors))
+                    while pending(database.url):
+                        time.sleep(0.5)
+                for loop in loops:
+                    loop.terminate()
         finally:
             stop(receiver)
             stop(worker)
@@ -211,13 +264,19 @@ def main() -> None:
         print(f"{name}: {args.events:,} events acked in {r['acked_s']:.1f}s, all processed after "
               f"{r['drained_s']:.1f}s; peak backlog {r['peak_backlog']:,.0f}; ack p50 {r['p50_ms']:.1f} ms, "
               f"p99 {r['p99_ms']:.1f} ms; errors {r['errors']:.0f}; workers busy {r['busy']:.0%}")  # fmt: skip
-    for rate, per_second, errors in rates:
-        print(f"offered {rate:.0f}/s for {args.window:.0f}s: backlog grew {per_second:+.1f}/s, errors {errors}")
-    sustainable = max((rate for rate, per_second, _ in rates if per_second <= 1.0), default=0.0)
+    for label, found in (("pedro-ingest worker -c 2", rates), ("minimal-effect loop x2", raw_rates)):
+        for rate, per_second, errors in found:
+            print(f"{label}: offered {rate:.0f}/s for {args.window:.0f}s: backlog grew {per_second:+.1f}/s, "
+                  f"errors {errors}")  # fmt: skip
+    sustainable, raw_sustainable = (
+        max((rate for rate, per_second, errors in found if per_second <= 1.0 and not errors), default=0.0)
+        for found in (rates, raw_rates)
+    )
     fields = " ".join(
         f"{name}_{key}={value:.2f}" for name, r in results.items() for key, value in r.items() if key != "processed"
     )
-    print(f"SUMMARY {fields} sustainable_eps={sustainable:.0f} window_s={args.window:.0f} events={args.events} "
+    print(f"SUMMARY {fields} sustainable_eps={sustainable:.0f} raw_sustainable_eps={raw_sustainable:.0f} "
+          f"window_s={args.window:.0f} events={args.events} "
           f"load={','.join(f'{v:.2f}' for v in os.getloadavg())} {software()}")  # fmt: skip
 
 
