@@ -101,14 +101,23 @@ def send_all(url: str, events: DistinctEvents, connections: int) -> tuple[list[f
     return sorted(latencies), errors[0]
 
 
+_watch = threading.local()
+
+
 def pending(url: str) -> int:
-    connection = psycopg2.connect(url)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(PENDING)
-            return cursor.fetchone()[0]
-    finally:
-        connection.close()
+    """Rows not yet final, on this thread's own connection (PostgreSQL's slots are shared on this machine)."""
+    for attempt in range(20):
+        try:
+            if getattr(_watch, "connection", None) is None or _watch.connection.closed:
+                _watch.connection = psycopg2.connect(url)
+                _watch.connection.autocommit = True
+            with _watch.connection.cursor() as cursor:
+                cursor.execute(PENDING)
+                return cursor.fetchone()[0]
+        except psycopg2.OperationalError:  # "too many clients" while other sessions peak: wait, try again
+            _watch.connection = None
+            time.sleep(0.5 * (attempt + 1))
+    raise RuntimeError("PostgreSQL refused the backlog query 20 times")
 
 
 def burst(url: str, receiver_url: str, connections: int, count: int, metrics_dir: Path) -> dict[str, float]:
