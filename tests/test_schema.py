@@ -27,11 +27,19 @@ from tests.support.servers import create_database, drop_database, run_sql
 BASELINE_SQL = (FIXTURES / "prisma_baseline.sql").read_text()
 PRISMA_TABLES = {"User", "Feature", "CreditBalance", "UsageHistory", "AdminSettings", "Plan", "StorageObject",
                  "SubscriptionEvent"}  # fmt: skip
-OWN_TABLES = {"WebhookEvent", "CreditGrant", "EntityVersion", "AsaasSubscriptionLink", "CreditDeduction"}
+OWN_TABLES = {
+    "WebhookEvent",
+    "CreditGrant",
+    "EntityVersion",
+    "AsaasSubscriptionLink",
+    "CreditDeduction",
+    "AsaasCheckoutLink",
+}
 OWN_INDEXES = {"WebhookEvent_provider_eventId_key", "WebhookEvent_status_receivedAt_idx", "WebhookEvent_receivedAt_idx",
                "CreditGrant_grantKey_key",
                "CreditGrant_userId_idx", "AsaasSubscriptionLink_asaasSubscriptionId_key",
-               "AsaasSubscriptionLink_userId_idx"}  # fmt: skip
+               "AsaasSubscriptionLink_userId_idx", "AsaasCheckoutLink_asaasCheckoutId_key",
+               "AsaasCheckoutLink_userId_idx", "AsaasCheckoutLink_asaasSubscriptionId_idx"}  # fmt: skip
 OWN_CONSTRAINTS = {
     ("WebhookEvent", "WebhookEvent_pkey"): ("p", "PRIMARY KEY (id)"),
     ("CreditGrant", "CreditGrant_pkey"): ("p", "PRIMARY KEY (id)"),
@@ -41,6 +49,7 @@ OWN_CONSTRAINTS = {
         "f", 'FOREIGN KEY ("planId") REFERENCES "Plan"(id) ON UPDATE CASCADE ON DELETE SET NULL'),
     ("EntityVersion", "EntityVersion_pkey"): ("p", 'PRIMARY KEY ("entityType", "entityId")'),
     ("AsaasSubscriptionLink", "AsaasSubscriptionLink_pkey"): ("p", "PRIMARY KEY (id)"),
+    ("AsaasCheckoutLink", "AsaasCheckoutLink_pkey"): ("p", "PRIMARY KEY (id)"),
     ("AsaasSubscriptionLink", "AsaasSubscriptionLink_userId_fkey"): (
         "f", 'FOREIGN KEY ("userId") REFERENCES "User"(id) ON UPDATE CASCADE ON DELETE RESTRICT'),
     ("AsaasSubscriptionLink", "AsaasSubscriptionLink_planId_fkey"): (
@@ -429,7 +438,13 @@ def test_failed_migration_releases_the_advisory_lock(new_database: DatabaseFacto
     with pytest.raises(sqlalchemy.exc.DBAPIError) as failure:
         command.downgrade(alembic_config(url), "0002")
 
-    held = run_sql(url, "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = %s", (MIGRATION_LOCK_ID,))
+    # Only this database's locks: other test sessions migrate their own databases under the same lock id.
+    held = run_sql(
+        url,
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = %s"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        (MIGRATION_LOCK_ID,),
+    )
     assert held == [], f"advisory lock still held by {held} after {failure.type.__name__}"
 
 

@@ -97,6 +97,7 @@ READINESS = {
         "status": {"const": "ready"},
         "error": {"const": "not_ready"},
         "detail": {"type": "string"},
+        "problems": {"type": "array", "items": {"type": "string"}, "description": "What to fix, per setting."},
         "checks": {
             "type": "object",
             "required": ["database", "broker"],

@@ -29,8 +29,9 @@ from ingest.observability import metrics
 class Operations:
     """What the operations endpoints answer from, each read at most once per OPS_CACHE_SECONDS."""
 
-    readiness: Cached[dict[str, bool]]
+    readiness: Cached[dict[str, str | None]]
     metrics: Cached[tuple[bytes, str]]
+    settings: Settings
 
 
 def create_operations_app(settings: Settings | None = None, *, engine: Engine | None = None) -> Flask:
@@ -44,6 +45,7 @@ def create_operations_app(settings: Settings | None = None, *, engine: Engine | 
             lambda: readiness.check(engine, settings.celery_broker_url, settings.ready_timeout),
         ),
         metrics=Cached(settings.ops_cache_seconds, lambda: metrics.render(backlog)),
+        settings=settings,
     )
     app.register_blueprint(health)
     app.register_blueprint(operations)

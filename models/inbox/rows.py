@@ -125,12 +125,29 @@ def open_and_lock(trips: Trips, row_id: str, *, lock_timeout_ms: int, statement_
     return LockedEvent(*row) if row is not None else None
 
 
+def lock_if_free(session: Session, row_id: str) -> LockedEvent | None:
+    """The row, locked, or None when it is missing or another transaction holds it (that one applies it):
+    for taking a second row after other locks without risking a deadlock."""
+    row = session.execute(text(_LOCK.text + " SKIP LOCKED"), {"id": row_id}).one_or_none()
+    return LockedEvent(*row) if row is not None else None
+
+
+def finish(session: Session, event: LockedEvent, status: EventStatus, reason: tuple[str, str] | None = None) -> None:
+    """Mark a locked row processed or ignored, in the transaction that applied its effects; `reason`
+    (code, detail) says why an event was ignored by a policy, so that it stays findable and replayable."""
+    now = utcnow()
+    code, detail = reason or (None, None)
+    session.execute(_FINISH, {"id": event.id, "status": status.value, "now": now, "code": code, "detail": detail})
+    event.status = status.value
+    event.attempts += 1
+    event.processedAt = now
+
+
 def finish_and_commit(
     trips: Trips, event: LockedEvent, status: EventStatus, reason: tuple[str, str] | None = None
 ) -> None:
-    """Mark a locked row processed or ignored and commit, in one round trip: the mark commits with the
-    effects. `reason` (code, detail) says why an event was ignored by a policy, so that it stays findable
-    and replayable."""
+    """`finish` for the row the transaction opened with, and the COMMIT, in one round trip: the mark
+    commits with the effects."""
     now = utcnow()
     code, detail = reason or (None, None)
     trips.finish(_FINISH, {"id": event.id, "status": status.value, "now": now, "code": code, "detail": detail})

@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 REASONS = {
     "unlinked_payment": "the payment names no known user (externalReference or subscription link)",
     "unlinked_plan": "no Plan matches this payment or item (Plan.asaasId, '|plan:<id>' reference, Clerk plan id)",
+    "checkout_pending": "an Asaas Checkout charge whose CHECKOUT_CREATED/PAID has not arrived; applied when it does",
+    "checkout_no_credits": "an Asaas Checkout event that moves no credits (created, canceled, expired): logged only",
     "unsupported_payer": "an organization paid; only user payers are credited",
     "invalid_payload": "the provider's body failed validation (see the detail)",
     "handler_error": "our handler failed unexpectedly on every attempt (a bug; the worker's log line says where)",
@@ -117,6 +119,13 @@ _FIND_BY = (
            FROM "WebhookEvent" WHERE provider = 'asaas' AND payload->'payment'->>'id' = :ref
           ORDER BY "receivedAt" DESC LIMIT 1), '|', 1)"""
     ),
+    text(  # an Asaas Checkout id, or a payment of one (its reference is on the checkout)
+        _USER_COLUMNS
+        + """WHERE id = (SELECT "userId" FROM "AsaasCheckoutLink" WHERE "asaasCheckoutId" = COALESCE(
+           (SELECT payload->'payment'->>'checkoutSession' FROM "WebhookEvent"
+             WHERE provider = 'asaas' AND payload->'payment'->>'id' = :ref ORDER BY "receivedAt" DESC LIMIT 1),
+           :ref))"""
+    ),
 )
 _BALANCE = text('SELECT "creditsRemaining" FROM "CreditBalance" WHERE "userId" = :user')
 _LEDGER = text(
@@ -161,7 +170,8 @@ _EVENT_CREDITS = text(
 
 
 def find_user(session: Session, ref: str) -> UserSummary | None:
-    """By Clerk id, e-mail, `User.id`, or an Asaas payment id (granted, or named by an inbox event)."""
+    """By Clerk id, e-mail, `User.id`, an Asaas payment id (granted, or named by an inbox event), or an Asaas
+    Checkout id."""
     for query in _FIND_BY:
         row = session.execute(query, {"ref": ref.strip()}).first()
         if row is not None:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from ingest.config.settings import Settings
 from models.inbox import LockedEvent
-from workers.handlers import asaas_billing, asaas_sync, clerk_billing, clerk_users
+from workers.handlers import asaas_billing, asaas_checkout, asaas_sync, clerk_billing, clerk_users
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     # Billing. Asaas `PAYMENT_CREATED` is deliberately absent (charges are created 40 days ahead): ignored.
     **{("asaas", name): asaas_billing.payment_event for name in sorted(asaas_billing.PAYMENT_STATUS)},
     **{("asaas", name): asaas_billing.subscription_event for name in asaas_billing.SUBSCRIPTION_EVENTS},
+    **{("asaas", name): asaas_checkout.checkout_event for name in asaas_checkout.CHECKOUT_EVENTS},
     **{("clerk", name): clerk_billing.subscription_event for name in clerk_billing.SUBSCRIPTION_EVENTS},
     **{("clerk", name): clerk_billing.subscription_item_event for name in clerk_billing.ITEM_EVENTS},
     **{("clerk", name): clerk_billing.payment_attempt_event for name in clerk_billing.PAYMENT_ATTEMPT_EVENTS},

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from models import billing_links, ledger, subscription_log
 from models.billing_links import Payer, PlanRef
 from models.inbox import LockedEvent
-from workers.handlers.asaas_charges import charge_of, refunded_fraction, share
+from workers.handlers import asaas_checkout
+from workers.handlers.asaas_charges import Charge, charge_for, refunded_fraction, share
 from workers.handlers.asaas_payloads import AsaasPayment, AsaasPaymentEnvelope, AsaasSubscriptionEnvelope
 from workers.processing.errors import IgnoredByPolicy, PermanentError
 
@@ -113,15 +114,21 @@ def _positive_value(payment: AsaasPayment) -> None:
         raise PermanentError("invalid_payload", f"payment {payment.id}: payment.value must be a positive amount")
 
 
+def _deletable(charge: Charge, payment: AsaasPayment) -> str:
+    """The grant a deletion or restore acts on: the charge's own (one installment acts on its payment only)."""
+    return f"asaas:payment:{payment.id}" if charge.installment else charge.grant_key
+
+
 def payment_event(session: Session, event: LockedEvent, context: HandlerContext) -> None:
     """Grant, reverse or only log, depending on the event type; one transaction with the inbox mark."""
     payment = AsaasPaymentEnvelope.model_validate(event.payload).payment
-    charge = charge_of(payment)
+    via_checkout = asaas_checkout.charge_via_checkout(session, event, payment, event.eventType in AFTER_GRANT)
+    charge = via_checkout.charge if via_checkout else charge_for(session, payment, event.eventType in AFTER_GRANT)
+    reference = payment.externalReference or (via_checkout.reference if via_checkout else None)
     keys = (charge.grant_key,) if event.eventType in AFTER_GRANT else ()
     payer, plan = _resolve(
-        session, context, f"payment {payment.id}", payment.externalReference, payment.subscription,
-        payment.paymentLink, keys,
-    )  # fmt: skip
+        session, context, f"payment {payment.id}", reference, payment.subscription, payment.paymentLink, keys
+    )
     metadata = {"paymentId": payment.id, "subscriptionId": payment.subscription, "billingType": payment.billingType}
     if payment.installment:
         metadata.update(installmentId=payment.installment, installmentNumber=payment.installmentNumber)
@@ -140,13 +147,13 @@ def payment_event(session: Session, event: LockedEvent, context: HandlerContext)
         metadata["granted"] = change.added if change.applied else 0
     elif event.eventType == DELETION:
         change = ledger.reverse_deletion_once(
-            session, grant_key=f"asaas:payment:{payment.id}", event_key=event.eventId,
+            session, grant_key=_deletable(charge, payment), event_key=event.eventId,
             details={**details, "kind": "plan_reversal"}, **who,
         )  # fmt: skip
         metadata.update(reversed=-change.added, shortfall=change.shortfall or None, beforeGrant=change.before_grant)
     elif event.eventType == RESTORE:
         restored = ledger.restore_once(
-            session, grant_key=f"asaas:payment:{payment.id}", event_key=event.eventId,
+            session, grant_key=_deletable(charge, payment), event_key=event.eventId,
             details={**details, "kind": "plan_restore"}, **who,
         )  # fmt: skip
         metadata.update(

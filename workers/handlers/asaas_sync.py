@@ -9,6 +9,8 @@ follow, the backfill follows too.
 
 The inbox row's event id is derived from the payment id and the state that matters (status, deleted,
 refunded amount): a second backfill of an unchanged payment is a duplicate, a changed payment is a new row.
+Its `occurredAt` is the time the API was read: a deletion the backfill saw is a fact of that time, weighed
+against the webhooks' deletions and restores by time, not counted beside them (`models/ledger/restores.py`).
 """
 
 from __future__ import annotations
