@@ -1,6 +1,8 @@
-"""The inbox (`WebhookEvent`), one package: `rows` writes and locks rows (the only writer), `queries`
-reads them for workers, jobs and the CLI, `browser` pages through them for the console."""
+"""The inbox (`WebhookEvent`), one package: `rows` writes and locks rows (the only writer; `attempts` sends
+its statements in the worker's fewer round trips), `queries` reads them for workers, jobs and the CLI,
+`browser` pages through them for the console."""
 
+from models.inbox.attempts import finish_and_commit, open_and_lock
 from models.inbox.queries import (
     backlog,
     enqueued_untouched_since,
@@ -19,10 +21,8 @@ from models.inbox.rows import (
     count_lost_attempt,
     drop_old_payloads,
     finish,
-    finish_and_commit,
     lock_if_free,
     mark_received_many,
-    open_and_lock,
     record_failure,
     reset_for_replay,
     store_many,

@@ -15,7 +15,6 @@ from sqlalchemy import Connection, and_, case, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from models.base import new_id, utcnow
-from models.db import Trips
 from models.tables import FINAL_STATUSES, EventStatus, WebhookEvent
 
 _FINAL = sorted(status.value for status in FINAL_STATUSES)
@@ -100,60 +99,36 @@ class LockedEvent:
     processedAt: dt.datetime | None = None
 
 
-_LOCK = text(
+LOCK_ROW = text(
     """SELECT id, provider, "eventId", "eventType", payload, status, "occurredAt", "receivedAt", attempts
        FROM "WebhookEvent" WHERE id = :id FOR UPDATE"""
 )
-_FINISH = text(
+FINISH_ROW = text(
     """UPDATE "WebhookEvent" SET status = :status, attempts = attempts + 1, "lastError" = :code,
               "lastErrorDetail" = :detail, "processedAt" = :now, "updatedAt" = :now
        WHERE id = :id"""
 )
 
 
-_BOUND_LOCK = text(
-    "SELECT set_config('lock_timeout', :lock_timeout, true),"
-    " set_config('statement_timeout', :statement_timeout, true); " + _LOCK.text
-)
-
-
-def open_and_lock(trips: Trips, row_id: str, *, lock_timeout_ms: int, statement_timeout_ms: int) -> LockedEvent | None:
-    """Begin the transaction, bound it (`SET LOCAL` lock and statement timeouts: a row held elsewhere or a
-    runaway statement ends the attempt) and lock the row until the transaction ends, in one round trip."""
-    params = {"id": row_id, "lock_timeout": f"{lock_timeout_ms}ms", "statement_timeout": f"{statement_timeout_ms}ms"}
-    row = trips.open(_BOUND_LOCK, params).one_or_none()
-    return LockedEvent(*row) if row is not None else None
-
-
 def lock_if_free(session: Session, row_id: str) -> LockedEvent | None:
     """The row, locked, or None when it is missing or another transaction holds it (that one applies it):
     for taking a second row after other locks without risking a deadlock."""
-    row = session.execute(text(_LOCK.text + " SKIP LOCKED"), {"id": row_id}).one_or_none()
+    row = session.execute(text(LOCK_ROW.text + " SKIP LOCKED"), {"id": row_id}).one_or_none()
     return LockedEvent(*row) if row is not None else None
 
 
 def finish(session: Session, event: LockedEvent, status: EventStatus, reason: tuple[str, str] | None = None) -> None:
     """Mark a locked row processed or ignored, in the transaction that applied its effects; `reason`
     (code, detail) says why an event was ignored by a policy, so that it stays findable and replayable."""
-    now = utcnow()
-    code, detail = reason or (None, None)
-    session.execute(_FINISH, {"id": event.id, "status": status.value, "now": now, "code": code, "detail": detail})
-    event.status = status.value
-    event.attempts += 1
-    event.processedAt = now
+    session.execute(FINISH_ROW, marked(event, status, reason))
 
 
-def finish_and_commit(
-    trips: Trips, event: LockedEvent, status: EventStatus, reason: tuple[str, str] | None = None
-) -> None:
-    """`finish` for the row the transaction opened with, and the COMMIT, in one round trip: the mark
-    commits with the effects."""
+def marked(event: LockedEvent, status: EventStatus, reason: tuple[str, str] | None) -> dict[str, Any]:
+    """The `FINISH_ROW` parameters; `event` shows the new state (discarded with it if the statement fails)."""
     now = utcnow()
     code, detail = reason or (None, None)
-    trips.finish(_FINISH, {"id": event.id, "status": status.value, "now": now, "code": code, "detail": detail})
-    event.status = status.value
-    event.attempts += 1
-    event.processedAt = now
+    event.status, event.attempts, event.processedAt = status.value, event.attempts + 1, now
+    return {"id": event.id, "status": status.value, "now": now, "code": code, "detail": detail}
 
 
 def record_failure(
