@@ -72,7 +72,7 @@ def events() -> None:
 
 @events.command("list")
 @click.option("--status", type=STATUS_CHOICE, help="Only events in this status.")
-@click.option("--provider", help="Only this provider (clerk, asaas).")
+@click.option("--provider", help="Only this provider (clerk, asaas, asaas-sync: the backfill's rows).")
 @click.option("--type", "event_type", help="Only this event type (e.g. user.created).")
 @click.option("--since", callback=_since, help="Received at or after: ISO time (UTC) or a duration (30m, 2h, 7d).")
 @click.option("--user", "user_ref", metavar="CLERK_ID|EMAIL|PAYMENT_ID", help="Only events about this user.")

@@ -24,6 +24,8 @@ from ingest.http.health import health
 from ingest.http.operations import operations
 from ingest.observability import metrics
 
+OPS_MAX_BODY_BYTES = 4096  # the console's forms are a few hundred bytes; nothing else on the port has a body
+
 
 @dataclass(frozen=True)
 class Operations:
@@ -39,6 +41,7 @@ def create_operations_app(settings: Settings | None = None, *, engine: Engine | 
     engine = engine or engine_from(settings)
     backlog = backlog_collector(engine, settings)
     app = Flask("pedro_ingest_operations", static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = OPS_MAX_BODY_BYTES  # also where no server reads the body first (tests)
     app.extensions["pedro_ops"] = Operations(
         readiness=Cached(
             settings.ops_cache_seconds,

@@ -10,7 +10,7 @@ keys: a charge can create the row before any user is known, and the web app's `U
 no back-relation for it.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 """
 
 import sqlalchemy as sa
@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
 from migrations.existing import create_indexes_unless_present, create_table_unless_present, has_tables
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -47,13 +47,16 @@ _REVERSAL_KEYS = text(
 )
 _EVENT_TIME = text("""SELECT COALESCE("occurredAt", "receivedAt") FROM "WebhookEvent" WHERE id = :id""")
 _RENAME_KEY = text("""UPDATE "CreditGrant" SET "grantKey" = :new_key WHERE id = :id""")
+# Only pedro-ingest's own ledger rows (CREDIT_GRANT, CREDIT_REVERSAL: the web app's deductions cannot write
+# them) are read for keys: a deduction's `details` is the web app's JSON and may say anything.
 _GIVEN_BACK = text(
     """SELECT COALESCE(SUM("creditsUsed"), 0) FROM "UsageHistory"
-        WHERE "userId" = :user_id AND left(details->>'restoreKey', :n) = :prefix"""
+        WHERE "userId" = :user_id AND "operationType" = 'CREDIT_GRANT' AND left(details->>'restoreKey', :n) = :prefix"""
 )
 _REMOVED_BY = text(
     """SELECT COALESCE(SUM("creditsUsed"), 0) FROM "UsageHistory"
-        WHERE "userId" = :user_id AND left(details->>'reversalKey', :n) = :prefix"""
+        WHERE "userId" = :user_id AND "operationType" = 'CREDIT_REVERSAL'
+          AND left(details->>'reversalKey', :n) = :prefix"""
 )
 
 

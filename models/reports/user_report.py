@@ -25,6 +25,7 @@ REASONS = {
     "checkout_no_credits": "an Asaas Checkout event that moves no credits (created, canceled, expired): logged only",
     "unsupported_payer": "an organization paid; only user payers are credited",
     "invalid_payload": "the provider's body failed validation (see the detail)",
+    "reserved_event": "the body claimed an event type or id that only pedro-ingest's own backfill may use",
     "handler_error": "our handler failed unexpectedly on every attempt (a bug; the worker's log line says where)",
     "transient_error": "the database or broker kept failing until the retry budget was spent",
     "worker_lost": "the worker died on every attempt (killed, out of memory)",
@@ -116,7 +117,7 @@ _FIND_BY = (
     text(
         _USER_COLUMNS
         + """WHERE "clerkId" = split_part((SELECT payload->'payment'->>'externalReference'
-           FROM "WebhookEvent" WHERE provider = 'asaas' AND payload->'payment'->>'id' = :ref
+           FROM "WebhookEvent" WHERE provider IN ('asaas', 'asaas-sync') AND payload->'payment'->>'id' = :ref
           ORDER BY "receivedAt" DESC LIMIT 1), '|', 1)"""
     ),
     text(  # an Asaas Checkout id, or a payment of one (its reference is on the checkout)
@@ -145,7 +146,8 @@ _EVENTS = text(
                                      WHERE "userId" = :user)
        OR (provider = 'clerk' AND (payload->'data'->>'id' = :clerk
                                    OR payload->'data'->'payer'->>'user_id' = :clerk))
-       OR (provider = 'asaas' AND (split_part(payload->'payment'->>'externalReference', '|', 1) IN (:clerk, :user)
+       OR (provider IN ('asaas', 'asaas-sync')
+           AND (split_part(payload->'payment'->>'externalReference', '|', 1) IN (:clerk, :user)
                                    OR split_part(payload->'subscription'->>'externalReference', '|', 1)
                                       IN (:clerk, :user)
                                    OR payload->'payment'->>'id' IN (

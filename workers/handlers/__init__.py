@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from ingest.config.settings import Settings
 from models.inbox import LockedEvent
+from models.inbox.reserved import SYNC_PROVIDER
 from workers.handlers import asaas_billing, asaas_checkout, asaas_sync, clerk_billing, clerk_users
 
 
@@ -36,5 +37,6 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     **{("clerk", name): clerk_billing.subscription_item_event for name in clerk_billing.ITEM_EVENTS},
     **{("clerk", name): clerk_billing.payment_attempt_event for name in clerk_billing.PAYMENT_ATTEMPT_EVENTS},
     # A payment's state read from the Asaas API (backfill): runs the handlers above for the events it implies.
-    ("asaas", asaas_sync.EVENT_TYPE): asaas_sync.payment_sync_event,
+    # Stored under a provider of its own: a wire `PAYMENT_SYNC` (provider `asaas`) reaches no handler.
+    (SYNC_PROVIDER, asaas_sync.EVENT_TYPE): asaas_sync.payment_sync_event,
 }

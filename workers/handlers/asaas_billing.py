@@ -67,14 +67,16 @@ def _resolve(
     link_id: str | None,
     grant_keys: tuple[str, ...] = (),
 ) -> tuple[Payer, PlanRef | None]:
-    """User and plan of a payment or subscription; then, for events about a granted payment, the user
-    its grant was made for. None: `unlinked_payment`, failed; or, when the payment carries no reference of
-    ours (another product sold from the same Asaas account), ignored by `ASAAS_UNLINKED_PAYMENTS=ignore`."""
+    """User and plan of a payment or subscription; for events about a granted payment, the user its grant
+    was made for, whoever `externalReference` names (a refund cannot debit someone else). None:
+    `unlinked_payment`, failed; or, when the payment carries no reference of ours (another product sold
+    from the same Asaas account), ignored by `ASAAS_UNLINKED_PAYMENTS=ignore`."""
     payer, plan = billing_links.resolve_asaas(
         session, external_reference=external_reference, subscription_id=subscription_id, payment_link_id=link_id
     )
-    if payer is None and grant_keys:
-        payer = billing_links.payer_of_grant(session, *grant_keys)
+    granted_to = billing_links.payer_of_grant(session, *grant_keys) if grant_keys else None
+    if granted_to is not None:  # the grant's user is the truth for every later event about the payment
+        payer = granted_to
     if payer is None:
         detail = f"{what} links to no user (externalReference, subscription link, earlier grant); fix and replay"
         foreign = not billing_links.looks_like_ours(external_reference)
@@ -125,7 +127,8 @@ def payment_event(session: Session, event: LockedEvent, context: HandlerContext)
     via_checkout = asaas_checkout.charge_via_checkout(session, event, payment, event.eventType in AFTER_GRANT)
     charge = via_checkout.charge if via_checkout else charge_for(session, payment, event.eventType in AFTER_GRANT)
     reference = payment.externalReference or (via_checkout.reference if via_checkout else None)
-    keys = (charge.grant_key,) if event.eventType in AFTER_GRANT else ()
+    after_grant = event.eventType in AFTER_GRANT
+    keys = tuple(dict.fromkeys((charge.grant_key, _deletable(charge, payment)))) if after_grant else ()
     payer, plan = _resolve(
         session, context, f"payment {payment.id}", reference, payment.subscription, payment.paymentLink, keys
     )

@@ -28,6 +28,7 @@ from ingest.config.database import default_engine
 from ingest.config.settings import Settings, get_settings
 from models import inbox
 from models.base import utcnow
+from models.inbox.reserved import SYNC_PROVIDER
 from models.locks import try_job_lock
 from workers.handlers.asaas_sync import EVENT_TYPE, implied_events, sync_event_id
 from workers.jobs.payment_sync_state import Cursor, SyncState
@@ -204,7 +205,7 @@ class _Applier:
             return
         event_id = sync_event_id(payment)
         with self.engine.connect() as connection:
-            found = inbox.find_by_event_id(connection, "asaas", event_id)
+            found = inbox.find_by_event_id(connection, SYNC_PROVIDER, event_id)
         if found is not None and found[1] in ("processed", "ignored"):
             self.report.already_applied += 1
             return
@@ -229,11 +230,11 @@ class _Applier:
             if installment_id not in self.installments:
                 self.installments[installment_id] = self.api.get_installment(installment_id)
             payload["installment"] = self.installments[installment_id]
-        new = inbox.NewEvent("asaas", event_id, EVENT_TYPE, json.dumps(payload), read_at)
+        new = inbox.NewEvent(SYNC_PROVIDER, event_id, EVENT_TYPE, json.dumps(payload), read_at)
         with self.engine.begin() as connection:
             stored = inbox.store_many(connection, [new])
         if new.key in stored:
             self.report.stored += 1
             return stored[new.key]
         with self.engine.connect() as connection:  # a concurrent run stored it first
-            return inbox.find_by_event_id(connection, "asaas", event_id)[0]
+            return inbox.find_by_event_id(connection, SYNC_PROVIDER, event_id)[0]
