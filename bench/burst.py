@@ -217,6 +217,7 @@ def main() -> None:
     parser.add_argument("--sequential", action="store_true", help="also offer the events from one connection")
     parser.add_argument("--rates", default="", help="offered rates (events/s) for the sustainable-rate search")
     parser.add_argument("--window", type=float, default=60.0, help="seconds per offered rate")
+    parser.add_argument("--prefetch", type=int, default=0, help="worker --prefetch-multiplier (0: the configured one)")
     args = parser.parse_args()
     args.workers, args.server = 2, "production"
 
@@ -232,7 +233,8 @@ def main() -> None:
         worker_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics), "WORKER_METRICS_PORT": "0"}
         worker = subprocess.Popen(
             [sys.executable, "-m", "ingest.cli", "worker", "-c", "2", "--without-gossip", "--without-mingle",
-             "--without-heartbeat", "-n", f"burst-{queue}@%h"],
+             "--without-heartbeat", "-n", f"burst-{queue}@%h",
+             *(["--prefetch-multiplier", str(args.prefetch)] if args.prefetch else [])],
             env=worker_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
         try:
@@ -285,7 +287,7 @@ def main() -> None:
         f"{name}_{key}={value:.2f}" for name, r in results.items() for key, value in r.items() if key != "processed"
     )
     print(f"SUMMARY {fields} sustainable_eps={sustainable:.0f} raw_sustainable_eps={raw_sustainable:.0f} "
-          f"window_s={args.window:.0f} events={args.events} "
+          f"window_s={args.window:.0f} events={args.events} prefetch={args.prefetch or 'configured'} "
           f"load={','.join(f'{v:.2f}' for v in os.getloadavg())} {software()}")  # fmt: skip
 
 

@@ -3,6 +3,8 @@ with the row lock, close it with the row's mark and the COMMIT. The statements a
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import text
 
 from models.db import Trips
@@ -19,7 +21,7 @@ def open_and_lock(trips: Trips, row_id: str, *, lock_timeout_ms: int, statement_
     """Begin the transaction, bound it (`SET LOCAL` lock and statement timeouts: a row held elsewhere or a
     runaway statement ends the attempt) and lock the row until the transaction ends, in one round trip."""
     params = {"id": row_id, "lock_timeout": f"{lock_timeout_ms}ms", "statement_timeout": f"{statement_timeout_ms}ms"}
-    row = trips.open(_BOUND_LOCK, params).one_or_none()
+    row: Any = trips.open(_BOUND_LOCK, params).one_or_none()
     return LockedEvent(*row) if row is not None else None
 
 
