@@ -36,7 +36,11 @@ task_soft_time_limit = _settings.task_soft_time_limit
 task_time_limit = _settings.task_time_limit
 task_acks_late = True
 task_reject_on_worker_lost = True
-worker_prefetch_multiplier = 1
+# Each process keeps up to 4 messages reserved, so the next task is at hand when one ends instead of after
+# an ack and a fetch (bench/burst.py: a 5,000-event burst drained 1.3x faster than with 1). Reserved
+# messages stay unacknowledged in Redis: a killed worker's come back after the visibility timeout like
+# the one it was running; the fair pool hands a message only to an idle process.
+worker_prefetch_multiplier = 4
 worker_send_task_events = False
 task_send_sent_event = False
 imports = ("workers.processing.tasks",)

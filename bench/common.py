@@ -350,6 +350,10 @@ class SignedRequests:
         prefix = f"msg_{secrets.token_hex(6)}_"
         self.rows = [(f"{prefix}{i}", stamp, wh.sign(f"{prefix}{i}", now, self.body)) for i in range(count)]
 
+    def body_of(self, index: int) -> str:
+        """The body signed by `rows[index]` (one body for all here)."""
+        return self.body
+
     def write(self, directory: Path) -> tuple[Path, Path]:
         body_path, sig_path = directory / "body.json", directory / "signatures.tsv"
         body_path.write_text(self.body)
@@ -477,13 +481,14 @@ def run_open_loop(
             item = work.get()
             if item is None:
                 return
-            phase, due, (msg_id, stamp, sig) = item
+            phase, due, index = item
+            msg_id, stamp, sig = requests.rows[index % len(requests.rows)]
             headers = {"Content-Type": "application/json", "svix-id": msg_id, "svix-timestamp": stamp,
                        "svix-signature": sig}  # fmt: skip
             ok = False
             for _attempt in range(2):  # a keep-alive connection the server closed while idle is reopened once
                 try:
-                    conn.request("POST", path, body=requests.body, headers=headers)
+                    conn.request("POST", path, body=requests.body_of(index % len(requests.rows)), headers=headers)
                     response = conn.getresponse()
                     response.read()
                     ok = response.status == 200
@@ -513,7 +518,7 @@ def run_open_loop(
             delay = due - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            work.put((name, due, requests.rows[index % len(requests.rows)]))
+            work.put((name, due, index))
             index += 1
         offset += seconds
     for _ in threads:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Connection, Engine, Result, TextClause, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 # Query parameters that Prisma understands and libpq rejects ("invalid connection option").
@@ -76,3 +79,102 @@ def _session_factory(engine: Engine) -> sessionmaker[Session]:
     if engine not in _factories:
         _factories[engine] = sessionmaker(bind=engine, expire_on_commit=False)
     return _factories[engine]
+
+
+class Trips:
+    """A transaction whose BEGIN travels with its first statement and whose COMMIT travels with its last.
+
+    psycopg2 sends BEGIN as a round trip of its own before a transaction's first statement, and COMMIT
+    is another; on a busy database host every round trip costs a scheduling delay, and an event applied by
+    a worker is mostly round trips. On an autocommit connection, `open` sends `BEGIN; <statements>` and
+    `finish` sends `<statement>; COMMIT` as one simple-query message each: PostgreSQL runs them in order
+    and stops at the first error, so a failing statement never reaches the COMMIT; the caller's exception
+    then rolls the transaction back (`transaction_in_trips`). Statements in between go through `session`
+    as usual. A multi-statement message returns the result of its last statement only.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.committed = False
+
+    def open(self, statements: TextClause, params: dict[str, Any]) -> Result[Any]:
+        return self.session.execute(_prefixed("BEGIN; ", statements), params)
+
+    def finish(self, statement: TextClause, params: dict[str, Any]) -> None:
+        """The transaction's last write and its COMMIT, in one round trip."""
+        self.session.execute(_suffixed(statement, "; COMMIT"), params)
+        self.committed = True
+
+
+@contextmanager
+def transaction_in_trips(engine: Engine) -> Iterator[Trips]:
+    """`Trips` on this thread's autocommit connection: committed by `finish` (or by a plain COMMIT if the
+    block ends without it), rolled back on any exception. Nothing is ever autocommitted statement by
+    statement: the first statement is `open`'s, which begins the transaction."""
+    connection = _held_connection(engine)
+    session = Session(bind=connection, autoflush=False)
+    trips = Trips(session)
+    try:
+        yield trips
+        if not trips.committed:
+            session.execute(_COMMIT)
+    except BaseException:
+        if not connection.invalidated:
+            try:
+                connection.exec_driver_sql("ROLLBACK")
+            except BaseException:  # never keep a connection that may still be inside a transaction
+                connection.invalidate()
+        if connection.invalidated:
+            _drop_held()
+        raise
+    finally:
+        session.close()
+
+
+_held = threading.local()
+_inherited: list[object] = []  # a forked child keeps its parent's held connections alive, unused and unclosed
+
+
+def _held_connection(engine: Engine) -> Connection:
+    """One autocommit connection per thread, kept between transactions (for one engine at a time).
+
+    Checking a connection out of the pool and back costs two round trips here (psycopg2 switches the
+    isolation level on the server when autocommit is turned on, then off again); a worker applies one
+    event after another, so it keeps its connection. Dropped after a disconnect or a failed ROLLBACK, and
+    when the thread asks for another engine's (tests make one engine per database).
+    """
+    if getattr(_held, "pid", None) != os.getpid():
+        _inherited.append(getattr(_held, "connection", None))  # never closed here: the parent's socket
+        _held.engine, _held.connection, _held.pid = None, None, os.getpid()
+    connection: Connection | None = _held.connection
+    if _held.engine is not engine or connection is None or connection.closed or connection.invalidated:
+        _drop_held()
+        connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        _held.engine, _held.connection = engine, connection
+    return connection
+
+
+def _drop_held() -> None:
+    connection, _held.engine, _held.connection = _held.connection, None, None
+    if connection is not None:
+        connection.close()
+
+
+_COMMIT = text("COMMIT")
+_joined: dict[str, TextClause] = {}
+
+
+def _prefixed(prefix: str, statement: TextClause) -> TextClause:
+    return _joined_text(prefix + statement.text)
+
+
+def _suffixed(statement: TextClause, suffix: str) -> TextClause:
+    return _joined_text(statement.text + suffix)
+
+
+def _joined_text(sql: str) -> TextClause:
+    """One `TextClause` per distinct text, so that SQLAlchemy's compiled cache hits every time."""
+    found = _joined.get(sql)
+    if found is None:
+        found = _joined[sql] = text(sql)
+    return found

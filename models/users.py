@@ -27,6 +27,9 @@ _UPSERT = text(
     RETURNING id
     """
 )
+# With an address, lock, release and upsert travel as one message (one round trip; PostgreSQL runs them in
+# order, stops at the first error, and answers with the upsert's RETURNING).
+_LOCK_RELEASE_UPSERT = text(f"{_LOCK_AFFECTED.text}; {_RELEASE_EMAIL.text}; {_UPSERT.text}")
 _ERASE = text(
     """UPDATE "User" SET "isActive" = false, email = NULL, name = NULL, "updatedAt" = :now
        WHERE "clerkId" = :clerk_id RETURNING id"""
@@ -40,13 +43,10 @@ def upsert_from_clerk(session: Session, clerk_id: str, *, email: str | None, nam
     (its change was missed or is older): the address is released there rather than failing the event.
     Lock order: both rows first, in `clerkId` order (see `_LOCK_AFFECTED`).
     """
-    now = utcnow()
-    if email is not None:
-        session.execute(_LOCK_AFFECTED, {"email": email, "clerk_id": clerk_id}).all()
-        session.execute(_RELEASE_EMAIL, {"email": email, "clerk_id": clerk_id, "now": now})
+    statement = _UPSERT if email is None else _LOCK_RELEASE_UPSERT
     return session.execute(
-        _UPSERT,
-        {"id": new_id(), "clerk_id": clerk_id, "email": email, "name": name, "active": active, "now": now},
+        statement,
+        {"id": new_id(), "clerk_id": clerk_id, "email": email, "name": name, "active": active, "now": utcnow()},
     ).scalar_one()
 
 

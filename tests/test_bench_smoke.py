@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -71,3 +73,31 @@ def test_broker_inventory_benchmark_smoke() -> None:
     figures = run_bench("broker_inventory.py", "--sizes", "50,300")
     assert figures["queued"] == "300"
     assert figures["missing_found"] == "lost"  # every queued id was seen; only the absent one is missing
+
+
+def test_worker_profile_smoke() -> None:
+    figures = run_bench("worker_profile.py", "--events", "120")
+    assert float(figures["round_trips_per_event"]) > 0  # every delivery was applied through the stopwatches
+    assert float(figures["celery_us_per_event"]) > 0  # and by a real worker
+
+
+def test_receiver_profile_smoke() -> None:
+    import shutil
+
+    if not (Path(sys.executable).with_name("py-spy").exists() or shutil.which("py-spy")):
+        pytest.skip("py-spy is not installed (pip install -e '.[bench]')")
+    figures = run_bench("receiver_profile.py", "--seconds", "2", "--connections", "4", "--driver", "python")
+    assert figures["errors"] == "0"
+    assert int(figures["samples"]) > 0  # py-spy saw the gunicorn workers
+
+
+def test_sequential_benchmark_smoke() -> None:
+    figures = run_bench("sequential.py", "--seconds", "1", "--rounds", "1")
+    assert figures["errors"] == "0"
+    assert int(figures["stored"]) > 0
+
+
+def test_burst_benchmark_smoke() -> None:
+    figures = run_bench("burst.py", "--events", "150", "--connections", "3", "--rates", "20", "--window", "2")
+    assert figures["3conn_errors"] == "0.00"
+    assert float(figures["3conn_drained_s"]) > 0  # every event reached `processed`

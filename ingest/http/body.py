@@ -11,9 +11,9 @@ hundred almost complete 1 MiB bodies hold hundreds of MiB.
 from __future__ import annotations
 
 import contextlib
+import io
 import socket
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 from gunicorn.http.errors import NoMoreData, ParseException
@@ -63,6 +63,10 @@ class BodyReader:
         self.timeout = timeout
         self.budget = budget
         self._cooperative = gevent_active()
+        if self._cooperative:  # gevent workers; the development server and test clients get no deadline
+            import gevent
+
+            self._gevent = gevent
 
     def read(self, environ: dict[str, Any]) -> bytes:
         declared = _content_length(environ)
@@ -72,48 +76,55 @@ class BodyReader:
         if declared is None and not environ.get("wsgi.input_terminated"):
             return b""  # neither a length nor a server that knows where the body ends (WSGI: no body)
         stream = environ["wsgi.input"]
+        # A deadline costs a timer (and used to cost an exception object) per request; a body the server
+        # already holds in memory (gunicorn reads ahead with the headers: nearly every webhook) is read
+        # without waiting for the client, so only a body still to arrive gets one.
+        timer = None
+        if self._cooperative and (declared is None or _buffered_bytes(stream) < declared):
+            timer = self._gevent.Timeout(self.timeout)  # raises itself; the 408 is built only if it fires
+            timer.start()
         reserved = 0
         chunks: list[bytes] = []
         received = 0
         try:
-            with self._deadline(environ):
-                while True:
-                    want = min(CHUNK, self.limit + 1) if declared is None else declared - received
-                    if want <= 0:
-                        break
-                    if not self.budget.take(want):
-                        stop_reading(environ)  # else gunicorn would read (and drop) the whole body anyway
-                        raise WebhookRejected(
-                            503, "server_busy", "too many bodies in flight; retry later", retry_after=1
-                        )
-                    reserved += want
-                    data = _read(stream, want, environ)
-                    if not data:
-                        break
-                    chunks.append(data)
-                    received += len(data)
-                    if received > self.limit:  # only a chunked body gets here
-                        stop_reading(environ)
-                        raise too_large(self.limit)
+            while True:
+                want = min(CHUNK, self.limit + 1) if declared is None else declared - received
+                if want <= 0:
+                    break
+                if not self.budget.take(want):
+                    stop_reading(environ)  # else gunicorn would read (and drop) the whole body anyway
+                    raise WebhookRejected(503, "server_busy", "too many bodies in flight; retry later", retry_after=1)
+                reserved += want
+                data = _read(stream, want, environ)
+                if not data:
+                    break
+                chunks.append(data)
+                received += len(data)
+                if received > self.limit:  # only a chunked body gets here
+                    stop_reading(environ)
+                    raise too_large(self.limit)
+        except BaseException as error:
+            if timer is not None and error is timer:
+                stop_reading(environ)
+                raise BodyTimeout(self.timeout) from None
+            raise
         finally:
+            if timer is not None:
+                timer.cancel()
             self.budget.give(reserved)
         if declared is not None and received < declared:  # the client closed early: never a shorter body
             raise WebhookRejected(400, "malformed_body", "the body ended before its declared length")
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    @contextlib.contextmanager
-    def _deadline(self, environ: dict[str, Any]) -> Iterator[None]:
-        if not self._cooperative:  # the development server and test clients: no deadline
-            yield
-            return
-        import gevent
 
-        try:
-            with gevent.Timeout(self.timeout, BodyTimeout(self.timeout)):
-                yield
-        except BodyTimeout:
-            stop_reading(environ)
-            raise
+def _buffered_bytes(stream: Any) -> int:
+    """Body bytes gunicorn already holds for a request of known length (its read-ahead); 0 when unknown,
+    which arms the deadline: only gunicorn's own body reader is looked into."""
+    reader = getattr(stream, "reader", None)
+    buffer = getattr(getattr(reader, "unreader", None), "buf", None)
+    if type(reader).__name__ != "LengthReader" or not isinstance(buffer, io.BytesIO):
+        return 0
+    return buffer.getbuffer().nbytes
 
 
 def _read(stream: Any, size: int, environ: dict[str, Any]) -> bytes:

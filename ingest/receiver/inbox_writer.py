@@ -15,7 +15,6 @@ import os
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
 
@@ -56,6 +55,45 @@ def database_unavailable() -> WebhookRejected:
     )
 
 
+class Answer:
+    """Where the writer puts one request's answer: a lock taken at creation and released when answered.
+
+    `concurrent.futures.Future` builds a `Condition` (a re-entrant lock and a waiter list) per request and
+    another lock per wait; this is one lock, which also wakes a greenlet or a thread waiting on it.
+    """
+
+    __slots__ = ("_error", "_lock", "_set", "_value")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+        self._set = False
+        self._value: Accepted | None = None
+        self._error: BaseException | None = None
+
+    def done(self) -> bool:
+        return self._set
+
+    def set_result(self, value: Accepted) -> None:
+        if not self._set:
+            self._value, self._set = value, True
+            self._lock.release()
+
+    def set_exception(self, error: BaseException) -> None:
+        if not self._set:
+            self._error, self._set = error, True
+            self._lock.release()
+
+    def result(self, timeout: float) -> Accepted:
+        """The answer, or `TimeoutError` when none came within `timeout` seconds."""
+        if not self._lock.acquire(timeout=timeout):
+            raise TimeoutError
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        return self._value
+
+
 class InboxWriter:
     """One writer thread per process (started lazily, and again after a fork)."""
 
@@ -71,7 +109,7 @@ class InboxWriter:
         self.publisher = publisher
         self.max_batch = max_batch
         self.idle_release_seconds = idle_release_seconds
-        self._queue: queue.SimpleQueue[tuple[NewEvent, Future]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[NewEvent, Answer]] = queue.SimpleQueue()
         self._pid: int | None = None
         self._start_lock = threading.Lock()
         self._connection: Connection | None = None  # the writer thread's own; only it touches it
@@ -80,7 +118,7 @@ class InboxWriter:
     def submit(self, event: NewEvent) -> Accepted:
         """Store (and enqueue) one event; raises `WebhookRejected` when it could not be made durable."""
         self._ensure_thread()
-        future: Future[Accepted] = Future()
+        future = Answer()
         self._queue.put((event, future))
         try:
             return future.result(timeout=WAIT_SECONDS)
@@ -121,7 +159,7 @@ class InboxWriter:
                     if not future.done():
                         future.set_exception(error)
 
-    def _flush(self, batch: list[tuple[NewEvent, Future]]) -> None:
+    def _flush(self, batch: list[tuple[NewEvent, Answer]]) -> None:
         # Rows to be published are stored as `enqueued` right away, which saves a second commit per batch;
         # if the publish then fails they are put back to `received`, where the sweeper looks for them.
         try:
@@ -152,7 +190,7 @@ class InboxWriter:
         for (_, future), answer in zip(batch, answers, strict=True):
             future.set_result(answer)
 
-    def _refuse(self, batch: list[tuple[NewEvent, Future]], error: Exception) -> None:
+    def _refuse(self, batch: list[tuple[NewEvent, Answer]], error: Exception) -> None:
         """The batch statement failed: 503 for all when the database is the problem, else isolate the culprit.
 
         Validation before the batch catches what we know PostgreSQL refuses; anything else that is about the

@@ -1,7 +1,9 @@
-"""The inbox (`WebhookEvent`), one package: `rows` stores, locks and marks rows on the hot path, `maintenance`
-claims stranded rows for the sweeper and drops old payloads, `replay` finds and resets rows for a replay,
-`queries` reads them for workers, jobs and the CLI, `browser` pages through them for the console."""
+"""The inbox (`WebhookEvent`), one package: `rows` stores, locks and marks rows on the hot path (`attempts`
+sends the worker's statements in fewer round trips), `maintenance` claims stranded rows for the sweeper and
+drops old payloads, `replay` finds and resets rows for a replay, `queries` reads them for workers, jobs and
+the CLI, `browser` pages through them for the console."""
 
+from models.inbox.attempts import finish_and_commit, open_and_lock
 from models.inbox.maintenance import claim_lost, claim_stranded, drop_old_payloads, touch_enqueued
 from models.inbox.queries import (
     backlog,
@@ -18,7 +20,6 @@ from models.inbox.rows import (
     NewEvent,
     count_lost_attempt,
     finish,
-    lock,
     lock_if_free,
     mark_received_many,
     record_failure,
@@ -38,11 +39,12 @@ __all__ = [
     "find",
     "find_by_event_id",
     "finish",
+    "finish_and_commit",
     "get",
     "last_received",
-    "lock",
     "lock_if_free",
     "mark_received_many",
+    "open_and_lock",
     "record_failure",
     "replayable_ids",
     "reset_for_replay",

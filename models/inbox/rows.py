@@ -101,39 +101,36 @@ class LockedEvent:
     processedAt: dt.datetime | None = None
 
 
-_LOCK = text(
+LOCK_ROW = text(
     """SELECT id, provider, "eventId", "eventType", payload, status, "occurredAt", "receivedAt", attempts
        FROM "WebhookEvent" WHERE id = :id FOR UPDATE"""
 )
-_FINISH = text(
+FINISH_ROW = text(
     """UPDATE "WebhookEvent" SET status = :status, attempts = attempts + 1, "lastError" = :code,
               "lastErrorDetail" = :detail, "processedAt" = :now, "updatedAt" = :now
        WHERE id = :id"""
 )
 
 
-def lock(session: Session, row_id: str) -> LockedEvent | None:
-    """The row, locked until the end of the transaction (concurrent workers queue up behind it)."""
-    row = session.execute(_LOCK, {"id": row_id}).one_or_none()
-    return LockedEvent(*row) if row is not None else None
-
-
 def lock_if_free(session: Session, row_id: str) -> LockedEvent | None:
     """The row, locked, or None when it is missing or another transaction holds it (that one applies it):
     for taking a second row after other locks without risking a deadlock."""
-    row = session.execute(text(_LOCK.text + " SKIP LOCKED"), {"id": row_id}).one_or_none()
+    row = session.execute(text(LOCK_ROW.text + " SKIP LOCKED"), {"id": row_id}).one_or_none()
     return LockedEvent(*row) if row is not None else None
 
 
 def finish(session: Session, event: LockedEvent, status: EventStatus, reason: tuple[str, str] | None = None) -> None:
     """Mark a locked row processed or ignored, in the transaction that applied its effects; `reason`
     (code, detail) says why an event was ignored by a policy, so that it stays findable and replayable."""
+    session.execute(FINISH_ROW, marked(event, status, reason))
+
+
+def marked(event: LockedEvent, status: EventStatus, reason: tuple[str, str] | None) -> dict[str, Any]:
+    """The `FINISH_ROW` parameters; `event` shows the new state (discarded with it if the statement fails)."""
     now = utcnow()
     code, detail = reason or (None, None)
-    session.execute(_FINISH, {"id": event.id, "status": status.value, "now": now, "code": code, "detail": detail})
-    event.status = status.value
-    event.attempts += 1
-    event.processedAt = now
+    event.status, event.attempts, event.processedAt = status.value, event.attempts + 1, now
+    return {"id": event.id, "status": status.value, "now": now, "code": code, "detail": detail}
 
 
 def record_failure(

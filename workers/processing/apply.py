@@ -4,7 +4,7 @@ One transaction: lock the inbox row → return if already final → run the hand
 (provider, eventType) → mark the row. Effects and the `processed` mark commit together, so a crash at
 any point leaves either nothing or everything; a redelivered task finds the row final and stops.
 
-Lock order (deadlock freedom): every transaction takes the inbox row first (`inbox.lock`), then entity
+Lock order (deadlock freedom): every transaction takes the inbox row first (`inbox.open_and_lock`), then entity
 rows in one fixed order: `EntityVersion` → `User` → `CreditBalance` → `CreditGrant` / `UsageHistory`.
 Handlers lock at most one entity of each kind per event, through the `models` modules, in that order;
 the one exception, a user upsert that releases its email from another `User` row, locks both rows at once
@@ -39,7 +39,7 @@ from ingest.config.database import default_engine
 from ingest.config.settings import Settings, get_settings
 from ingest.observability.error_origin import error_origin
 from models import inbox
-from models.db import transaction
+from models.db import transaction, transaction_in_trips
 from models.status import FINAL_STATUSES, REPLAYABLE_STATUSES, EventStatus, Failure
 from workers.handlers import HANDLERS, HandlerContext
 from workers.processing import telemetry
@@ -142,10 +142,16 @@ def _apply(row_id: str, engine: Engine, settings: Settings, seen: list[SeenEvent
 
 
 def _apply_once(row_id: str, engine: Engine, context: HandlerContext, seen: list[SeenEvent]) -> Outcome:
+    """BEGIN, the timeouts and the row lock go in one round trip, the `processed` mark and COMMIT in another."""
     settings = context.settings
-    with transaction(engine) as session:
-        bound_transaction(session, settings)
-        event = inbox.lock(session, row_id)
+    with transaction_in_trips(engine) as trips:
+        session = trips.session
+        event = inbox.open_and_lock(
+            trips,
+            row_id,
+            lock_timeout_ms=settings.db_lock_timeout_ms,
+            statement_timeout_ms=settings.db_statement_timeout_ms,
+        )
         if event is None:
             return Outcome("missing")
         seen.append(SeenEvent(event.provider, event.eventId, event.eventType, event.receivedAt, event.processedAt))
@@ -155,16 +161,16 @@ def _apply_once(row_id: str, engine: Engine, context: HandlerContext, seen: list
             return Outcome(f"skipped_{event.status}")  # only `replay` makes these pending again
         handler = HANDLERS.get((event.provider, event.eventType))
         if handler is None:
-            inbox.finish(session, event, EventStatus.IGNORED)
+            inbox.finish_and_commit(trips, event, EventStatus.IGNORED)
             seen[0].processedAt = event.processedAt
             return Outcome("ignored")
         try:
             handler(session, event, context)
         except IgnoredByPolicy as ignored:  # raised before any credit change; logs and links written commit
-            inbox.finish(session, event, EventStatus.IGNORED, (ignored.code, ignored.detail))
+            inbox.finish_and_commit(trips, event, EventStatus.IGNORED, (ignored.code, ignored.detail))
             seen[0].processedAt = event.processedAt
             return Outcome("ignored")
-        inbox.finish(session, event, EventStatus.PROCESSED)
+        inbox.finish_and_commit(trips, event, EventStatus.PROCESSED)
         seen[0].processedAt = event.processedAt
         return Outcome("processed")
 
