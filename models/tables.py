@@ -110,6 +110,7 @@ class AsaasSubscriptionLink(Base):
     sourceEventId: Mapped[str | None]
     createdAt: Mapped[created_at]
     updatedAt: Mapped[updated_at]
+    cycle: Mapped[str | None]  # WEEKLY … YEARLY, from the latest subscription event (migration 0015)
 
 
 class AsaasCheckoutLink(Base):
@@ -171,7 +172,12 @@ class CreditLot(Base):
     """
 
     __tablename__ = "CreditLot"
-    __table_args__ = (Index(None, "creditBalanceId"), Index(None, "grantKey"), Index(None, "expiresAt"))
+    __table_args__ = (
+        Index(None, "creditBalanceId"),
+        Index(None, "grantKey"),
+        Index(None, "expiresAt"),
+        Index(None, "provisionalCycleOf"),
+    )
 
     id: Mapped[str_id]
     userId: Mapped[str]
@@ -188,6 +194,7 @@ class CreditLot(Base):
     expiredAt: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     voidedAt: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     createdAt: Mapped[created_at]
+    provisionalCycleOf: Mapped[str | None]  # Asaas subscription whose unknown cycle counted MONTHLY (0015)
 
 
 class CreditLotDraw(Base):

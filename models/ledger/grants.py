@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from models.base import new_id, utcnow
-from models.ledger import lots
+from models.ledger import lots, periods
 from models.ledger.balances import ensure_balance, write_ledger_row
 from models.prisma import OperationType
 
@@ -172,6 +172,9 @@ def grant_once(
         added=amount,
         details={**details, "grantKey": key, "planCredits": amount, "lotCategory": category},
     )
+    if plan_period and plan_period.provisional_of:
+        periods.mark_provisional(session, balance_id=balance_id, grant_key=key,
+                                 subscription_id=plan_period.provisional_of)  # fmt: skip
     if plan_period:
         _renew(session, user_id, balance_id, key, terms, details)
     removed = _apply_pending(session, key, user_id, amount, details)

@@ -60,6 +60,7 @@ class Period:
 
     start: dt.datetime
     end: dt.datetime
+    provisional_of: str | None = None  # the Asaas subscription whose cycle is not known yet (counted MONTHLY)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from models.inbox import LockedEvent
 from workers.handlers import asaas_checkout
 from workers.handlers.asaas_charges import Charge, charge_for, refunded_fraction, share
 from workers.handlers.asaas_payloads import AsaasPayment, AsaasPaymentEnvelope, AsaasSubscriptionEnvelope
-from workers.handlers.periods import asaas_period
+from workers.handlers.periods import asaas_period, cycle_end, known_cycle
 from workers.processing.errors import IgnoredByPolicy, PermanentError
 
 if TYPE_CHECKING:
@@ -117,6 +117,16 @@ def _positive_value(payment: AsaasPayment) -> None:
         raise PermanentError("invalid_payload", f"payment {payment.id}: payment.value must be a positive amount")
 
 
+def _period(session: Session, payment: AsaasPayment) -> ledger.Period | None:
+    """A subscription payment's period, with the cycle its subscription's events stored (if any yet)."""
+    if not payment.subscription:
+        return None
+    ledger.lock_subscription(session, payment.subscription)
+    link = billing_links.subscription_link(session, payment.subscription)
+    cycle = link.cycle if link is not None else None
+    return asaas_period(payment.dueDate, cycle, next_due_date=payment.nextDueDate, subscription_id=payment.subscription)
+
+
 def _deletable(charge: Charge, payment: AsaasPayment) -> str:
     """The grant a deletion or restore acts on: the charge's own (one installment acts on its payment only)."""
     return f"asaas:payment:{payment.id}" if charge.installment else charge.grant_key
@@ -151,7 +161,7 @@ def payment_event(session: Session, event: LockedEvent, context: HandlerContext)
         change = ledger.grant_once(
             session, key=charge.grant_key, plan_id=plan.id, amount=plan.credits,
             details=details, terms=terms,
-            period=asaas_period(payment.dueDate, None) if payment.subscription else None, **who,
+            period=_period(session, payment), **who,
         )  # fmt: skip
         metadata["granted"] = change.added if change.applied else 0
     elif event.eventType == DELETION:
@@ -215,6 +225,7 @@ def subscription_event(session: Session, event: LockedEvent, context: HandlerCon
         subscription.id,
         subscription.paymentLink,
     )
+    ledger.lock_subscription(session, subscription.id)
     billing_links.remember_asaas_subscription(
         session,
         subscription_id=subscription.id,
@@ -223,7 +234,12 @@ def subscription_event(session: Session, event: LockedEvent, context: HandlerCon
         customer_id=subscription.customer,
         external_reference=subscription.externalReference,
         source_event_id=event.id,
+        cycle=known_cycle(subscription.cycle),
     )
+    cycle = known_cycle(subscription.cycle)
+    if cycle is not None:  # payments granted before the cycle was known counted MONTHLY
+        ledger.correct_provisional(session, subscription_id=subscription.id, grace=context.settings.plan_credits_grace,
+                                   period_end=lambda start: cycle_end(start, cycle))  # fmt: skip
     status = SUBSCRIPTION_EVENT_STATUS.get(event.eventType) or SUBSCRIPTION_STATUS.get(
         (subscription.status or "").upper(), "updated"
     )

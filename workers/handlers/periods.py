@@ -18,15 +18,42 @@ def add_months(day: dt.date, months: int) -> dt.date:
     return day.replace(year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1]))
 
 
-def asaas_period(due_date: str | None, cycle: str | None) -> Period | None:
-    """`[dueDate, dueDate + cycle)`; a cycle not known (yet) counts as MONTHLY. None without a valid due date."""
-    try:
-        start = dt.date.fromisoformat(due_date or "")
-    except ValueError:
+def known_cycle(cycle: str | None) -> str | None:
+    """An Asaas subscription cycle pedro-ingest knows (`WEEKLY` … `YEARLY`), else None."""
+    cycle = (cycle or "").strip().upper()
+    return cycle if cycle in MONTHS or cycle in DAYS else None
+
+
+def cycle_end(start: dt.datetime, cycle: str | None) -> dt.datetime:
+    """The end of a period of `cycle` (not known: MONTHLY) that starts at `start`, in calendar terms."""
+    cycle = known_cycle(cycle) or "MONTHLY"
+    if cycle in DAYS:
+        return start + dt.timedelta(days=DAYS[cycle])
+    return dt.datetime.combine(add_months(start.date(), MONTHS[cycle]), start.time())
+
+
+def _asaas_date(raw: str | None) -> dt.date | None:
+    """Asaas writes `YYYY-MM-DD` in payments and `DD/MM/YYYY` in some subscription fields."""
+    for pattern in ("%Y-%m-%d", "%d/%m/%Y"):
+        try:
+            return dt.datetime.strptime((raw or "").strip(), pattern).date()
+        except ValueError:
+            continue
+    return None
+
+
+def asaas_period(
+    due_date: str | None, cycle: str | None, *, next_due_date: str | None = None, subscription_id: str | None = None
+) -> Period | None:
+    """`[dueDate, dueDate + cycle)`; `nextDueDate` only when there is no `dueDate`. A cycle not known (yet)
+    counts as MONTHLY and the period is provisional (`subscription_id`'s event corrects it). None without a
+    valid date."""
+    day = _asaas_date(due_date) if due_date else _asaas_date(next_due_date)
+    if day is None:
         return None
-    cycle = (cycle or "MONTHLY").upper()
-    end = start + dt.timedelta(days=DAYS[cycle]) if cycle in DAYS else add_months(start, MONTHS.get(cycle, 1))
-    return Period(dt.datetime.combine(start, dt.time()), dt.datetime.combine(end, dt.time()))
+    start = dt.datetime.combine(day, dt.time())
+    provisional = subscription_id if known_cycle(cycle) is None else None
+    return Period(start, cycle_end(start, cycle), provisional_of=provisional)
 
 
 def clerk_period(period_start: int | None, period_end: int | None) -> Period | None:
