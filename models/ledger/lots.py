@@ -79,6 +79,16 @@ def plan_expiry(period: Period, grace: int, now: dt.datetime) -> dt.datetime:
     return max(period.end, now) + dt.timedelta(seconds=grace)
 
 
+def lot_expiry(category: str, period: Period | None, grace: int, now: dt.datetime) -> dt.datetime | None:
+    """A plan lot: its period's end plus the grace. A trial lot: its trial's end (no renewal to wait for).
+    Either never sooner than a grace after the grant; without a period, and for other lots, never."""
+    if period is None or category not in ("plan", "trial"):
+        return None
+    if category == "plan":
+        return plan_expiry(period, grace, now)
+    return max(period.end, now + dt.timedelta(seconds=grace))
+
+
 def add(
     session: Session,
     *,

@@ -128,6 +128,8 @@ def _grant_trial(session: Session, event: LockedEvent, context: HandlerContext, 
         plan_id=plan.id if plan else None,
         amount=credits,
         source_event_id=event.id,
+        terms=ledger.LotTerms(context.settings.plan_credits_grace),
+        period=clerk_period(item.period_start, item.period_end),  # the trial's; none: the lot never expires
         details={"kind": "trial_grant", "provider": "clerk", "subscriptionItemId": item.id,
                  "eventId": event.eventId, "eventType": event.eventType},
     )  # fmt: skip
