@@ -5,7 +5,11 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 
+from sqlalchemy.orm import Session
+
+from models import billing_links, ledger
 from models.ledger import Period
+from workers.handlers.asaas_payloads import AsaasPayment
 
 MONTHS = {"MONTHLY": 1, "BIMONTHLY": 2, "QUARTERLY": 3, "SEMIANNUALLY": 6, "YEARLY": 12}
 DAYS = {"WEEKLY": 7, "BIWEEKLY": 14}
@@ -62,3 +66,14 @@ def clerk_period(period_start: int | None, period_end: int | None) -> Period | N
         return None
     to_utc = lambda ms: dt.datetime.fromtimestamp(ms / 1000, dt.UTC).replace(tzinfo=None)  # noqa: E731
     return Period(to_utc(period_start), to_utc(period_end))
+
+
+def asaas_payment_period(session: Session, payment: AsaasPayment) -> Period | None:
+    """A subscription payment's period, with the cycle its subscription's events stored (if any yet); the
+    subscription's lock keeps the event that stores the cycle from correcting lots before this one is marked."""
+    if not payment.subscription:
+        return None
+    ledger.lock_subscription(session, payment.subscription)
+    link = billing_links.subscription_link(session, payment.subscription)
+    cycle = link.cycle if link is not None else None
+    return asaas_period(payment.dueDate, cycle, next_due_date=payment.nextDueDate, subscription_id=payment.subscription)
