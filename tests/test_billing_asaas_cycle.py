@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -20,18 +21,20 @@ CREDITS = 500
 GRACE = dt.timedelta(seconds=259200)  # PLAN_CREDITS_GRACE's default
 
 
-def _subscription(clerk_id: str, plan_id: str, cycle: str, event_type: str = "SUBSCRIPTION_CREATED") -> tuple:
+def _subscription(
+    clerk_id: str, plan_id: str, cycle: str, event_type: str = "SUBSCRIPTION_CREATED"
+) -> tuple[str, dict[str, Any]]:
     subscription = f"sub_{secrets.token_hex(5)}"
     return subscription, _cycle_event(event_type, subscription, clerk_id, plan_id, cycle)
 
 
-def _cycle_event(event_type: str, subscription: str, clerk_id: str, plan_id: str, cycle: str) -> dict:
+def _cycle_event(event_type: str, subscription: str, clerk_id: str, plan_id: str, cycle: str) -> dict[str, Any]:
     event = asaas_subscription_event(event_type, subscription, external_reference=f"{clerk_id}|plan:{plan_id}")
     event["subscription"]["cycle"] = cycle
     return event
 
 
-def _paid(subscription: str, due_date: str | None, next_due_date: str | None = None) -> dict:
+def _paid(subscription: str, due_date: str | None, next_due_date: str | None = None) -> dict[str, Any]:
     event = asaas_payment_event("PAYMENT_RECEIVED", f"pay_{secrets.token_hex(6)}", subscription=subscription)
     event["payment"]["dueDate"] = due_date
     if next_due_date is not None:
@@ -39,7 +42,7 @@ def _paid(subscription: str, due_date: str | None, next_due_date: str | None = N
     return event
 
 
-def _plan_lots(engine: Engine, user_id: str) -> list[tuple]:
+def _plan_lots(engine: Engine, user_id: str) -> list[tuple[Any, ...]]:
     return rows(
         engine,
         """SELECT category, "effectiveAt", "periodEnd", "expiresAt" FROM "CreditLot"
@@ -52,7 +55,7 @@ def _at(day: str) -> dt.datetime:
     return dt.datetime.fromisoformat(day)
 
 
-def test_a_known_cycle_sets_the_period_end(engine, worker, receiver_url) -> None:
+def test_a_known_cycle_sets_the_period_end(engine: Engine, worker: object, receiver_url: str) -> None:
     user_id, clerk_id = make_user(engine, 0)
     plan_id = make_plan(engine, CREDITS)
     subscription, created = _subscription(clerk_id, plan_id, "YEARLY")
@@ -66,7 +69,7 @@ def test_a_known_cycle_sets_the_period_end(engine, worker, receiver_url) -> None
 
 
 def test_an_unknown_cycle_counts_as_monthly_until_the_subscription_event_corrects_the_live_lot(
-    engine, worker, receiver_url
+    engine: Engine, worker: object, receiver_url: str
 ) -> None:
     user_id, clerk_id = make_user(engine, 0)
     plan_id = make_plan(engine, CREDITS)
@@ -88,7 +91,7 @@ def test_an_unknown_cycle_counts_as_monthly_until_the_subscription_event_correct
     assert_balance_matches_ledger(engine, user_id, 0)
 
 
-def test_next_due_date_counts_only_without_a_due_date(engine, worker, receiver_url) -> None:
+def test_next_due_date_counts_only_without_a_due_date(engine: Engine, worker: object, receiver_url: str) -> None:
     user_id, clerk_id = make_user(engine, 0)
     plan_id = make_plan(engine, CREDITS)
     subscription, created = _subscription(clerk_id, plan_id, "WEEKLY")

@@ -20,7 +20,7 @@ from workers.jobs import reconcile as service
 
 
 def owed(engine: Engine, user_id: str) -> int:
-    return scalar(engine, 'SELECT COALESCE(sum(remaining), 0) FROM "CreditDebt" WHERE "userId" = :u', u=user_id)
+    return int(scalar(engine, 'SELECT COALESCE(sum(remaining), 0) FROM "CreditDebt" WHERE "userId" = :u', u=user_id))
 
 
 def credit_without_repaying(engine: Engine, user_id: str, amount: int) -> None:

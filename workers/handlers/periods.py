@@ -64,8 +64,11 @@ def clerk_period(period_start: int | None, period_end: int | None) -> Period | N
     """Clerk's `period_start` / `period_end` (epoch milliseconds); None unless both are there."""
     if period_start is None or period_end is None or period_end <= period_start:
         return None
-    to_utc = lambda ms: dt.datetime.fromtimestamp(ms / 1000, dt.UTC).replace(tzinfo=None)  # noqa: E731
-    return Period(to_utc(period_start), to_utc(period_end))
+    return Period(_utc(period_start), _utc(period_end))
+
+
+def _utc(ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).replace(tzinfo=None)
 
 
 def asaas_payment_period(session: Session, payment: AsaasPayment) -> Period | None:
