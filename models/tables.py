@@ -154,7 +154,8 @@ class CreditLot(Base):
     """One grant's credits (migration 0011): a balance is the sum of its live lots' `remaining`.
 
     Written only by the lot functions in the database (`pedro_lots_*`, `pedro_credit_*`), which every
-    balance writer calls. Live: neither `expiredAt` nor `voidedAt` set.
+    balance writer calls, and by `models.ledger.periods` (a provisional period's end and expiry, under the
+    balance's lock). Live: neither `expiredAt` nor `voidedAt` set.
     """
 
     __tablename__ = "CreditLot"
