@@ -153,13 +153,14 @@ def resolve_asaas(
 _REMEMBER = text(
     """
     INSERT INTO "AsaasSubscriptionLink" (id, "asaasSubscriptionId", "userId", "planId", "asaasCustomerId",
-                                         "externalReference", "sourceEventId", "createdAt", "updatedAt")
+                                         "externalReference", "sourceEventId", cycle, "createdAt", "updatedAt")
     VALUES (:id, :subscription_id, :user_id, :plan_id, :customer_id, :external_reference, :source_event_id,
-            :now, :now)
+            :cycle, :now, :now)
     ON CONFLICT ("asaasSubscriptionId") DO UPDATE
        SET "userId" = EXCLUDED."userId", "planId" = COALESCE(EXCLUDED."planId", "AsaasSubscriptionLink"."planId"),
            "asaasCustomerId" = EXCLUDED."asaasCustomerId",
            "externalReference" = COALESCE(EXCLUDED."externalReference", "AsaasSubscriptionLink"."externalReference"),
+           cycle = COALESCE(EXCLUDED.cycle, "AsaasSubscriptionLink".cycle),
            "sourceEventId" = EXCLUDED."sourceEventId", "updatedAt" = EXCLUDED."updatedAt"
     """
 )
@@ -174,8 +175,9 @@ def remember_asaas_subscription(
     customer_id: str | None,
     external_reference: str | None,
     source_event_id: str | None,
+    cycle: str | None = None,
 ) -> None:
-    """Store (or refresh) the subscription → user/plan link used by later payments."""
+    """Store (or refresh) the subscription → user/plan link (and its cycle) used by later payments."""
     session.execute(
         _REMEMBER,
         {
@@ -188,6 +190,7 @@ def remember_asaas_subscription(
             if isinstance(external_reference, str) and len(external_reference) <= EXTERNAL_REFERENCE_MAX
             else None,
             "source_event_id": source_event_id,
+            "cycle": cycle,
             "now": utcnow(),
         },
     )

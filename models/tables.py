@@ -96,6 +96,7 @@ class AsaasSubscriptionLink(Base):
     sourceEventId: Mapped[str | None]
     createdAt: Mapped[created_at]
     updatedAt: Mapped[updated_at]
+    cycle: Mapped[str | None]  # WEEKLY … YEARLY, from the latest subscription event (migration 0015)
 
 
 class AsaasCheckoutLink(Base):
@@ -153,11 +154,17 @@ class CreditLot(Base):
     """One grant's credits (migration 0011): a balance is the sum of its live lots' `remaining`.
 
     Written only by the lot functions in the database (`pedro_lots_*`, `pedro_credit_*`), which every
-    balance writer calls. Live: neither `expiredAt` nor `voidedAt` set.
+    balance writer calls, and by `models.ledger.periods` (a provisional period's end and expiry, under the
+    balance's lock). Live: neither `expiredAt` nor `voidedAt` set.
     """
 
     __tablename__ = "CreditLot"
-    __table_args__ = (Index(None, "creditBalanceId"), Index(None, "grantKey"), Index(None, "expiresAt"))
+    __table_args__ = (
+        Index(None, "creditBalanceId"),
+        Index(None, "grantKey"),
+        Index(None, "expiresAt"),
+        Index(None, "provisionalCycleOf"),
+    )
 
     id: Mapped[str_id]
     userId: Mapped[str]
@@ -174,6 +181,7 @@ class CreditLot(Base):
     expiredAt: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     voidedAt: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     createdAt: Mapped[created_at]
+    provisionalCycleOf: Mapped[str | None]  # Asaas subscription whose unknown cycle counted MONTHLY (0015)
 
 
 class CreditLotDraw(Base):

@@ -7,6 +7,7 @@ Real receiver, worker, PostgreSQL and Redis; policy variants run the same proces
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 import secrets
 
@@ -32,6 +33,7 @@ from tests.support.ledger import (
 )
 from tests.support.processes import wait_for
 from tests.support.servers import REDIS_URL, rows
+from workers.jobs.expire_credits import expire_credits
 from workers.processing.apply import process_event
 
 OFFICIAL = FIXTURES / "official"
@@ -134,6 +136,26 @@ def test_trial_credits_setting_grants_its_amount_once_per_item(engine, subscribe
     assert balance(engine, user_id) == OPENING + 50
     assert_balance_matches_ledger(engine, user_id, OPENING)
     assert_no_drift(engine, clerk_id)
+
+
+def test_trial_credits_expire_with_the_trial_period_when_the_payload_gives_it_else_never(engine, subscriber) -> None:
+    user_id, clerk_id, clerk_plan = subscriber
+    settings = load_settings(clerk_trial_credits=50)
+    start = 4_070_908_800_000  # 2099-01-01 UTC, in milliseconds
+    dated, undated = f"csub_item_{secrets.token_hex(4)}", f"csub_item_{secrets.token_hex(4)}"
+    for item, period_end in ((dated, start + 14 * 86_400_000), (undated, None)):
+        event = trial_events(clerk_id, clerk_plan, item)[0]
+        event["data"].update(period_start=start, period_end=period_end)
+        row_id = store_event(engine, event, provider="clerk", event_type=event["type"])
+        assert process_event(row_id, engine=engine, settings=settings).status == "processed"
+
+    trial_lots = rows(engine, """SELECT "grantKey", "expiresAt" FROM "CreditLot" WHERE category = 'trial'
+                                 AND "userId" = :u ORDER BY "expiresAt" NULLS LAST""", u=user_id)  # fmt: skip
+    assert trial_lots == [(f"clerk:trial:{dated}", dt.datetime(2099, 1, 15)), (f"clerk:trial:{undated}", None)]
+    report = expire_credits(engine=engine, now=dt.datetime(2099, 1, 15), publish=False)
+    assert (report.lots, report.credits) == (1, 50)
+    assert balance(engine, user_id) == OPENING + 50
+    assert_balance_matches_ledger(engine, user_id, OPENING)
 
 
 def test_asaas_events_without_id_of_unhandled_types_are_ignored(engine, worker, receiver_url) -> None:

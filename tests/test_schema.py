@@ -45,6 +45,7 @@ OWN_INDEXES = {"WebhookEvent_provider_eventId_key", "WebhookEvent_status_receive
                "AsaasSubscriptionLink_userId_idx", "AsaasCheckoutLink_asaasCheckoutId_key",
                "AsaasCheckoutLink_userId_idx", "AsaasCheckoutLink_asaasSubscriptionId_idx",
                "CreditLot_creditBalanceId_idx", "CreditLot_grantKey_idx", "CreditLot_expiresAt_idx",
+               "CreditLot_provisionalCycleOf_idx",
                "CreditDebt_creditBalanceId_idx"}  # fmt: skip
 OWN_CONSTRAINTS = {
     ("WebhookEvent", "WebhookEvent_pkey"): ("p", "PRIMARY KEY (id)"),

@@ -9,6 +9,7 @@ are atomic SQL, never read-modify-write; each credit fact carries a unique `Cred
 - `grants`: keyed credit facts (signup, plan grants) and their reversals;
 - `restores`: deletions and restores of a charge;
 - `chargebacks`: chargebacks and won disputes;
+- `periods`: plan periods counted MONTHLY until their Asaas subscription's cycle is known;
 - `deductions`: the web app's deductions and refunds (database functions), for Python callers.
 """
 
@@ -25,6 +26,7 @@ from models.ledger.grants import (
     reverse_once,
 )
 from models.ledger.lots import LotTerms, Period
+from models.ledger.periods import correct_provisional, lock_subscription
 from models.ledger.restores import RestoreResult, deletion_key, restore_key, restore_once, reverse_deletion_once
 
 __all__ = [
@@ -38,11 +40,13 @@ __all__ = [
     "WonResult",
     "chargeback_key",
     "chargeback_won",
+    "correct_provisional",
     "deduct_credits",
     "deletion_key",
     "ensure_balance",
     "grant_once",
     "is_claimed",
+    "lock_subscription",
     "open_balance_with_signup_grant",
     "refund_credits",
     "restore_key",

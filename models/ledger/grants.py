@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from models.base import new_id, utcnow
-from models.ledger import lots
+from models.ledger import lots, periods
 from models.ledger.balances import ensure_balance, open_balance, write_ledger_row
 from models.ledger.facts import CreditFact
 from models.prisma import OperationType
@@ -125,7 +125,8 @@ def grant_once(
 ) -> CreditChange:
     """Grant a paid period's credits once per `key`, as a lot of its own, in the caller's transaction.
 
-    A plan period's lot (`period` given) expires at its end plus `terms.grace` and takes over up to
+    A trial's lot expires with its trial period (`period`), else never. A plan period's lot (`period` given)
+    expires at its end plus `terms.grace` and takes over up to
     `terms.rollover` of the older periods' rest (the rest expires with them). The key row's `amount` is
     what was added (the reversal reverses that). A key already claimed — by an earlier grant, or by a full
     reversal that arrived first — makes this a no-op. Reversals recorded before the grant without taking
@@ -140,9 +141,10 @@ def grant_once(
     terms = terms or lots.LotTerms()
     category = lots.grant_category(key, fact.details)
     plan_period = period if category == "plan" else None
-    expires_at = lots.plan_expiry(plan_period, terms.grace, utcnow()) if plan_period else None
+    dated = period if category in ("plan", "trial") else None
+    expires_at = lots.lot_expiry(category, dated, terms.grace, utcnow())
     balance_id = lots.add(session, user_id=fact.user_id, amount=amount, grant_key=key, category=category,
-                          expires_at=expires_at, plan_id=plan_id, period=plan_period)  # fmt: skip
+                          expires_at=expires_at, plan_id=plan_id, period=dated)  # fmt: skip
     write_ledger_row(
         session,
         user_id=fact.user_id,
@@ -151,6 +153,9 @@ def grant_once(
         added=amount,
         details={**fact.details, "grantKey": key, "planCredits": amount, "lotCategory": category},
     )
+    if plan_period and plan_period.provisional_of:
+        periods.mark_provisional(session, balance_id=balance_id, grant_key=key,
+                                 subscription_id=plan_period.provisional_of)  # fmt: skip
     if plan_period:
         _renew(session, fact.user_id, balance_id, key, terms, fact.details)
     removed = _apply_pending(session, key, fact.user_id, amount, fact.details)

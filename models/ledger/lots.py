@@ -60,6 +60,7 @@ class Period:
 
     start: dt.datetime
     end: dt.datetime
+    provisional_of: str | None = None  # the Asaas subscription whose cycle is not known yet (counted MONTHLY)
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,16 @@ class LotTerms:
 def plan_expiry(period: Period, grace: int, now: dt.datetime) -> dt.datetime:
     """Never sooner than a grace after the grant: a period paid late is still usable."""
     return max(period.end, now) + dt.timedelta(seconds=grace)
+
+
+def lot_expiry(category: str, period: Period | None, grace: int, now: dt.datetime) -> dt.datetime | None:
+    """A plan lot: its period's end plus the grace. A trial lot: its trial's end (no renewal to wait for).
+    Either never sooner than a grace after the grant; without a period, and for other lots, never."""
+    if period is None or category not in ("plan", "trial"):
+        return None
+    if category == "plan":
+        return plan_expiry(period, grace, now)
+    return max(period.end, now + dt.timedelta(seconds=grace))
 
 
 def add(

@@ -1,6 +1,7 @@
 """Data access for balance reconciliation: compare `CreditBalance` with its `UsageHistory` ledger and its lots.
 
 Second invariant: the balance (never below zero) equals the sum of its live `CreditLot` rows' `remaining`.
+Third: a debt (open `CreditDebt`) exists only while the balance is 0.
 A balance the web app created has no lot until its first write or the next run, which settles its lots
 (`pedro_lots_settle`: an `opening` lot, or an adjustment when lots and balance disagree).
 
@@ -42,7 +43,8 @@ DRIFT_KIND = "drift_correction"
 
 _STATE_COLUMNS = """
     b.id, b."userId", b."clerkUserId", b."creditsRemaining" AS balance,
-    COALESCE(l.total, 0) AS ledger, COALESCE(l.has_origin, false) AS has_origin, COALESCE(k.live, 0) AS lots
+    COALESCE(l.total, 0) AS ledger, COALESCE(l.has_origin, false) AS has_origin, COALESCE(k.live, 0) AS lots,
+    COALESCE(d.owed, 0) AS debt
 """
 _LIVE_LOTS = """SELECT sum(k.remaining)::bigint AS live FROM "CreditLot" k
                  WHERE k."expiredAt" IS NULL AND k."voidedAt" IS NULL"""
@@ -55,25 +57,31 @@ _LEDGER_LATERAL = f"""
          WHERE u."creditBalanceId" = b.id
     ) l ON true
     LEFT JOIN LATERAL ({_LIVE_LOTS} AND k."creditBalanceId" = b.id) k ON true
+    LEFT JOIN LATERAL (SELECT sum(d.remaining)::bigint AS owed FROM "CreditDebt" d
+                        WHERE d."creditBalanceId" = b.id AND d.remaining > 0) d ON true
 """
 # Every balance in one statement (one snapshot): the ledger is aggregated once (a hash aggregate, as a plain
 # SQL check would do it) and only what needs Python comes back: balances to open or drifted, and consistent
 # ones whose stamp no longer covers their current state (a ledger row or an update after `lastSyncedAt`).
 _SCAN = text(
     f"""
-    SELECT id, "userId", "clerkUserId", balance, ledger, has_origin, lots,
-           has_origin AND balance = ledger AND greatest(balance, 0) = lots AS consistent
+    SELECT id, "userId", "clerkUserId", balance, ledger, has_origin, lots, debt,
+           has_origin AND balance = ledger AND greatest(balance, 0) = lots AND NOT (debt > 0 AND balance > 0)
+             AS consistent
       FROM (SELECT b.id, b."userId", b."clerkUserId", b."creditsRemaining" AS balance,
                    COALESCE(l.total, 0) AS ledger, COALESCE(l.has_origin, false) AS has_origin,
-                   COALESCE(k.live, 0) AS lots,
+                   COALESCE(k.live, 0) AS lots, COALESCE(d.owed, 0) AS debt,
                    (l.last_entry > b."lastSyncedAt" OR b."updatedAt" > b."lastSyncedAt") AS changed
               FROM "CreditBalance" b
               LEFT JOIN (SELECT u."creditBalanceId" AS id, sum(-u."creditsUsed")::bigint AS total,
                                 bool_or({_ORIGIN}) AS has_origin, max(u.timestamp) AS last_entry
                            FROM "UsageHistory" u GROUP BY 1) l ON l.id = b.id
               LEFT JOIN (SELECT k."creditBalanceId" AS id, sum(k.remaining)::bigint AS live FROM "CreditLot" k
-                          WHERE k."expiredAt" IS NULL AND k."voidedAt" IS NULL GROUP BY 1) k ON k.id = b.id) s
-     WHERE NOT (has_origin AND balance = ledger AND greatest(balance, 0) = lots) OR changed
+                          WHERE k."expiredAt" IS NULL AND k."voidedAt" IS NULL GROUP BY 1) k ON k.id = b.id
+              LEFT JOIN (SELECT d."creditBalanceId" AS id, sum(d.remaining)::bigint AS owed FROM "CreditDebt" d
+                          WHERE d.remaining > 0 GROUP BY 1) d ON d.id = b.id) s
+     WHERE NOT (has_origin AND balance = ledger AND greatest(balance, 0) = lots AND NOT (debt > 0 AND balance > 0))
+        OR changed
     """
 )
 _COUNT = text('SELECT count(*) FROM "CreditBalance"')
@@ -88,6 +96,7 @@ _TOUCH = text(
     """
 )
 _SETTLE_LOTS = text("SELECT pedro_lots_settle(:id)")
+_REPAY = text("SELECT pedro_debt_repay(:id, :available)")
 _TOUCH_CHANGED = text("""UPDATE "CreditBalance" SET "lastSyncedAt" = :now, "updatedAt" = :now WHERE id = ANY(:ids)""")
 
 
@@ -102,6 +111,12 @@ class BalanceState:
     ledger: int
     has_origin: bool
     lots: int = 0  # Σ remaining of the balance's live credit lots
+    debt: int = 0  # credits still owed (open `CreditDebt` rows)
+
+    @property
+    def debt_drift(self) -> bool:
+        """A debt beside a positive balance: every writer repays debt first, so something went around them."""
+        return self.debt > 0 and self.balance > 0
 
     @property
     def lot_drift(self) -> int:
@@ -119,12 +134,14 @@ class BalanceState:
 
     @property
     def consistent(self) -> bool:
-        return self.has_origin and self.drift == 0 and self.lot_drift == 0
+        return self.has_origin and self.drift == 0 and self.lot_drift == 0 and not self.debt_drift
 
 
 def _states(rows: Sequence) -> list[BalanceState]:
     return [
-        BalanceState(r.id, r.userId, r.clerkUserId, int(r.balance), int(r.ledger), bool(r.has_origin), int(r.lots))
+        BalanceState(
+            r.id, r.userId, r.clerkUserId, int(r.balance), int(r.ledger), bool(r.has_origin), int(r.lots), int(r.debt)
+        )
         for r in rows
     ]
 
@@ -203,6 +220,12 @@ def record_adjustment(session: Session, state: BalanceState, run_id: str, kind: 
         added=state.drift,
         details={"kind": kind, "balance": state.balance, "ledgerBefore": state.ledger, "run": run_id},
     )
+
+
+def repay_debt(session: Session, state: BalanceState) -> int:
+    """Repay open debt from the balance (locked), oldest first, one `debt_repayment` ledger row each; the
+    balance and the ledger move together, so the state's `drift` is unchanged. Returns what was repaid."""
+    return int(session.execute(_REPAY, {"id": state.id, "available": max(state.balance, 0)}).scalar_one())
 
 
 def settle_lots(session: Session, state: BalanceState) -> None:

@@ -75,7 +75,7 @@ def output(done: subprocess.CompletedProcess[str]) -> str:
 def webapp_schema(*, as_of_0005: bool = False) -> str:
     """The seed schema with README's edits: the PostgreSQL index, enum values, back-relations, model blocks
     (`as_of_0005`: the blocks as they were at revision 0005, before 0006's table, 0007's index, 0009's table,
-    the lots of 0011 and the enum value of 0014)."""
+    the lots of 0011, the enum value of 0014 and the cycle of 0015)."""
     schema = SEED.read_text().replace(INDEX_AS_SEEDED, INDEX_FOR_POSTGRES)
     values = "".join(f"  {value}\n" for value in NEW_OPERATION_TYPES[: 3 if as_of_0005 else None])
     schema = schema.replace("  SHORTS_MEDIA\n}", f"  SHORTS_MEDIA\n{values}}}")
@@ -86,6 +86,7 @@ def webapp_schema(*, as_of_0005: bool = False) -> str:
         for later in ("CreditDeduction", "AsaasCheckoutLink", "CreditLot", "CreditLotDraw", "CreditDebt"):
             blocks = re.sub(rf"///[^\n]*\nmodel {later} \{{.*?\n\}}\n", "", blocks, flags=re.S)
         blocks = blocks.replace("  @@index([receivedAt])\n", "")
+        blocks = blocks.replace("  cycle               String?\n", "")
     return f"{schema}\n{blocks}"
 
 

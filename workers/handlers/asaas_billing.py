@@ -25,7 +25,7 @@ from workers.handlers import asaas_checkout
 from workers.handlers.asaas_charges import Charge, charge_for, refunded_fraction, share
 from workers.handlers.asaas_links import log_state, resolve_payer
 from workers.handlers.asaas_payloads import AsaasPayment, AsaasPaymentEnvelope
-from workers.handlers.periods import asaas_period
+from workers.handlers.periods import asaas_payment_period
 from workers.processing.errors import PermanentError
 
 if TYPE_CHECKING:
@@ -144,7 +144,7 @@ def payment_granted(session: Session, event: LockedEvent, context: HandlerContex
         plan_id=plan.id,
         amount=plan.credits,
         terms=paid.terms,
-        period=asaas_period(payment.dueDate, None) if payment.subscription else None,
+        period=asaas_payment_period(session, payment),
     )
     paid.metadata["granted"] = change.added if change.applied else 0
     chargeback = paid.payment.chargeback

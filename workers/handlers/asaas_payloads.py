@@ -43,6 +43,7 @@ class AsaasPayment(AsaasModel):
     refunds: list[AsaasRefund] | None = Field(default=None, max_length=1000)
     chargeback: AsaasChargeback | None = None
     dueDate: Text | None = None
+    nextDueDate: Text | None = None  # counts only when `dueDate` is absent
 
     def refunded_value(self) -> Decimal:
         """Sum of refunds not cancelled (`PENDING` counts: Asaas reports the refund once it is requested)."""

@@ -1,4 +1,5 @@
-"""Asaas subscription events: remember subscription → user/plan for its payments, and log the state change."""
+"""Asaas subscription events: remember subscription → user/plan/cycle for its payments, correct periods counted
+MONTHLY before the cycle was known, and log the state change."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from models import billing_links
+from models import billing_links, ledger
 from models.inbox import LockedEvent
 from workers.handlers.asaas_links import log_state, resolve_payer
 from workers.handlers.asaas_payloads import AsaasSubscriptionEnvelope
+from workers.handlers.periods import cycle_end, known_cycle
 
 if TYPE_CHECKING:
     from workers.handlers import HandlerContext
@@ -35,6 +37,8 @@ def subscription_event(session: Session, event: LockedEvent, context: HandlerCon
         subscription.id,
         subscription.paymentLink,
     )
+    cycle = known_cycle(subscription.cycle)
+    ledger.lock_subscription(session, subscription.id)
     billing_links.remember_asaas_subscription(
         session,
         subscription_id=subscription.id,
@@ -43,7 +47,11 @@ def subscription_event(session: Session, event: LockedEvent, context: HandlerCon
         customer_id=subscription.customer,
         external_reference=subscription.externalReference,
         source_event_id=event.id,
+        cycle=cycle,
     )
+    if cycle is not None:  # payments granted before the cycle was known counted MONTHLY
+        ledger.correct_provisional(session, subscription_id=subscription.id, grace=context.settings.plan_credits_grace,
+                                   period_end=lambda start: cycle_end(start, cycle))  # fmt: skip
     status = SUBSCRIPTION_EVENT_STATUS.get(event.eventType) or SUBSCRIPTION_STATUS.get(
         (subscription.status or "").upper(), "updated"
     )

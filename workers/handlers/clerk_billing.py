@@ -113,7 +113,9 @@ def _grant_trial(session: Session, event: LockedEvent, context: HandlerContext, 
     if credits <= 0:
         return
     fact = _fact(event, payer, item, {"kind": "trial_grant"})
-    ledger.grant_once(session, fact, key=f"clerk:trial:{item.id}", plan_id=plan.id if plan else None, amount=credits)
+    trial = clerk_period(item.period_start, item.period_end)  # the trial's period; none: the lot never expires
+    ledger.grant_once(session, fact, key=f"clerk:trial:{item.id}", plan_id=plan.id if plan else None, amount=credits,
+                      terms=ledger.LotTerms(context.settings.plan_credits_grace), period=trial)  # fmt: skip
 
 
 def _fact(event: LockedEvent, payer: Payer, item: ClerkSubscriptionItem, details: dict[str, Any]) -> CreditFact:

@@ -44,6 +44,7 @@ class ReconcileReport:
     drifted: int = 0
     drift_credits: int = 0
     fixed: int = 0
+    debt_drifted: int = 0  # balances above 0 beside an open debt (counted in `drifted` too)
     lots_settled: int = 0  # balances whose live lots did not sum to the balance (an opening lot, or a correction)
     stamped: int = 0  # lastSyncedAt set: consistent and changed since the last stamp, or just settled
     busy: int = 0
@@ -132,7 +133,7 @@ def _settle(
             if state.needs_opening:
                 report.openings += 1
                 report.opening_credits += state.drift
-            elif state.drift != 0:
+            elif state.drift != 0 or state.debt_drift:
                 _count(report, state, fixed=False)
             report.lots_settled += int(state.lot_drift != 0)
         return
@@ -141,9 +142,9 @@ def _settle(
             report.stamped += rec.touch_synced(connection, page.restamp)
     if not fix:  # drift is only reported: the snapshot is enough (the web app changes balance and ledger together)
         for state in pending:
-            if not state.needs_opening and state.drift != 0:
+            if not state.needs_opening and (state.drift != 0 or _debt_only(state)):
                 _count(report, state, fixed=False)
-        pending = [state for state in pending if state.needs_opening or state.drift == 0]
+        pending = [state for state in pending if state.needs_opening or (state.drift == 0 and not _debt_only(state))]
     if not pending:
         return
     try:
@@ -151,7 +152,11 @@ def _settle(
             session.execute(text("SELECT set_config('lock_timeout', :ms, true)"), {"ms": f"{lock_timeout_ms}ms"})
             settled: list[str] = []
             for state in rec.lock_and_reread(session, [s.id for s in pending]):
-                if state.lot_drift != 0 and (fix or state.drift == 0 or state.needs_opening):
+                # Credits reconcile brings in (an opening, an adjustment lot, a fix) repay open debt first.
+                repay = state.debt_drift and (fix or state.needs_opening or state.lot_drift > 0)
+                if repay:
+                    rec.repay_debt(session, state)
+                if (state.lot_drift != 0 or repay) and (fix or state.drift == 0 or state.needs_opening):
                     rec.settle_lots(session, state)
                     report.lots_settled += 1
                 if state.needs_opening:
@@ -163,6 +168,10 @@ def _settle(
                     _count(report, state, fixed=fix)
                     if fix:
                         rec.record_adjustment(session, state, report.run_id, rec.DRIFT_KIND)
+                        settled.append(state.id)
+                elif state.debt_drift:
+                    _count(report, state, fixed=repay)
+                    if repay:
                         settled.append(state.id)
                 else:
                     settled.append(state.id)  # a concurrent run (or the web app) already made it consistent
@@ -176,8 +185,14 @@ def _settle(
         log.warning("reconcile: balances busy, left for the next run", extra={"balances": len(pending)})
 
 
+def _debt_only(state: rec.BalanceState) -> bool:
+    """Debt beside a positive balance, with nothing reconcile would credit: repaid only by `fix`."""
+    return state.debt_drift and state.drift == 0 and not state.needs_opening and state.lot_drift <= 0
+
+
 def _count(report: ReconcileReport, state: rec.BalanceState, *, fixed: bool) -> None:
     report.drifted += 1
+    report.debt_drifted += int(state.debt_drift)
     report.drift_credits += abs(state.drift)
     report.fixed += int(fixed)
     if len(report.drifts) < MAX_REPORTED:
@@ -190,5 +205,6 @@ def _count(report: ReconcileReport, state: rec.BalanceState, *, fixed: bool) -> 
             "balance": state.balance,
             "ledger": state.ledger,
             "drift": state.drift,
+            "debt": state.debt,
         },
     )
