@@ -44,10 +44,11 @@ def upsert_from_clerk(session: Session, clerk_id: str, *, email: str | None, nam
     if email is not None:
         session.execute(_LOCK_AFFECTED, {"email": email, "clerk_id": clerk_id}).all()
         session.execute(_RELEASE_EMAIL, {"email": email, "clerk_id": clerk_id, "now": now})
-    return session.execute(
+    user_id: str = session.execute(
         _UPSERT,
         {"id": new_id(), "clerk_id": clerk_id, "email": email, "name": name, "active": active, "now": now},
     ).scalar_one()
+    return user_id
 
 
 def deactivate_and_erase(session: Session, clerk_id: str) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from typing import cast
 
 import click
 from sqlalchemy.exc import OperationalError
@@ -161,7 +162,9 @@ def replay(row_ids: tuple[str, ...], status: str | None, since: dt.datetime | No
         if row_ids:
             result = replay_ids(engine, publisher, list(dict.fromkeys(row_ids)))
         else:
-            result = replay_matching(engine, publisher, status=EventStatus(status), since=since, event_type=event_type)
+            result = replay_matching(
+                engine, publisher, status=EventStatus(cast(str, status)), since=since, event_type=event_type
+            )
     except OperationalError as error:
         _database_unreachable(error)
         return

@@ -9,6 +9,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import urlsplit
 
 import click
@@ -20,7 +21,7 @@ PROVIDERS = ("clerk", "asaas")
 FINAL = ("processed", "ignored", "failed", "dead")
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     raise click.ClickException(message)
 
 

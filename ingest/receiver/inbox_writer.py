@@ -71,7 +71,7 @@ class InboxWriter:
         self.publisher = publisher
         self.max_batch = max_batch
         self.idle_release_seconds = idle_release_seconds
-        self._queue: queue.SimpleQueue[tuple[NewEvent, Future]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[NewEvent, Future[Accepted]]] = queue.SimpleQueue()
         self._pid: int | None = None
         self._start_lock = threading.Lock()
         self._connection: Connection | None = None  # the writer thread's own; only it touches it
@@ -121,7 +121,7 @@ class InboxWriter:
                     if not future.done():
                         future.set_exception(error)
 
-    def _flush(self, batch: list[tuple[NewEvent, Future]]) -> None:
+    def _flush(self, batch: list[tuple[NewEvent, Future[Accepted]]]) -> None:
         # Rows to be published are stored as `enqueued` right away, which saves a second commit per batch;
         # if the publish then fails they are put back to `received`, where the sweeper looks for them.
         try:
@@ -152,7 +152,7 @@ class InboxWriter:
         for (_, future), answer in zip(batch, answers, strict=True):
             future.set_result(answer)
 
-    def _refuse(self, batch: list[tuple[NewEvent, Future]], error: Exception) -> None:
+    def _refuse(self, batch: list[tuple[NewEvent, Future[Accepted]]], error: Exception) -> None:
         """The batch statement failed: 503 for all when the database is the problem, else isolate the culprit.
 
         Validation before the batch catches what we know PostgreSQL refuses; anything else that is about the

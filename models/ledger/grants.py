@@ -206,7 +206,7 @@ def _remove(session: Session, user_id: str, intended: int, details: dict[str, An
             "shortfall": intended - removed,
         },
     )
-    return removed
+    return int(removed)
 
 
 def reverse_once(
@@ -248,7 +248,7 @@ def reverse_once(
             return CreditChange(applied=claimed is not None, before_grant=True)
         granted = session.execute(_LOCK_GRANT, {"key": grant_key}).scalar_one()
     pending = granted is None
-    granted = max(pending_base if pending else granted, 0)
+    granted = max((pending_base if pending else granted) or 0, 0)  # pending: pending_base is set (above)
     already = session.execute(_REVERSED_SO_FAR, {"n": len(charge_prefix), "prefix": charge_prefix}).scalar_one()
     left = granted - session.execute(_REVERSED_SO_FAR, {"n": len(everything), "prefix": everything}).scalar_one()
     target = granted if fraction >= 1 else math.floor(granted * max(fraction, Fraction(0)))

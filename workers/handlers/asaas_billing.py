@@ -11,7 +11,7 @@ it (see `models/ledger.py`): a deleted charge that is restored and then paid gra
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
@@ -83,7 +83,7 @@ def _resolve(
     return payer, plan
 
 
-def _details(event: LockedEvent, payment: AsaasPayment, plan: PlanRef | None) -> dict:
+def _details(event: LockedEvent, payment: AsaasPayment, plan: PlanRef | None) -> dict[str, Any]:
     return {
         "kind": "plan_grant",
         "provider": "asaas",
@@ -95,7 +95,9 @@ def _details(event: LockedEvent, payment: AsaasPayment, plan: PlanRef | None) ->
     }
 
 
-def _log(session: Session, event: LockedEvent, payer: Payer, plan: PlanRef | None, status: str, ids: dict) -> None:
+def _log(
+    session: Session, event: LockedEvent, payer: Payer, plan: PlanRef | None, status: str, ids: dict[str, Any]
+) -> None:
     subscription_log.record(
         session,
         clerk_user_id=payer.clerk_id,
@@ -122,10 +124,14 @@ def payment_event(session: Session, event: LockedEvent, context: HandlerContext)
         session, context, f"payment {payment.id}", payment.externalReference, payment.subscription,
         payment.paymentLink, keys,
     )  # fmt: skip
-    metadata = {"paymentId": payment.id, "subscriptionId": payment.subscription, "billingType": payment.billingType}
+    metadata: dict[str, Any] = {
+        "paymentId": payment.id,
+        "subscriptionId": payment.subscription,
+        "billingType": payment.billingType,
+    }
     if payment.installment:
         metadata.update(installmentId=payment.installment, installmentNumber=payment.installmentNumber)
-    who = {"user_id": payer.user_id, "clerk_id": payer.clerk_id, "source_event_id": event.id}
+    who: dict[str, Any] = {"user_id": payer.user_id, "clerk_id": payer.clerk_id, "source_event_id": event.id}
     details = _details(event, payment, plan)
     pending_base = plan.credits if plan else 0
     if event.eventType in GRANTING:
@@ -154,7 +160,11 @@ def payment_event(session: Session, event: LockedEvent, context: HandlerContext)
         )
     elif event.eventType in REFUNDS | {CHARGEBACK, PARTIAL_REVERSAL}:
         fraction = share(session, context.settings, charge, payment, payer.user_id)
-        reversal = {"grant_key": charge.grant_key, "details": {**details, "kind": "plan_reversal"}, **who}
+        reversal: dict[str, Any] = {
+            "grant_key": charge.grant_key,
+            "details": {**details, "kind": "plan_reversal"},
+            **who,
+        }
         if event.eventType == PARTIAL_REVERSAL:
             _positive_value(payment)
             if payment.refunded_value() < 0:

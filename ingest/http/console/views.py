@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
@@ -39,7 +40,7 @@ def ctx() -> Console:
 
 
 @console.before_request
-def require_operator() -> Response | None:
+def require_operator() -> ResponseReturnValue | None:
     if request.endpoint in ("console.login", "console.login_form"):
         return None
     operator = ctx().auth.operator(request)
