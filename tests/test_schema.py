@@ -429,7 +429,13 @@ def test_failed_migration_releases_the_advisory_lock(new_database: DatabaseFacto
     with pytest.raises(sqlalchemy.exc.DBAPIError) as failure:
         command.downgrade(alembic_config(url), "0002")
 
-    held = run_sql(url, "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = %s", (MIGRATION_LOCK_ID,))
+    # Only this database's locks: other test sessions migrate their own databases under the same lock id.
+    held = run_sql(
+        url,
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = %s"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        (MIGRATION_LOCK_ID,),
+    )
     assert held == [], f"advisory lock still held by {held} after {failure.type.__name__}"
 
 
