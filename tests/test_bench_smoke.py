@@ -14,6 +14,7 @@ import pytest
 from tests.support.servers import ADMIN_URL, REDIS_URL
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # each run makes its own database, servers or workers
 
 
 def run_bench(script: str, *args: str) -> dict[str, str]:
@@ -29,7 +30,6 @@ def run_bench(script: str, *args: str) -> dict[str, str]:
     return dict(field.split("=", 1) for field in summary.group(1).split())
 
 
-@pytest.mark.slow
 def test_receiver_benchmark_smoke() -> None:
     figures = run_bench("receiver.py", "--seconds", "1", "--connections", "4", "--driver", "python",
                         "--no-half-rate")  # fmt: skip
@@ -42,7 +42,6 @@ def test_receiver_benchmark_smoke() -> None:
     assert {"postgresql", "redis_server", "gevent", "psycopg2"} <= figures.keys()  # what it was measured with
 
 
-@pytest.mark.slow
 def test_drain_benchmark_smoke() -> None:
     figures = run_bench("drain.py", "--events", "200", "--batch", "10")
     assert figures["not_processed"] == "0"
@@ -50,7 +49,6 @@ def test_drain_benchmark_smoke() -> None:
     assert not figures["effects_pedro"].startswith("0grants")
 
 
-@pytest.mark.slow
 def test_inline_baseline_smoke() -> None:
     figures = run_bench("inline_baseline.py", "--rate", "10", "--steady", "1", "--burst", "1")
     assert figures["errors"] == "0"
