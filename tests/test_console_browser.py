@@ -24,7 +24,7 @@ from tests.support.processes import serving
 from tests.support.servers import scalar
 from workers.jobs.reconcile import reconcile
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]  # Chromium, one browser for the module
+pytestmark = pytest.mark.slow  # Chromium
 
 PASSWORD = "browser-test-password-1"
 CHROMIUM = Path("/usr/bin/chromium")

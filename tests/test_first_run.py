@@ -127,13 +127,13 @@ def test_readme_documents_the_metrics_the_code_exports_and_no_missing_files() ->
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("dev-default-ports")  # `dev` binds the default operations port
 def test_dev_on_configured_servers_seeds_nothing_and_other_commands_find_it(
     service_env: dict[str, str], tmp_path: Path, engine
 ) -> None:
     from tests.support.servers import scalar
 
-    env = {**service_env, "CELERY_QUEUE": f"{service_env['CELERY_QUEUE']}-dev", "WORKER_METRICS_PORT": "0"}
+    env = {**service_env, "CELERY_QUEUE": f"{service_env['CELERY_QUEUE']}-dev", "WORKER_METRICS_PORT": "0",
+           "OPS_PORT": str(free_port())}  # fmt: skip
     port = free_port()
     dev = Process(cli_argv("dev", "--port", str(port)), {**env, "PEDRO_STATE_DIR": str(tmp_path / "state")},
                   tmp_path / "dev.log")  # fmt: skip

