@@ -12,9 +12,18 @@ from models.prisma import (
     UsageHistory,
     User,
 )
-from models.tables import AsaasSubscriptionLink, CreditDeduction, CreditGrant, EntityVersion, EventStatus, WebhookEvent
+from models.tables import (
+    AsaasCheckoutLink,
+    AsaasSubscriptionLink,
+    CreditDeduction,
+    CreditGrant,
+    EntityVersion,
+    EventStatus,
+    WebhookEvent,
+)
 
 __all__ = [
+    "AsaasCheckoutLink",
     "AsaasSubscriptionLink",
     "AdminSettings",
     "Base",

@@ -1,4 +1,4 @@
-"""pedro-ingest's own tables (migrations 0002, 0004, 0006), in the web app's conventions.
+"""pedro-ingest's own tables (migrations 0002, 0004, 0006, 0009), in the web app's conventions.
 
 The README carries the matching Prisma model block so the web app can add them to its schema.
 """
@@ -10,6 +10,7 @@ import enum
 from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, PrimaryKeyConstraint, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, Timestamp, created_at, str_id, updated_at
@@ -106,6 +107,35 @@ class AsaasSubscriptionLink(Base):
     planId: Mapped[str | None] = mapped_column(ForeignKey("Plan.id", ondelete="SET NULL", onupdate="CASCADE"))
     asaasCustomerId: Mapped[str | None]
     externalReference: Mapped[str | None]
+    sourceEventId: Mapped[str | None]
+    createdAt: Mapped[created_at]
+    updatedAt: Mapped[updated_at]
+
+
+class AsaasCheckoutLink(Base):
+    """Asaas Checkout id → reference, user and plan (migration 0009), from `CHECKOUT_CREATED`/`CHECKOUT_PAID`.
+
+    A checkout's charge names the checkout (`checkoutSession`) but carries no reference; this is how it finds
+    whom to credit. `pendingEventIds`: inbox rows of charges processed before the link was known, applied when
+    it arrives. Written only by `models.checkout_links`.
+    """
+
+    __tablename__ = "AsaasCheckoutLink"
+    __table_args__ = (
+        Index("AsaasCheckoutLink_asaasCheckoutId_key", "asaasCheckoutId", unique=True),
+        Index(None, "userId"),
+        Index(None, "asaasSubscriptionId"),
+    )
+
+    id: Mapped[str_id]
+    asaasCheckoutId: Mapped[str]
+    userId: Mapped[str | None]
+    planId: Mapped[str | None]
+    externalReference: Mapped[str | None]
+    chargeType: Mapped[str | None]
+    asaasSubscriptionId: Mapped[str | None]
+    status: Mapped[str | None]
+    pendingEventIds: Mapped[list[str] | None] = mapped_column(JSONB)
     sourceEventId: Mapped[str | None]
     createdAt: Mapped[created_at]
     updatedAt: Mapped[updated_at]

@@ -18,7 +18,14 @@ from tests.support.fake_asaas import FakeAsaas
 from tests.support.processes import Process, cli_argv, serving
 from tests.support.servers import NAMESPACE, REDIS_URL, clean_redis, create_database, drop_database
 
-OWN_TABLES = ["WebhookEvent", "CreditGrant", "EntityVersion", "AsaasSubscriptionLink", "CreditDeduction"]
+OWN_TABLES = [
+    "WebhookEvent",
+    "CreditGrant",
+    "EntityVersion",
+    "AsaasSubscriptionLink",
+    "CreditDeduction",
+    "AsaasCheckoutLink",
+]
 PRISMA_TABLES = ["SubscriptionEvent", "StorageObject", "UsageHistory", "CreditBalance", "Plan", "AdminSettings",
                  "Feature", "User"]  # fmt: skip
 

@@ -6,6 +6,8 @@ whatever order the deletion, the restore and the payment are processed in; a ref
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
 import secrets
 
 import pytest
@@ -39,12 +41,25 @@ def settled(engine: Engine) -> None:
     )
 
 
+_CLOCK = itertools.count()
+
+
+def next_time() -> str:
+    """Asaas stamps each event with the time it happened: steps sent one after another are a second apart."""
+    return (dt.datetime(2026, 1, 5, 12, 0) + dt.timedelta(seconds=next(_CLOCK))).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def run(engine: Engine, url: str, reference: str, payment: str, *steps: str | dict) -> dict[str, dict]:
-    """Deliver each step and wait until it is applied before the next; a step is an event type, or an event
-    already delivered (sent again). Returns the first event of each type."""
+    """Deliver each step and wait until it is applied before the next; a step is an event type (a new event,
+    a second after the previous one), or an event already delivered (sent again). Returns the first event of
+    each type."""
     sent: dict[str, dict] = {}
     for step in steps:
-        event = step if isinstance(step, dict) else asaas_payment_event(step, payment, external_reference=reference)
+        event = (
+            step
+            if isinstance(step, dict)
+            else asaas_payment_event(step, payment, external_reference=reference, date_created=next_time())
+        )
         sent.setdefault(event["event"], event)
         response = post_asaas(url, event)
         assert response.status_code == 200, response.text
@@ -88,7 +103,11 @@ def test_restore_processed_before_its_deletion_still_lets_the_payment_grant(
 ) -> None:
     user_id, reference = customer
     pay = f"pay_{secrets.token_hex(6)}"
-    run(engine, receiver_url, reference, pay, "PAYMENT_RESTORED", "PAYMENT_DELETED", "PAYMENT_RECEIVED")
+    deleted, restored = (  # the deletion happened first; its message is delivered last
+        asaas_payment_event(kind, pay, external_reference=reference, date_created=next_time())
+        for kind in ("PAYMENT_DELETED", "PAYMENT_RESTORED")
+    )
+    run(engine, receiver_url, reference, pay, restored, deleted, "PAYMENT_RECEIVED")
 
     assert failed_events(engine) == []
     assert balance(engine, user_id) == OPENING + CREDITS

@@ -113,3 +113,27 @@ def test_active_item_of_an_unknown_paid_plan_fails_for_replay(engine, worker, re
     assert rows(engine, 'SELECT status, "lastError" FROM "WebhookEvent"') == [("failed", "unlinked_plan")]
     assert balance(engine, user_id) == OPENING
     assert scalar(engine, 'SELECT count(*) FROM "SubscriptionEvent"') == 0  # rolled back with the attempt
+
+
+@pytest.mark.parametrize("configured", [True, False], ids=["plan-configured", "plan-unknown"])
+def test_a_failed_payment_attempt_logs_its_plan_and_grants_nothing(
+    engine, worker, receiver_url, subscriber, configured
+) -> None:
+    """planKey: `Plan.id` when resolved, else Clerk's slug; with several items, the first item's."""
+    user_id, clerk_id, plan_id, clerk_plan = subscriber
+    first_plan = clerk_plan if configured else f"cplan_{secrets.token_hex(4)}"
+    first = clerk_item_event("subscriptionItem.active", "csub_item_a", clerk_id, period_start=P1, plan_id=first_plan)
+    second = clerk_item_event("subscriptionItem.active", "csub_item_b", clerk_id, period_start=P1, plan_id=clerk_plan)
+    if not configured:
+        first["data"]["plan"]["slug"] = "unknown-slug"
+    attempt = paid_attempt(clerk_id, first)
+    attempt["data"]["status"] = "failed"
+    attempt["data"]["subscription_items"].append(second["data"])
+    deliver_clerk(receiver_url, attempt)
+    settle(engine, 1)
+
+    assert rows(engine, 'SELECT "eventType", status, "planKey" FROM "SubscriptionEvent"') == [
+        ("paymentAttempt.updated", "payment_failed", plan_id if configured else "unknown-slug")
+    ]
+    assert scalar(engine, 'SELECT count(*) FROM "CreditGrant"') == 0
+    assert balance(engine, user_id) == OPENING

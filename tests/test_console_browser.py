@@ -131,3 +131,47 @@ def test_support_finds_a_failed_payment_replays_it_and_sees_the_credits(
     page.reload()
     shoot(page, "user-phone", tmp_path)
     context.close()
+
+
+def test_an_injected_inline_script_does_not_run_and_a_copied_cookie_dies_at_sign_out(
+    engine: Engine, console_server: str, browser
+) -> None:
+    """An attacker's `<script>` in a console page (as if a payload escaped escaping) is blocked by the CSP
+    nonce while the page's own script runs; a session cookie copied before sign-out is refused after it."""
+    context = browser.new_context()
+    page = context.new_page()
+    blocked: list[str] = []
+    page.on("console", lambda message: blocked.append(message.text))
+
+    def inject(route) -> None:  # the real answer, headers (CSP) and all, with a script added to its HTML
+        answer = route.fetch()
+        html = answer.text().replace(
+            "</main>", "<script>window.injected = 1</script><time datetime='2026-01-01T00:00Z'>t</time></main>"
+        )
+        route.fulfill(response=answer, body=html)
+
+    page.goto(f"{console_server}/console/login")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/console/")
+    page.route("**/console/events", inject)
+    page.goto(f"{console_server}/console/events")
+    assert page.evaluate("typeof window.injected") == "undefined"
+    assert page.locator("time[datetime='2026-01-01T00:00Z']").get_attribute("title")  # the page's own script ran
+    assert any("Content Security Policy" in text for text in blocked), blocked
+
+    copied = [cookie for cookie in context.cookies() if cookie["name"] == "pedro_console"]
+    assert copied
+    thief = browser.new_context()
+    thief.add_cookies(copied)
+    stolen = thief.new_page()
+    stolen.goto(f"{console_server}/console/")
+    assert stolen.url.endswith("/console/")  # the copy works while the operator is signed in
+
+    page.unroute("**/console/events")
+    page.click("text=Sign out")
+    page.wait_for_url("**/console/login")
+    stolen.goto(f"{console_server}/console/")
+    assert "/console/login" in stolen.url  # refused after sign-out
+    thief.close()
+    context.close()

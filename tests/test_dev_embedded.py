@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg2
@@ -33,12 +36,23 @@ def users(database_url: str) -> list[tuple]:
         connection.close()
 
 
-def test_dev_embedded_start_signed_request_and_sigint(service_env: dict[str, str], tmp_path: Path) -> None:
+@pytest.fixture
+def open_folder() -> Iterator[Path]:
+    """A folder the embedded PostgreSQL's own user (run as root) may enter, unlike pytest's 700 tmp root."""
+    folder = Path(tempfile.mkdtemp(prefix="pedro-dev-embedded-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_dev_embedded_start_signed_request_and_sigint(
+    service_env: dict[str, str], tmp_path: Path, open_folder: Path
+) -> None:
     unset = ("DATABASE_URL", "CELERY_BROKER_URL", "CLERK_WEBHOOK_SECRET")
     env = {k: v for k, v in service_env.items() if k not in unset}
     port, ops_port = free_port(), free_port()
     env.update(WORKER_METRICS_PORT="0", LOG_FORMAT="json", OPS_PORT=str(ops_port))
-    state = tmp_path / "state"
+    state = open_folder / "state"
     dev = Process(cli_argv("dev", "--port", str(port), "--state-dir", str(state)), env, tmp_path / "dev.log")
     try:
         dev.wait_for_output("Ctrl-C stops them all", timeout=120)

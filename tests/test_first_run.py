@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 
 from tests.support.clerk import clerk_user_event, post_clerk
@@ -88,8 +89,8 @@ def test_readme_gunicorn_command_creates_a_missing_metrics_directory(
     command = re.search(r"`(PROMETHEUS_MULTIPROC_DIR=\S+ gunicorn [^`]+)`", README).group(1)
     metrics_dir = tmp_path / "run" / "pedro-metrics"
     command = re.sub(r"^PROMETHEUS_MULTIPROC_DIR=\S+", f"PROMETHEUS_MULTIPROC_DIR={metrics_dir}", command)
-    port = free_port()
-    env = {**service_env, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    port, ops_port = free_port(), free_port()
+    env = {**service_env, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "OPS_PORT": str(ops_port)}
     process = Process(["bash", "-c", f"{command} -b 127.0.0.1:{port}"], env, tmp_path / "gunicorn.log")
     try:
         url = f"http://127.0.0.1:{port}"
@@ -97,6 +98,10 @@ def test_readme_gunicorn_command_creates_a_missing_metrics_directory(
         response = post_clerk(url, clerk_user_event())
         assert response.status_code == 200, response.text + process.output()[-2000:]
         assert metrics_dir.is_dir()
+        ready = requests.get(f"http://127.0.0.1:{ops_port}/readyz", timeout=10)  # the checklist's probe
+        assert ready.status_code == 200 and ready.json()["status"] == "ready", ready.text
+        assert "pedro_" in requests.get(f"http://127.0.0.1:{ops_port}/metrics", timeout=10).text
+        assert requests.get(f"{url}/readyz", timeout=10).status_code == 404  # never on the webhook port
     finally:
         process.stop()
 

@@ -171,7 +171,7 @@ def test_prisma_first_then_pedro_ingest_migrate_and_a_webhook_end_to_end(
     assert f"migrated: {found} -> {HEAD}" in output
     assert rows_of(webapp_db) == before
     assert_no_drift(webapp_db, schema)
-    assert pedro_migrate(webapp_db).strip() == f"migrated: {HEAD} -> {HEAD}"
+    assert pedro_migrate(webapp_db).strip() == f"already at {HEAD}: nothing to migrate"
     webhook_end_to_end(webapp_db, service_env, tmp_path)
 
 

@@ -27,11 +27,19 @@ from tests.support.servers import create_database, drop_database, run_sql
 BASELINE_SQL = (FIXTURES / "prisma_baseline.sql").read_text()
 PRISMA_TABLES = {"User", "Feature", "CreditBalance", "UsageHistory", "AdminSettings", "Plan", "StorageObject",
                  "SubscriptionEvent"}  # fmt: skip
-OWN_TABLES = {"WebhookEvent", "CreditGrant", "EntityVersion", "AsaasSubscriptionLink", "CreditDeduction"}
+OWN_TABLES = {
+    "WebhookEvent",
+    "CreditGrant",
+    "EntityVersion",
+    "AsaasSubscriptionLink",
+    "CreditDeduction",
+    "AsaasCheckoutLink",
+}
 OWN_INDEXES = {"WebhookEvent_provider_eventId_key", "WebhookEvent_status_receivedAt_idx", "WebhookEvent_receivedAt_idx",
                "CreditGrant_grantKey_key",
                "CreditGrant_userId_idx", "AsaasSubscriptionLink_asaasSubscriptionId_key",
-               "AsaasSubscriptionLink_userId_idx"}  # fmt: skip
+               "AsaasSubscriptionLink_userId_idx", "AsaasCheckoutLink_asaasCheckoutId_key",
+               "AsaasCheckoutLink_userId_idx", "AsaasCheckoutLink_asaasSubscriptionId_idx"}  # fmt: skip
 OWN_CONSTRAINTS = {
     ("WebhookEvent", "WebhookEvent_pkey"): ("p", "PRIMARY KEY (id)"),
     ("CreditGrant", "CreditGrant_pkey"): ("p", "PRIMARY KEY (id)"),
@@ -41,6 +49,7 @@ OWN_CONSTRAINTS = {
         "f", 'FOREIGN KEY ("planId") REFERENCES "Plan"(id) ON UPDATE CASCADE ON DELETE SET NULL'),
     ("EntityVersion", "EntityVersion_pkey"): ("p", 'PRIMARY KEY ("entityType", "entityId")'),
     ("AsaasSubscriptionLink", "AsaasSubscriptionLink_pkey"): ("p", "PRIMARY KEY (id)"),
+    ("AsaasCheckoutLink", "AsaasCheckoutLink_pkey"): ("p", "PRIMARY KEY (id)"),
     ("AsaasSubscriptionLink", "AsaasSubscriptionLink_userId_fkey"): (
         "f", 'FOREIGN KEY ("userId") REFERENCES "User"(id) ON UPDATE CASCADE ON DELETE RESTRICT'),
     ("AsaasSubscriptionLink", "AsaasSubscriptionLink_planId_fkey"): (

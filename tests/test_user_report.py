@@ -72,9 +72,11 @@ def test_events_list_by_user_and_by_provider_event_id(
 ) -> None:
     h = user_with_history
     by_user = cli(service_env, "events", "list", "--user", h["clerk_id"])
-    assert by_user.returncode == 0 and len(by_user.stdout.splitlines()) == 5, by_user.stdout + by_user.stderr
+    assert by_user.returncode == 0 and len(by_user.stdout.splitlines()) == 1 + 5 + 1, by_user.stdout + by_user.stderr
+    assert by_user.stdout.splitlines()[-1] == "5 event(s)"  # after a header row, the rows and their count
     by_event = cli(service_env, "events", "list", "--event-id", h["failed_event"])
-    assert by_event.stdout.split()[0] == h["failed_row"] and len(by_event.stdout.splitlines()) == 1
+    header, row, count = by_event.stdout.splitlines()
+    assert header.split()[:2] == ["id", "received"] and row.split()[0] == h["failed_row"] and count == "1 event(s)"
     assert "error=unlinked_plan" in by_event.stdout
 
 

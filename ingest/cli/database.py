@@ -3,25 +3,23 @@ to go back)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
-from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ingest.cli.support import fail, settings_or_exit
-from ingest.config.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.exc import OperationalError
+
+    from ingest.config.settings import Settings
 
 
 def database_error(error: OperationalError, database_url: str) -> str:
     """One line: a missing database is named as such (it is not "unreachable"), anything else as unreachable."""
-    from sqlalchemy import make_url
+    from ingest.config.database import connect_problem
 
-    first = str(error.orig).strip().splitlines()[0]
-    url = make_url(database_url)
-    if "does not exist" in first and url.database and f'"{url.database}"' in first:
-        return (
-            f'database "{url.database}" does not exist on {url.host or "localhost"}:{url.port or 5432}: '
-            f'create it (CREATE DATABASE "{url.database}") and run migrate again (`pedro-ingest dev` creates it)'
-        )
-    return f"database unreachable: {first}"
+    return connect_problem(error, database_url)
 
 
 def _check_target(database_url: str, revision: str, downgrade: bool) -> None:
@@ -64,6 +62,7 @@ def _check_target(database_url: str, revision: str, downgrade: bool) -> None:
 def migrate(revision: str, downgrade: bool) -> None:
     """Create or upgrade the schema; adopts objects that Prisma created (stamps the revision they match)."""
     from alembic.util import CommandError
+    from sqlalchemy.exc import DBAPIError, OperationalError
 
     from migrations.existing import SchemaConflict
     from migrations.runner import migrate as run_migrations
@@ -88,6 +87,9 @@ def migrate(revision: str, downgrade: bool) -> None:
         fail(f"migrate: {first_line(error)}")
     if adopted:
         click.echo(f"adopted an existing database: its objects are those of revision {adopted}, stamped {adopted}")
+    if before == after:
+        click.echo(f"already at {after}: nothing to migrate")
+        return
     click.echo(f"migrated: {before or 'empty'} -> {after}")
 
 
@@ -106,6 +108,8 @@ def first_line(error: BaseException | None) -> str:
 
 
 def create_and_migrate(settings: Settings) -> None:
+    from sqlalchemy.exc import OperationalError
+
     from migrations.runner import ensure_database
 
     try:

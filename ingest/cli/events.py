@@ -9,13 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import click
-from sqlalchemy.exc import OperationalError
 
 from ingest.cli.support import fail, settings_or_exit
-from models.tables import EventStatus
+
+if TYPE_CHECKING:
+    from sqlalchemy.exc import OperationalError
 
 _RELATIVE = re.compile(r"^(\d+)([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -36,6 +37,13 @@ def parse_since(value: str | None) -> dt.datetime | None:
     return parsed.astimezone(dt.UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
 
 
+def _engine():
+    """The database alone: reading commands do not load the broker client."""
+    from ingest.config.database import engine_from
+
+    return engine_from(settings_or_exit())
+
+
 def _engine_and_publisher(*, publishes: bool = False):
     from ingest.broker.publisher import publisher_for
     from ingest.config.database import engine_from
@@ -52,7 +60,9 @@ def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.
     return parse_since(value)
 
 
-STATUS_CHOICE = click.Choice([status.value for status in EventStatus])
+# models.tables.EventStatus's values, written out so that `--help` does not load SQLAlchemy (a test compares them)
+STATUSES = ("received", "enqueued", "processed", "ignored", "failed", "dead")
+STATUS_CHOICE = click.Choice(STATUSES)
 
 
 @click.group()
@@ -62,7 +72,7 @@ def events() -> None:
 
 @events.command("list")
 @click.option("--status", type=STATUS_CHOICE, help="Only events in this status.")
-@click.option("--provider", help="Only this provider (clerk, asaas).")
+@click.option("--provider", help="Only this provider (clerk, asaas, asaas-sync: the backfill's rows).")
 @click.option("--type", "event_type", help="Only this event type (e.g. user.created).")
 @click.option("--since", callback=_since, help="Received at or after: ISO time (UTC) or a duration (30m, 2h, 7d).")
 @click.option("--user", "user_ref", metavar="CLERK_ID|EMAIL|PAYMENT_ID", help="Only events about this user.")
@@ -78,15 +88,18 @@ def list_events(
     limit: int,
 ) -> None:
     """List events, newest first (never prints payloads)."""
+    from sqlalchemy.exc import OperationalError
+
     from models import inbox
     from models.db import transaction
-    from models.reports import user_report
 
-    _, engine, _ = _engine_and_publisher()
+    engine = _engine()
     try:
         with transaction(engine) as session:
             row_ids = None
             if user_ref is not None:
+                from models.reports import user_report
+
                 found = user_report.find_user(session, user_ref)
                 if found is None:
                     fail(f"no user matches {user_ref!r} (tried Clerk id, e-mail, user id, Asaas payment id)", code=1)
@@ -104,19 +117,23 @@ def list_events(
     except OperationalError as error:
         _database_unreachable(error)
         return
+    id_width = max((len(line.split(" ", 1)[0]) for line in lines), default=2)
+    click.echo(f"{'id':<{id_width}}  {'received (UTC)':<19}  {'source':<6} {'type':<28} {'status':<9} attempts")
     for line in lines:
         click.echo(line)
-    click.echo(f"{len(lines)} event(s)", err=True)
+    click.echo(f"{len(lines)} event(s)" + (f" (the newest {limit}: --limit for more)" if len(lines) == limit else ""))
 
 
 @events.command("show")
 @click.argument("row_id")
 def show_event(row_id: str) -> None:
     """One event: its fields, attempts, the reason of its last failed attempt and its payload."""
+    from sqlalchemy.exc import OperationalError
+
     from models import inbox
     from models.db import transaction
 
-    _, engine, _ = _engine_and_publisher()
+    engine = _engine()
     try:
         with transaction(engine) as session:
             row = inbox.get(session, row_id)
@@ -151,6 +168,8 @@ def show_event(row_id: str) -> None:
 def replay(row_ids: tuple[str, ...], status: str | None, since: dt.datetime | None, event_type: str | None) -> None:
     """Re-apply failed or dead events (by row id, provider event id (`evt_`, `msg_` ids), or Asaas payment id; or all
     in a status); processed events are left alone."""
+    from sqlalchemy.exc import OperationalError
+
     from ingest.broker.replay import replay_ids, replay_matching
 
     if bool(row_ids) == bool(status):
@@ -162,6 +181,8 @@ def replay(row_ids: tuple[str, ...], status: str | None, since: dt.datetime | No
         if row_ids:
             result = replay_ids(engine, publisher, list(dict.fromkeys(row_ids)))
         else:
+            from models.tables import EventStatus
+
             result = replay_matching(
                 engine, publisher, status=EventStatus(cast(str, status)), since=since, event_type=event_type
             )
@@ -190,6 +211,8 @@ def replay(row_ids: tuple[str, ...], status: str | None, since: dt.datetime | No
 @click.option("--lost-after", type=click.IntRange(0), help="Seconds; default SWEEP_LOST_AFTER.")
 def sweep(received_after: int | None, stuck_after: int | None, lost_after: int | None) -> None:
     """Re-enqueue stranded events (left `received`, `enqueued` but lost by the broker, or untouched too long)."""
+    from sqlalchemy.exc import OperationalError
+
     from ingest.broker.inventory import BrokerInventory
     from workers.jobs.sweeper import sweep as run_sweep
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 import json
 import os
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
 import click
 
-from ingest.dev import samples
 from ingest.dev.children import dev_secrets
+
+if TYPE_CHECKING:
+    from ingest.dev import samples
 
 PROVIDERS = ("clerk", "asaas")
 FINAL = ("processed", "ignored", "failed", "dead")
@@ -25,7 +25,10 @@ def _fail(message: str) -> NoReturn:
     raise click.ClickException(message)
 
 
-def _post(base_url: str, request: samples.SignedRequest, timeout: float) -> tuple[int, dict]:
+def _post(base_url: str, request: samples.SignedRequest, timeout: float) -> tuple[int, dict[str, Any]]:
+    import urllib.error
+    import urllib.request
+
     http = urllib.request.Request(base_url.rstrip("/") + request.path, data=request.body, method="POST")
     for name, value in request.headers.items():
         http.add_header(name, value)
@@ -40,7 +43,6 @@ def _post(base_url: str, request: samples.SignedRequest, timeout: float) -> tupl
     except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
         reason = getattr(error, "reason", error)
         _fail(f"receiver not reachable at {base_url}: {reason}")
-        raise  # unreachable
 
 
 def _credential(name: str, given: str | None, state_dir: Path) -> tuple[str | None, bool]:
@@ -90,10 +92,17 @@ def _outcome_reader(wait_seconds: float, state_dir: Path) -> Callable[[str], boo
             click.echo(f"  still {status} after {wait_seconds:g}s: is the worker running? (events show {row_id})")
             return False
         click.echo(f"  {format_outcome(outcome)}")
+        if outcome.event.status == "processed" and outcome.clerk_id and outcome.credits == 0:
+            click.echo(f"  no credits: {NO_CREDITS_REASON.format(clerk_id=outcome.clerk_id)}")
         return outcome.event.status in ("processed", "ignored")
 
     return wait
 
+
+NO_CREDITS_REASON = (
+    "this event granted nothing new (a purchase, installment or subscription period grants once, and a plan "
+    "with no credits grants none); `pedro-ingest user {clerk_id}` lists the grants and their keys"
+)
 
 REFUSED_HINTS = {
     "invalid_signature": "the receiver does not know this Clerk secret: {where}",
@@ -118,7 +127,8 @@ def _stale_secret_hint(state_dir: Path) -> str:
     help="Base URL of a running receiver (default: the running dev's, else http://127.0.0.1:8000).",
 )
 @click.option("--provider", "providers", type=click.Choice([*PROVIDERS, "all"]), default="all", show_default=True,
-              help="Which provider's samples to send.")  # fmt: skip
+              help="Which samples (asaas alone: a new Clerk user first, unless --user).")  # fmt: skip
+@click.option("--user", "clerk_id", metavar="CLERK_ID", help="With --provider asaas: pay for this existing user.")
 @click.option("--clerk-secret", default=None, help="Signing secret (default: CLERK_WEBHOOK_SECRET, else dev.env).")
 @click.option("--asaas-token", default=None, help="Access token (default: ASAAS_WEBHOOK_TOKEN, else dev.env).")
 @click.option("--state-dir", default=".pedro", show_default=True, envvar="PEDRO_STATE_DIR",
@@ -132,6 +142,7 @@ def _stale_secret_hint(state_dir: Path) -> str:
 def send_sample(
     url: str | None,
     providers: str,
+    clerk_id: str | None,
     clerk_secret: str | None,
     asaas_token: str | None,
     state_dir: Path,
@@ -140,19 +151,25 @@ def send_sample(
 ) -> None:
     """Sign and post sample Clerk and Asaas events to a running receiver, then print what each one did.
 
-    A Clerk `user.created` (a new user with the signup credits), then an Asaas `PAYMENT_RECEIVED` for that
-    user and the demo plan `dev` seeds. Each is sent once the one before it is applied, and its outcome is
-    printed: status, user, credits, balance. Exit status 1 when any is refused or does not apply.
+    A Clerk `user.created` (a new user with the signup credits), then an Asaas `PAYMENT_RECEIVED`: a new
+    purchase of the demo plan `dev` seeds, by that user. Each is sent once the one before it is applied, and
+    its outcome is printed: status, user, credits, balance; then the worker's event counters when `dev`
+    runs here. Exit status 1 when any is refused or does not apply.
     """
-    from ingest.dev import state
+    from ingest.dev import samples, state
 
     run = state.running(state_dir)
     url = url or (run.receiver_url if run else "http://127.0.0.1:8000")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         _fail(f"--url must be an http(s):// URL, got {url!r}")
+    if clerk_id and providers != "asaas":
+        _fail("--user goes with --provider asaas (the other samples make their own user)")
     wanted = PROVIDERS if providers == "all" else (providers,)
-    clerk_id = f"user_{os.urandom(8).hex()}"
+    if providers == "asaas" and not clerk_id:
+        wanted = PROVIDERS
+        click.echo("asaas: a payment needs a user: sending a new Clerk user first (--user CLERK_ID pays for yours)")
+    clerk_id = clerk_id or f"user_{os.urandom(8).hex()}"
     requests: list[tuple[samples.SignedRequest, bool]] = []
     if "clerk" in wanted:
         secret, from_file = _credential("CLERK_WEBHOOK_SECRET", clerk_secret, state_dir)
@@ -168,22 +185,50 @@ def send_sample(
             _fail("no Asaas token: pass --asaas-token or set ASAAS_WEBHOOK_TOKEN")
         requests.append((samples.asaas_payment_received(token, clerk_id=clerk_id), from_file))
     outcomes = _outcome_reader(wait_seconds, state_dir)
-    failures = 0
-    for request, from_file in requests:
-        status, answer = _post(url, request, timeout)
-        if status == 404 and request.provider == "asaas":
-            click.echo(f"{request.provider}: {request.description}: skipped, this receiver has no {request.path}")
-            continue
-        verdict = answer.get("status") or answer.get("error") or "?"
-        click.echo(f"{request.provider}: {request.description}: {status} {verdict}")
-        if status != 200:
-            failures += 1
-            hint = REFUSED_HINTS.get(verdict)
-            if hint:
-                where = _stale_secret_hint(state_dir) if from_file else "pass the receiver's value"
-                click.echo(f"  {hint.format(where=where)}", err=True)
-            continue
-        if outcomes is not None and answer.get("id"):
-            failures += not outcomes(answer["id"])
+    failures = sum(not _send(url, request, from_file, timeout, outcomes, state_dir) for request, from_file in requests)
+    if run and run.metrics_url and outcomes is not None:
+        _print_event_counters(run.metrics_url, timeout)
     if failures:
         _fail(f"{failures} sample(s) refused or not applied; see above")
+
+
+def _send(
+    url: str,
+    request: samples.SignedRequest,
+    from_file: bool,
+    timeout: float,
+    outcomes: Callable[[str], bool] | None,
+    state_dir: Path,
+) -> bool:
+    """Post one sample and print its answer (and outcome); False when it was refused or did not apply."""
+    status, answer = _post(url, request, timeout)
+    if status == 404 and request.provider == "asaas":
+        click.echo(f"{request.provider}: {request.description}: skipped, this receiver has no {request.path}")
+        return True
+    verdict = answer.get("status") or answer.get("error") or "?"
+    click.echo(f"{request.provider}: {request.description}: {status} {verdict}")
+    if status != 200:
+        hint = REFUSED_HINTS.get(verdict)
+        if hint:
+            where = _stale_secret_hint(state_dir) if from_file else "pass the receiver's value"
+            click.echo(f"  {hint.format(where=where)}", err=True)
+        return False
+    if outcomes is not None and answer.get("id"):
+        return outcomes(answer["id"])
+    return True
+
+
+def _print_event_counters(metrics_url: str, timeout: float) -> None:
+    """The worker's processed-events counters, as `curl <metrics_url> | grep events_processed_total` shows."""
+    import urllib.request
+
+    click.echo(f"worker counters ({metrics_url}):")
+    try:
+        with urllib.request.urlopen(metrics_url, timeout=timeout) as response:  # noqa: S310 - our own http URL
+            text = response.read().decode()
+    except OSError as error:
+        click.echo(f"  not readable: {getattr(error, 'reason', error)}")
+        return
+    for line in text.splitlines():
+        if "events_processed_total{" in line and not line.startswith("#"):
+            click.echo(f"  {line}")

@@ -9,12 +9,14 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from ingest.config.settings import ConfigError, Settings, get_settings
 from ingest.dev import state
+
+if TYPE_CHECKING:
+    from ingest.config.settings import Settings
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -33,6 +35,8 @@ def use_running_dev(state_dir: Path | None = None) -> state.DevRun | None:
     A `DATABASE_URL` that is the dev's own (or none) takes the dev's broker too, so that `replay` never
     publishes to a default Redis the dev's worker does not read.
     """
+    from ingest.config.settings import get_settings
+
     run = state.running(state_dir or state.state_dir_from_env())
     database_url = os.environ.get("DATABASE_URL")
     if run is None or (database_url and database_url != run.database_url):
@@ -45,6 +49,8 @@ def use_running_dev(state_dir: Path | None = None) -> state.DevRun | None:
 
 def settings_or_exit(*, publishes: bool = False) -> Settings:
     """Settings from the environment (or the running dev); `publishes`: say so when the broker is the default."""
+    from ingest.config.settings import ConfigError, get_settings
+
     use_running_dev()
     try:
         settings = get_settings()

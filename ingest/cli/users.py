@@ -5,11 +5,14 @@ The data comes from `models.reports.user_report`; this module only formats it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
-from sqlalchemy.exc import OperationalError
 
 from ingest.cli.support import fail, settings_or_exit
-from models.reports.user_report import EventOutcome, InboxEntry, LedgerEntry, UserReport
+
+if TYPE_CHECKING:
+    from models.reports.user_report import EventOutcome, InboxEntry, LedgerEntry, UserReport
 
 
 def format_event(event: InboxEntry) -> list[str]:
@@ -72,6 +75,8 @@ def format_outcome(outcome: EventOutcome) -> str:
               help="Most inbox events to show.")  # fmt: skip
 def user(ref: str, event_limit: int) -> None:
     """Why a user has the credits it has: state, balance, ledger and every event about it."""
+    from sqlalchemy.exc import OperationalError
+
     from ingest.config.database import engine_from
     from models.db import transaction
     from models.reports.user_report import user_report

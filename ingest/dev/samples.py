@@ -11,6 +11,7 @@ import copy
 import datetime as dt
 import json
 import secrets
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,10 @@ from typing import Any
 from svix.webhooks import Webhook
 
 from ingest.dev.demo import demo_reference
+from ingest.formats.dates import BRASILIA
 
 SAMPLES_DIR = Path(__file__).parent / "sample_events"
+_PAYMENT_DATES = ("dateCreated", "dueDate", "originalDueDate", "confirmedDate", "paymentDate", "clientPaymentDate")
 
 
 @dataclass(frozen=True)
@@ -57,12 +60,26 @@ def clerk_user_created(secret: str, *, clerk_id: str | None = None) -> SignedReq
 
 
 def asaas_payment_received(token: str, *, clerk_id: str) -> SignedRequest:
-    """A card payment received (fresh event and payment ids) for the Clerk user and the demo plan."""
+    """A new card purchase paid now for the Clerk user and the demo plan.
+
+    Every id is fresh (event, payment and the installment the documented sample fills in), so each run is
+    a purchase of its own and grants again. Asaas writes its dates in São Paulo time without an offset;
+    the sample does the same with today's date, so that the event occurs when it is sent and the payment
+    falls in the current period.
+    """
     event = copy.deepcopy(_sample("asaas_payment_received.json"))
     payment_id = f"pay_{secrets.token_hex(6)}"
+    now = dt.datetime.now(BRASILIA)
+    today = now.date().isoformat()
     event["id"] = f"evt_{secrets.token_hex(16)}"
-    event["dateCreated"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
-    event["payment"].update(id=payment_id, externalReference=demo_reference(clerk_id), subscription=None)
+    event["dateCreated"] = now.strftime("%Y-%m-%d %H:%M:%S")
+    event["payment"].update(
+        id=payment_id,
+        externalReference=demo_reference(clerk_id),
+        subscription=None,
+        installment=str(uuid.uuid4()),
+        **dict.fromkeys(_PAYMENT_DATES, today),
+    )
     headers = {"content-type": "application/json", "asaas-access-token": token}
     body = json.dumps(event).encode()
     return SignedRequest("asaas", f"{event['event']} {payment_id} for {clerk_id}", "/webhooks/asaas", body, headers)

@@ -1,8 +1,8 @@
 """What a running `pedro-ingest dev` tells the other commands run in the same folder.
 
 `dev` holds an exclusive lock on `<state dir>/dev.lock` for its whole life and records its database,
-broker and receiver in `<state dir>/dev-run.json` (mode 600). A second `dev` finds the lock taken and
-refuses instead of restarting the first one's servers; `events`, `replay`, `user`, `send-sample`… in
+broker, receiver and the ports it picked in `<state dir>/dev-run.json` (mode 600). A second `dev` finds
+the lock taken and refuses instead of restarting the first one's servers; `events`, `replay`, `user`, `send-sample`… in
 another terminal read the record, and only while the lock is held (a record left by a killed `dev` is
 ignored).
 """
@@ -33,6 +33,8 @@ class DevRun:
     broker_url: str
     receiver_url: str
     embedded: bool
+    ops_url: str = ""  # the operations port's base URL (/metrics, /readyz, the console)
+    metrics_url: str = ""  # the worker's /metrics, "" when WORKER_METRICS_PORT is 0
 
 
 def state_dir_from_env() -> Path:

@@ -16,10 +16,14 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from gunicorn.http.errors import NoMoreData, ParseException
+
 from ingest.http.server.gevent_db import gevent_active
 from ingest.receiver.errors import WebhookRejected
 
 CHUNK = 65_536
+# gunicorn's parse errors, raised while the app reads a chunked body, and its "the client went away"
+_MALFORMED: tuple[type[BaseException], ...] = (ParseException, NoMoreData)
 
 
 class BodyTimeout(WebhookRejected):
@@ -63,6 +67,7 @@ class BodyReader:
     def read(self, environ: dict[str, Any]) -> bytes:
         declared = _content_length(environ)
         if declared is not None and declared > self.limit:
+            stop_reading(environ)  # else the server would read (and drop) all of it before the next request
             raise too_large(self.limit)
         if declared is None and not environ.get("wsgi.input_terminated"):
             return b""  # neither a length nor a server that knows where the body ends (WSGI: no body)
@@ -73,24 +78,27 @@ class BodyReader:
         try:
             with self._deadline(environ):
                 while True:
-                    want = CHUNK if declared is None else declared - received
+                    want = min(CHUNK, self.limit + 1) if declared is None else declared - received
                     if want <= 0:
                         break
                     if not self.budget.take(want):
-                        _stop_reading(environ)  # else gunicorn would read (and drop) the whole body anyway
+                        stop_reading(environ)  # else gunicorn would read (and drop) the whole body anyway
                         raise WebhookRejected(
                             503, "server_busy", "too many bodies in flight; retry later", retry_after=1
                         )
                     reserved += want
-                    data = stream.read(want)
+                    data = _read(stream, want, environ)
                     if not data:
                         break
                     chunks.append(data)
                     received += len(data)
                     if received > self.limit:  # only a chunked body gets here
+                        stop_reading(environ)
                         raise too_large(self.limit)
         finally:
             self.budget.give(reserved)
+        if declared is not None and received < declared:  # the client closed early: never a shorter body
+            raise WebhookRejected(400, "malformed_body", "the body ended before its declared length")
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     @contextlib.contextmanager
@@ -104,8 +112,19 @@ class BodyReader:
             with gevent.Timeout(self.timeout, BodyTimeout(self.timeout)):
                 yield
         except BodyTimeout:
-            _stop_reading(environ)
+            stop_reading(environ)
             raise
+
+
+def _read(stream: Any, size: int, environ: dict[str, Any]) -> bytes:
+    """One read; a body the server cannot parse (a chunk size such as `0x10`, `-1` or `zz`, a missing chunk
+    terminator) or that ends before its declared length is the client's mistake: 400, never a 500."""
+    try:
+        return bytes(stream.read(size))
+    except _MALFORMED as error:
+        stop_reading(environ)
+        detail = "the body ended before its declared length" if isinstance(error, OSError) else "malformed body framing"
+        raise WebhookRejected(400, "malformed_body", f"{detail} ({type(error).__name__})") from None
 
 
 def _content_length(environ: dict[str, Any]) -> int | None:
@@ -118,7 +137,7 @@ def _content_length(environ: dict[str, Any]) -> int | None:
         raise WebhookRejected(400, "invalid_header", "Content-Length is not a number") from None
 
 
-def _stop_reading(environ: dict[str, Any]) -> None:
+def stop_reading(environ: dict[str, Any]) -> None:
     """Nothing more is read from this client: the response goes out, then the connection closes.
 
     gunicorn would otherwise drain the rest of the body before its next request (for up to its keep-alive

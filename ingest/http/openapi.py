@@ -43,7 +43,8 @@ def webhook_operation(
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}},
                 },
                 "400": error_response(
-                    "Malformed request.", ["missing_headers", "invalid_header", "invalid_json", "missing_event_type"]
+                    "Malformed request.",
+                    ["missing_headers", "invalid_header", "invalid_json", "missing_event_type", "malformed_body"],
                 ),
                 "401": error_response("Not authentic, or replayed/too old.", unauthorized),
                 "408": error_response(
@@ -72,7 +73,9 @@ def asaas_operation() -> dict[str, Any]:
     )
     responses = operation["post"]["responses"]
     del responses["415"]
-    responses["400"] = error_response("Content-Length is not a number.", ["invalid_header"])
+    responses["400"] = error_response(
+        "Content-Length is not a number, or the chunked framing is malformed.", ["invalid_header", "malformed_body"]
+    )
     responses["403"] = error_response("Source address not in ASAAS_ALLOWED_IPS.", ["ip_not_allowed"])
     operation["post"]["requestBody"]["content"] = {"*/*": {"schema": {}}}
     return operation
@@ -97,6 +100,7 @@ READINESS = {
         "status": {"const": "ready"},
         "error": {"const": "not_ready"},
         "detail": {"type": "string"},
+        "problems": {"type": "array", "items": {"type": "string"}, "description": "What to fix, per setting."},
         "checks": {
             "type": "object",
             "required": ["database", "broker"],

@@ -24,13 +24,16 @@ from ingest.http.health import health
 from ingest.http.operations import operations
 from ingest.observability import metrics
 
+OPS_MAX_BODY_BYTES = 4096  # the console's forms are a few hundred bytes; nothing else on the port has a body
+
 
 @dataclass(frozen=True)
 class Operations:
     """What the operations endpoints answer from, each read at most once per OPS_CACHE_SECONDS."""
 
-    readiness: Cached[dict[str, bool]]
+    readiness: Cached[dict[str, str | None]]
     metrics: Cached[tuple[bytes, str]]
+    settings: Settings
 
 
 def create_operations_app(settings: Settings | None = None, *, engine: Engine | None = None) -> Flask:
@@ -38,12 +41,14 @@ def create_operations_app(settings: Settings | None = None, *, engine: Engine | 
     engine = engine or engine_from(settings)
     backlog = backlog_collector(engine, settings)
     app = Flask("pedro_ingest_operations", static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = OPS_MAX_BODY_BYTES  # also where no server reads the body first (tests)
     app.extensions["pedro_ops"] = Operations(
         readiness=Cached(
             settings.ops_cache_seconds,
             lambda: readiness.check(engine, settings.celery_broker_url, settings.ready_timeout),
         ),
         metrics=Cached(settings.ops_cache_seconds, lambda: metrics.render(backlog)),
+        settings=settings,
     )
     app.register_blueprint(health)
     app.register_blueprint(operations)

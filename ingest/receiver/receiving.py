@@ -17,6 +17,7 @@ from ingest.receiver.errors import UnstorableBody, WebhookRejected
 from ingest.receiver.inbox_writer import Accepted, InboxWriter
 from ingest.receiver.verification import AsaasVerifier, ClerkVerifier, IpAllowList
 from models.inbox import NewEvent
+from models.inbox.reserved import RESERVED_EVENT, SYNC_EVENT_TYPE, SYNC_ID_PREFIX, reserved_on_the_wire
 from models.tables import EventStatus
 
 MAX_EVENT_ID = 200  # the inbox's unique index refuses long keys; provider ids are about 30 characters
@@ -52,6 +53,9 @@ class Receiver:
         body = read_body()
         envelope = asaas_envelope(body)
         event = NewEvent("asaas", envelope.event_id, envelope.event_type, envelope.payload_json, envelope.occurred_at)
+        if reserved_on_the_wire(envelope.event_type, envelope.event_id):
+            detail = f"{SYNC_EVENT_TYPE} and ids starting {SYNC_ID_PREFIX} are pedro-ingest's own (the backfill's)"
+            return self.store_and_enqueue(replace(event, status=EventStatus.IGNORED, error=(RESERVED_EVENT, detail)))
         problem = envelope.problem
         if problem is None:
             try:

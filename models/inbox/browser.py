@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, defer
 
 from models.tables import WebhookEvent
 
-PROVIDERS = ("clerk", "asaas")
+PROVIDERS = ("clerk", "asaas", "asaas-sync")
 PENDING_OR_FAILED = ("received", "enqueued", "failed", "dead")
 
 
@@ -92,7 +92,7 @@ _PAYMENT_ROWS = text(
        AND "sourceEventId" IS NOT NULL
     UNION
     SELECT id FROM "WebhookEvent"
-     WHERE status = ANY(:pending) AND provider = 'asaas' AND payload->'payment'->>'id' = :payment
+     WHERE status = ANY(:pending) AND provider IN ('asaas', 'asaas-sync') AND payload->'payment'->>'id' = :payment
     """
 )
 

@@ -100,11 +100,12 @@ def last_received(connection: Connection, provider: str, exclude_type: str) -> d
 
 _BY_ID = text(
     """SELECT id FROM "WebhookEvent"
-        WHERE id = :ref OR (provider IN ('clerk', 'asaas') AND "eventId" = :ref)  -- the two indexes, never a scan
+        WHERE id = :ref  -- the two indexes, never a scan
+           OR (provider IN ('clerk', 'asaas', 'asaas-sync') AND "eventId" = :ref)
         ORDER BY "receivedAt" """
 )
 _BY_PAYMENT = text(
-    """SELECT id FROM "WebhookEvent" WHERE provider = 'asaas' AND payload -> 'payment' ->> 'id' = :ref
+    """SELECT id FROM "WebhookEvent" WHERE provider IN ('asaas', 'asaas-sync') AND payload -> 'payment' ->> 'id' = :ref
         ORDER BY "receivedAt" """
 )
 

@@ -33,9 +33,10 @@ CHARGEBACK = ":chargeback"
 WON = ":won"
 _KEYS = text("""SELECT id, "grantKey", amount FROM "CreditGrant" WHERE left("grantKey", :n) = :prefix""")
 _GRANTED = text("""SELECT 1 FROM "CreditGrant" WHERE "grantKey" = :key""")
+# pedro-ingest's own reversal rows only: a deduction's `details` (the web app's JSON) may say anything.
 _REMOVED_BY_KEY = text(
     """SELECT COALESCE(SUM("creditsUsed"), 0) FROM "UsageHistory"
-        WHERE "userId" = :user_id AND details->>'reversalKey' = :key"""
+        WHERE "userId" = :user_id AND "operationType" = 'CREDIT_REVERSAL' AND details->>'reversalKey' = :key"""
 )
 
 

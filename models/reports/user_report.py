@@ -21,8 +21,11 @@ from sqlalchemy.orm import Session
 REASONS = {
     "unlinked_payment": "the payment names no known user (externalReference or subscription link)",
     "unlinked_plan": "no Plan matches this payment or item (Plan.asaasId, '|plan:<id>' reference, Clerk plan id)",
+    "checkout_pending": "an Asaas Checkout charge whose CHECKOUT_CREATED/PAID has not arrived; applied when it does",
+    "checkout_no_credits": "an Asaas Checkout event that moves no credits (created, canceled, expired): logged only",
     "unsupported_payer": "an organization paid; only user payers are credited",
     "invalid_payload": "the provider's body failed validation (see the detail)",
+    "reserved_event": "the body claimed an event type or id that only pedro-ingest's own backfill may use",
     "handler_error": "our handler failed unexpectedly on every attempt (a bug; the worker's log line says where)",
     "transient_error": "the database or broker kept failing until the retry budget was spent",
     "worker_lost": "the worker died on every attempt (killed, out of memory)",
@@ -114,8 +117,15 @@ _FIND_BY = (
     text(
         _USER_COLUMNS
         + """WHERE "clerkId" = split_part((SELECT payload->'payment'->>'externalReference'
-           FROM "WebhookEvent" WHERE provider = 'asaas' AND payload->'payment'->>'id' = :ref
+           FROM "WebhookEvent" WHERE provider IN ('asaas', 'asaas-sync') AND payload->'payment'->>'id' = :ref
           ORDER BY "receivedAt" DESC LIMIT 1), '|', 1)"""
+    ),
+    text(  # an Asaas Checkout id, or a payment of one (its reference is on the checkout)
+        _USER_COLUMNS
+        + """WHERE id = (SELECT "userId" FROM "AsaasCheckoutLink" WHERE "asaasCheckoutId" = COALESCE(
+           (SELECT payload->'payment'->>'checkoutSession' FROM "WebhookEvent"
+             WHERE provider = 'asaas' AND payload->'payment'->>'id' = :ref ORDER BY "receivedAt" DESC LIMIT 1),
+           :ref))"""
     ),
 )
 _BALANCE = text('SELECT "creditsRemaining" FROM "CreditBalance" WHERE "userId" = :user')
@@ -136,7 +146,8 @@ _EVENTS = text(
                                      WHERE "userId" = :user)
        OR (provider = 'clerk' AND (payload->'data'->>'id' = :clerk
                                    OR payload->'data'->'payer'->>'user_id' = :clerk))
-       OR (provider = 'asaas' AND (split_part(payload->'payment'->>'externalReference', '|', 1) IN (:clerk, :user)
+       OR (provider IN ('asaas', 'asaas-sync')
+           AND (split_part(payload->'payment'->>'externalReference', '|', 1) IN (:clerk, :user)
                                    OR split_part(payload->'subscription'->>'externalReference', '|', 1)
                                       IN (:clerk, :user)
                                    OR payload->'payment'->>'id' IN (
@@ -161,7 +172,8 @@ _EVENT_CREDITS = text(
 
 
 def find_user(session: Session, ref: str) -> UserSummary | None:
-    """By Clerk id, e-mail, `User.id`, or an Asaas payment id (granted, or named by an inbox event)."""
+    """By Clerk id, e-mail, `User.id`, an Asaas payment id (granted, or named by an inbox event), or an Asaas
+    Checkout id."""
     for query in _FIND_BY:
         row = session.execute(query, {"ref": ref.strip()}).first()
         if row is not None:

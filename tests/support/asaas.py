@@ -25,12 +25,16 @@ def asaas_payment_event(
     installment: str | None = None,
     installment_number: int | None = None,
     chargeback: dict | None = None,
+    checkout_session: str | None = None,
+    date_created: str | None = None,
 ) -> dict[str, Any]:
     """An Asaas payment event built from the documented sample, with a fresh event id (a single payment
     unless `installment` names the purchase it is one installment of)."""
     event = load_fixture("asaas_payment_received.json")
     event["id"] = f"evt_{secrets.token_hex(16)}&{secrets.randbelow(10**9)}"
     event["event"] = event_type
+    if date_created is not None:  # Asaas's envelope time: naive São Paulo time, "YYYY-MM-DD HH:MM:SS"
+        event["dateCreated"] = date_created
     payment = event["payment"]
     payment.update(
         id=payment_id,
@@ -44,7 +48,32 @@ def asaas_payment_event(
         installment=installment,
         installmentNumber=installment_number,
         chargeback=chargeback,
+        checkoutSession=checkout_session,
     )
+    return event
+
+
+def asaas_checkout_event(
+    event_type: str,
+    checkout_id: str,
+    *,
+    external_reference: str | None,
+    charge_type: str = "DETACHED",
+    subscription_id: str | None = None,
+) -> dict[str, Any]:
+    """A `CHECKOUT_*` event built from the docs' example (a recurrent checkout), with a fresh event id; a
+    one-off checkout unless `charge_type` is `RECURRENT` (then `subscription_id`, if given, names the
+    subscription Asaas created)."""
+    event = load_fixture("official/asaas/docs_checkout_created.json")
+    event["id"] = f"evt_{secrets.token_hex(16)}&{secrets.randbelow(10**9)}"
+    event["event"] = event_type
+    checkout = event["checkout"]
+    status = {"CHECKOUT_CREATED": "ACTIVE", "CHECKOUT_PAID": "PAID"}.get(event_type, event_type.split("_", 1)[1])
+    checkout.update(id=checkout_id, status=status, chargeTypes=[charge_type], externalReference=external_reference)
+    if charge_type == "RECURRENT":
+        checkout["subscription"]["id"] = subscription_id
+    else:
+        checkout["subscription"] = None
     return event
 
 

@@ -80,7 +80,7 @@ def output(done: subprocess.CompletedProcess[str]) -> str:
 
 def webapp_schema(*, as_of_0005: bool = False) -> str:
     """The seed schema with README's edits: the PostgreSQL index, enum values, back-relations, model blocks
-    (`as_of_0005`: the blocks as they were at revision 0005, before 0006's table and 0007's index)."""
+    (`as_of_0005`: the blocks as they were at revision 0005, before 0006's table, 0007's index, 0009's table)."""
     schema = SEED.read_text().replace(INDEX_AS_SEEDED, INDEX_FOR_POSTGRES)
     values = "".join(f"  {value}\n" for value in NEW_OPERATION_TYPES)
     schema = schema.replace("  SHORTS_MEDIA\n}", f"  SHORTS_MEDIA\n{values}}}")
@@ -88,7 +88,8 @@ def webapp_schema(*, as_of_0005: bool = False) -> str:
         schema = re.sub(rf"(model {model} \{{\n(?:.*\n)*?)(\n  @@index)", rf"\1{BACK_RELATIONS}\2", schema, count=1)
     blocks = (WEBAPP / "pedro-ingest.prisma").read_text()
     if as_of_0005:
-        blocks = re.sub(r"///[^\n]*\nmodel CreditDeduction \{.*?\n\}\n", "", blocks, flags=re.S)
+        for later in ("CreditDeduction", "AsaasCheckoutLink"):  # 0006's and 0009's tables
+            blocks = re.sub(rf"///[^\n]*\nmodel {later} \{{.*?\n\}}\n", "", blocks, flags=re.S)
         blocks = blocks.replace("  @@index([receivedAt])\n", "")
     return f"{schema}\n{blocks}"
 

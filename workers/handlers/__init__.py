@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from ingest.config.settings import Settings
 from models.inbox import LockedEvent
-from workers.handlers import asaas_billing, asaas_sync, clerk_billing, clerk_users
+from models.inbox.reserved import SYNC_PROVIDER
+from workers.handlers import asaas_billing, asaas_checkout, asaas_sync, clerk_billing, clerk_users
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,11 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     # Billing. Asaas `PAYMENT_CREATED` is deliberately absent (charges are created 40 days ahead): ignored.
     **{("asaas", name): asaas_billing.payment_event for name in sorted(asaas_billing.PAYMENT_STATUS)},
     **{("asaas", name): asaas_billing.subscription_event for name in asaas_billing.SUBSCRIPTION_EVENTS},
+    **{("asaas", name): asaas_checkout.checkout_event for name in asaas_checkout.CHECKOUT_EVENTS},
     **{("clerk", name): clerk_billing.subscription_event for name in clerk_billing.SUBSCRIPTION_EVENTS},
     **{("clerk", name): clerk_billing.subscription_item_event for name in clerk_billing.ITEM_EVENTS},
     **{("clerk", name): clerk_billing.payment_attempt_event for name in clerk_billing.PAYMENT_ATTEMPT_EVENTS},
     # A payment's state read from the Asaas API (backfill): runs the handlers above for the events it implies.
-    ("asaas", asaas_sync.EVENT_TYPE): asaas_sync.payment_sync_event,
+    # Stored under a provider of its own: a wire `PAYMENT_SYNC` (provider `asaas`) reaches no handler.
+    (SYNC_PROVIDER, asaas_sync.EVENT_TYPE): asaas_sync.payment_sync_event,
 }

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from models import billing_links, ledger, subscription_log
 from models.billing_links import Payer, PlanRef
 from models.inbox import LockedEvent
-from workers.handlers.asaas_charges import charge_of, refunded_fraction, share
+from workers.handlers import asaas_checkout
+from workers.handlers.asaas_charges import Charge, charge_for, refunded_fraction, share
 from workers.handlers.asaas_payloads import AsaasPayment, AsaasPaymentEnvelope, AsaasSubscriptionEnvelope
 from workers.processing.errors import IgnoredByPolicy, PermanentError
 
@@ -66,14 +67,16 @@ def _resolve(
     link_id: str | None,
     grant_keys: tuple[str, ...] = (),
 ) -> tuple[Payer, PlanRef | None]:
-    """User and plan of a payment or subscription; then, for events about a granted payment, the user
-    its grant was made for. None: `unlinked_payment`, failed; or, when the payment carries no reference of
-    ours (another product sold from the same Asaas account), ignored by `ASAAS_UNLINKED_PAYMENTS=ignore`."""
+    """User and plan of a payment or subscription; for events about a granted payment, the user its grant
+    was made for, whoever `externalReference` names (a refund cannot debit someone else). None:
+    `unlinked_payment`, failed; or, when the payment carries no reference of ours (another product sold
+    from the same Asaas account), ignored by `ASAAS_UNLINKED_PAYMENTS=ignore`."""
     payer, plan = billing_links.resolve_asaas(
         session, external_reference=external_reference, subscription_id=subscription_id, payment_link_id=link_id
     )
-    if payer is None and grant_keys:
-        payer = billing_links.payer_of_grant(session, *grant_keys)
+    granted_to = billing_links.payer_of_grant(session, *grant_keys) if grant_keys else None
+    if granted_to is not None:  # the grant's user is the truth for every later event about the payment
+        payer = granted_to
     if payer is None:
         detail = f"{what} links to no user (externalReference, subscription link, earlier grant); fix and replay"
         foreign = not billing_links.looks_like_ours(external_reference)
@@ -115,15 +118,22 @@ def _positive_value(payment: AsaasPayment) -> None:
         raise PermanentError("invalid_payload", f"payment {payment.id}: payment.value must be a positive amount")
 
 
+def _deletable(charge: Charge, payment: AsaasPayment) -> str:
+    """The grant a deletion or restore acts on: the charge's own (one installment acts on its payment only)."""
+    return f"asaas:payment:{payment.id}" if charge.installment else charge.grant_key
+
+
 def payment_event(session: Session, event: LockedEvent, context: HandlerContext) -> None:
     """Grant, reverse or only log, depending on the event type; one transaction with the inbox mark."""
     payment = AsaasPaymentEnvelope.model_validate(event.payload).payment
-    charge = charge_of(payment)
-    keys = (charge.grant_key,) if event.eventType in AFTER_GRANT else ()
+    via_checkout = asaas_checkout.charge_via_checkout(session, event, payment, event.eventType in AFTER_GRANT)
+    charge = via_checkout.charge if via_checkout else charge_for(session, payment, event.eventType in AFTER_GRANT)
+    reference = payment.externalReference or (via_checkout.reference if via_checkout else None)
+    after_grant = event.eventType in AFTER_GRANT
+    keys = tuple(dict.fromkeys((charge.grant_key, _deletable(charge, payment)))) if after_grant else ()
     payer, plan = _resolve(
-        session, context, f"payment {payment.id}", payment.externalReference, payment.subscription,
-        payment.paymentLink, keys,
-    )  # fmt: skip
+        session, context, f"payment {payment.id}", reference, payment.subscription, payment.paymentLink, keys
+    )
     metadata: dict[str, Any] = {
         "paymentId": payment.id,
         "subscriptionId": payment.subscription,
@@ -146,13 +156,13 @@ def payment_event(session: Session, event: LockedEvent, context: HandlerContext)
         metadata["granted"] = change.added if change.applied else 0
     elif event.eventType == DELETION:
         change = ledger.reverse_deletion_once(
-            session, grant_key=f"asaas:payment:{payment.id}", event_key=event.eventId,
+            session, grant_key=_deletable(charge, payment), event_key=event.eventId,
             details={**details, "kind": "plan_reversal"}, **who,
         )  # fmt: skip
         metadata.update(reversed=-change.added, shortfall=change.shortfall or None, beforeGrant=change.before_grant)
     elif event.eventType == RESTORE:
         restored = ledger.restore_once(
-            session, grant_key=f"asaas:payment:{payment.id}", event_key=event.eventId,
+            session, grant_key=_deletable(charge, payment), event_key=event.eventId,
             details={**details, "kind": "plan_restore"}, **who,
         )  # fmt: skip
         metadata.update(

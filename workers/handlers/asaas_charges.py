@@ -9,6 +9,11 @@ resource when `ASAAS_API_KEY` is set (kept as `asaas:installment:<id>:total`, am
 credits); otherwise it is the sum of the installments seen, each recorded once as
 `asaas:installment:<id>:part:<payment id>` (cents). Asaas confirms every installment of a card purchase
 together at checkout, so that sum is right unless a refund overtakes the other installments' events.
+
+A payment that names a `subscription` is one period of that subscription even when it also carries
+`installment` (Asaas's own `PAYMENT_RECEIVED` example fills both): keyed by installment, every later period
+would find the purchase's key taken and grant nothing. Grants recorded under the installment key before
+this rule are still found by their reversals (`charge_for`: the payment's key, then the old one).
 """
 
 from __future__ import annotations
@@ -45,11 +50,30 @@ class Charge:
 
 
 def charge_of(payment: AsaasPayment) -> Charge:
-    if payment.installment:
-        key = f"asaas:installment:{payment.installment}"
-        return Charge(key, f"{key}{ledger.REVERSAL_SUFFIX}:{payment.id}:", True)
+    if payment.installment and not payment.subscription:
+        return _installment_charge(payment.installment, payment.id)
     key = f"asaas:payment:{payment.id}"
     return Charge(key, key + ledger.REVERSAL_SUFFIX, False)
+
+
+def _installment_charge(installment: str, payment_id: str) -> Charge:
+    key = f"asaas:installment:{installment}"
+    return Charge(key, f"{key}{ledger.REVERSAL_SUFFIX}:{payment_id}:", True)
+
+
+_GRANTED = text("""SELECT count(*) FROM "CreditGrant" WHERE "grantKey" = :key""")
+
+
+def charge_for(session: Session, payment: AsaasPayment, after_grant: bool) -> Charge:
+    """`charge_of`, except that an event about a granted subscription payment that carries `installment` uses
+    the installment key when its grant was recorded there (before subscription periods were keyed per payment)."""
+    charge = charge_of(payment)
+    if not (after_grant and payment.subscription and payment.installment):
+        return charge
+    if session.execute(_GRANTED, {"key": charge.grant_key}).scalar_one():
+        return charge
+    legacy = _installment_charge(payment.installment, payment.id)
+    return legacy if session.execute(_GRANTED, {"key": legacy.grant_key}).scalar_one() else charge
 
 
 def share(session: Session, settings: Settings, charge: Charge, payment: AsaasPayment, user_id: str) -> Fraction:

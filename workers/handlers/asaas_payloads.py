@@ -35,6 +35,7 @@ class AsaasPayment(AsaasModel):
     installment: ProviderId | None = None
     installmentNumber: int | None = Field(default=None, ge=1, le=1000)
     paymentLink: ProviderId | None = None
+    checkoutSession: ProviderId | None = None  # the Asaas Checkout that created this charge
     value: Money | None = None
     externalReference: Text | None = None
     billingType: Text | None = None
@@ -59,6 +60,36 @@ class AsaasSubscription(AsaasModel):
     status: Text | None = None
     externalReference: Text | None = None
     deleted: bool = False
+
+
+class AsaasCheckoutSubscription(AsaasModel):
+    """`checkout.subscription` of a recurrent checkout: its cycle (an `id` only once Asaas created it)."""
+
+    id: ProviderId | None = None
+    cycle: Text | None = None
+
+
+class AsaasCheckout(AsaasModel):
+    id: ProviderId
+    status: Text | None = None
+    chargeTypes: list[Text] | None = Field(default=None, max_length=10)
+    externalReference: Text | None = None
+    customer: ProviderId | None = None
+    subscription: AsaasCheckoutSubscription | None = None
+
+    @property
+    def charge_type(self) -> str | None:
+        """`RECURRENT` when the checkout creates a subscription, else its first charge type (`DETACHED`…)."""
+        types = [kind.upper() for kind in self.chargeTypes or []]
+        if "RECURRENT" in types:
+            return "RECURRENT"
+        return types[0] if types else None
+
+
+class AsaasCheckoutEnvelope(AsaasModel):
+    id: Text | None = None
+    event: Text
+    checkout: AsaasCheckout
 
 
 class AsaasPaymentEnvelope(AsaasModel):

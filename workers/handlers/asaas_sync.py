@@ -9,6 +9,8 @@ follow, the backfill follows too.
 
 The inbox row's event id is derived from the payment id and the state that matters (status, deleted,
 refunded amount): a second backfill of an unchanged payment is a duplicate, a changed payment is a new row.
+Its `occurredAt` is the time the API was read: a deletion the backfill saw is a fact of that time, weighed
+against the webhooks' deletions and restores by time, not counted beside them (`models/ledger/restores.py`).
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from models.inbox import LockedEvent
+from models.inbox.reserved import SYNC_EVENT_TYPE
 from workers.processing.errors import PermanentError
 
 if TYPE_CHECKING:
     from workers.handlers import HandlerContext
 
-EVENT_TYPE = "PAYMENT_SYNC"
+EVENT_TYPE = SYNC_EVENT_TYPE  # stored under provider `asaas-sync`, unreachable from the wire (models.inbox.reserved)
 PAID = {"RECEIVED", "RECEIVED_IN_CASH", "DUNNING_RECEIVED", "REFUND_REQUESTED", "REFUND_IN_PROGRESS"}
 # Status → the webhook events that bring a payment there, in delivery order. PENDING, OVERDUE, AWAITING_RISK_ANALYSIS
 # and DUNNING_REQUESTED move no credits and are left to the webhooks.

@@ -141,6 +141,13 @@ def _grant_trial(
     )  # fmt: skip
 
 
+def _plan_key(session: Session, item: ClerkSubscriptionItem) -> str | None:
+    """`Plan.id` when the item's plan is configured, else Clerk's slug or plan id (logged, never granted)."""
+    clerk_plan_id, slug = item.plan_ids
+    plan = billing_links.find_clerk_plan(session, clerk_plan_id, slug)
+    return plan.key if plan else slug or clerk_plan_id
+
+
 def _billable(item: ClerkSubscriptionItem, paid: bool) -> bool:
     status = (item.status or "").lower()
     return status == "active" or (paid and status not in NOT_BILLABLE)
@@ -183,12 +190,8 @@ def subscription_event(session: Session, event: LockedEvent, context: HandlerCon
 def subscription_item_event(session: Session, event: LockedEvent, context: HandlerContext) -> None:
     item = ClerkSubscriptionItem.model_validate(ClerkEnvelope.model_validate(event.payload).data)
     payer = _payer(session, item.payer)
-    if _billable(item, False):
-        plan_key = _grant_item(session, event, context, payer, item)
-    else:
-        clerk_plan_id, slug = item.plan_ids
-        plan = billing_links.find_clerk_plan(session, clerk_plan_id, slug)
-        plan_key = plan.key if plan else slug or clerk_plan_id
+    billable = _billable(item, False)
+    plan_key = _grant_item(session, event, context, payer, item) if billable else _plan_key(session, item)
     _log(
         session,
         event,
@@ -208,11 +211,14 @@ def payment_attempt_event(session: Session, event: LockedEvent, context: Handler
         for item in attempt.subscription_items
         if paid and _billable(item, True)
     ]
+    plan_key = next((key for key in plan_keys if key), None)
+    if plan_key is None and attempt.subscription_items:  # failed or pending: the plan it was for, first item's
+        plan_key = _plan_key(session, attempt.subscription_items[0])
     _log(
         session,
         event,
         payer,
-        next((key for key in plan_keys if key), None),
+        plan_key,
         f"payment_{(attempt.status or 'unknown').lower()}",
         {"paymentAttemptId": attempt.id, "chargeType": attempt.charge_type},
     )

@@ -16,17 +16,32 @@ if TYPE_CHECKING:
     from workers.handlers import HandlerContext
 
 ENTITY = "clerk_user"
+# How far past its receipt an event's version may lie (clock skew between Clerk and us); beyond, a version
+# such as the year 9999 would freeze the user against every later update. Relative to `receivedAt`, so a
+# replay decides the same.
+MAX_VERSION_AHEAD = dt.timedelta(minutes=5)
 
 
-def event_version(envelope: ClerkEnvelope, event: LockedEvent, updated_at: int | None) -> int:
-    """Milliseconds: the user's `updated_at`, else the event's own timestamp."""
+def event_version(
+    envelope: ClerkEnvelope, event: LockedEvent, updated_at: int | None, *, deletion: bool = False
+) -> int:
+    """Milliseconds: the user's `updated_at`, else the event's own timestamp. An update's version later than
+    the event's receipt plus MAX_VERSION_AHEAD is `invalid_payload`; a deletion (terminal, applied whatever
+    its version) is recorded at most at that bound, so no stored version lies in the future."""
     if updated_at:
-        return updated_at
-    if envelope.timestamp:
-        return envelope.timestamp
-    if event.occurredAt is not None:
-        return int(event.occurredAt.replace(tzinfo=dt.UTC).timestamp() * 1000)
-    raise PermanentError("invalid_payload", "event carries no updated_at or timestamp to order it by")
+        version = updated_at
+    elif envelope.timestamp:
+        version = envelope.timestamp
+    elif event.occurredAt is not None:
+        version = int(event.occurredAt.replace(tzinfo=dt.UTC).timestamp() * 1000)
+    else:
+        raise PermanentError("invalid_payload", "event carries no updated_at or timestamp to order it by")
+    latest = int((event.receivedAt.replace(tzinfo=dt.UTC) + MAX_VERSION_AHEAD).timestamp() * 1000)
+    if version <= latest:
+        return version
+    if deletion:
+        return latest
+    raise PermanentError("invalid_payload", "updated_at is more than 5 minutes after the event was received")
 
 
 def apply_clerk_user(
@@ -57,6 +72,6 @@ def user_upserted(session: Session, event: LockedEvent, context: HandlerContext)
 def user_deleted(session: Session, event: LockedEvent, context: HandlerContext) -> None:
     envelope = ClerkEnvelope.model_validate(event.payload)
     deleted = ClerkDeletedObject.model_validate(envelope.data)
-    version = event_version(envelope, event, None)
+    version = event_version(envelope, event, None, deletion=True)
     if versions.advance(session, ENTITY, deleted.id, version, deleted=True, source_event_id=event.id):
         users.deactivate_and_erase(session, deleted.id)

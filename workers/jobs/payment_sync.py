@@ -28,6 +28,7 @@ from ingest.config.database import default_engine
 from ingest.config.settings import Settings, get_settings
 from models import inbox
 from models.base import utcnow
+from models.inbox.reserved import SYNC_PROVIDER
 from models.locks import try_job_lock
 from workers.handlers.asaas_sync import EVENT_TYPE, implied_events, sync_event_id
 from workers.jobs.payment_sync_state import Cursor, SyncState
@@ -154,8 +155,9 @@ def _run(
 
 def _pages(api: AsaasApi, filters: dict[str, str], offset: int, concurrency: int, applier: _Applier):
     """Apply every page of one pass from `offset`; yields the offset after each page applied."""
+    read_at = utcnow()
     first = api.list_payments(filters, offset)
-    applier.page(first)
+    applier.page(first, read_at)
     offset += len(first["data"])
     yield offset
     if not first.get("hasMore") or not first["data"]:
@@ -165,10 +167,11 @@ def _pages(api: AsaasApi, filters: dict[str, str], offset: int, concurrency: int
         while True:
             offsets = [offset + n * PAGE_LIMIT for n in range(concurrency)]
             offsets = [o for o in offsets if total is None or o < total] or offsets[:1]
+            read_at = utcnow()  # before the requests: what they show was true then or later
             futures = [pool.submit(api.list_payments, filters, o) for o in offsets]
             for future in futures:
                 page = future.result()  # an error stops here: pages before it are applied and saved
-                applier.page(page)
+                applier.page(page, read_at)
                 offset += len(page["data"])
                 yield offset
                 if not page.get("hasMore") or len(page["data"]) < PAGE_LIMIT:
@@ -190,19 +193,19 @@ class _Applier:
         self.api = api
         self.installments: dict[str, dict[str, Any]] = {}
 
-    def page(self, page: dict[str, Any]) -> None:
+    def page(self, page: dict[str, Any], read_at: dt.datetime) -> None:
         self.report.pages += 1
         for payment in page["data"]:
             if isinstance(payment, dict) and payment.get("id"):
                 self.report.seen += 1
-                self.payment(payment)
+                self.payment(payment, read_at)
 
-    def payment(self, payment: dict[str, Any]) -> None:
+    def payment(self, payment: dict[str, Any], read_at: dt.datetime) -> None:
         if not implied_events(payment):
             return
         event_id = sync_event_id(payment)
         with self.engine.connect() as connection:
-            found = inbox.find_by_event_id(connection, "asaas", event_id)
+            found = inbox.find_by_event_id(connection, SYNC_PROVIDER, event_id)
         if found is not None and found[1] in ("processed", "ignored"):
             self.report.already_applied += 1
             return
@@ -212,27 +215,29 @@ class _Applier:
         if self.dry_run:
             self.report.stored += found is None
             return
-        row_id = found[0] if found else self._store(event_id, payment)
+        row_id = found[0] if found else self._store(event_id, payment, read_at)
         outcome = process_event(row_id, engine=self.engine, settings=self.settings).status
         self.report.outcomes[outcome] = self.report.outcomes.get(outcome, 0) + 1
         self.report.applied += outcome == "processed"
         self.report.failed += outcome in ("failed", "dead")
 
-    def _store(self, event_id: str, payment: dict[str, Any]) -> str:
+    def _store(self, event_id: str, payment: dict[str, Any], read_at: dt.datetime) -> str:
+        """The payment's state as one inbox row; its `occurredAt` is when the API was read (the time of the
+        facts it implies: a deletion seen by the backfill is as old as that read)."""
         payload: dict[str, Any] = {"id": event_id, "event": EVENT_TYPE, "payment": payment}
         installment_id = payment.get("installment")
         if installment_id:  # the purchase behind an installment payment (its total, count, state)
             if installment_id not in self.installments:
                 self.installments[installment_id] = self.api.get_installment(installment_id)
             payload["installment"] = self.installments[installment_id]
-        new = inbox.NewEvent("asaas", event_id, EVENT_TYPE, json.dumps(payload), utcnow())
+        new = inbox.NewEvent(SYNC_PROVIDER, event_id, EVENT_TYPE, json.dumps(payload), read_at)
         with self.engine.begin() as connection:
             stored = inbox.store_many(connection, [new])
         if new.key in stored:
             self.report.stored += 1
             return stored[new.key]
         with self.engine.connect() as connection:  # a concurrent run stored it first
-            found = inbox.find_by_event_id(connection, "asaas", event_id)
+            found = inbox.find_by_event_id(connection, SYNC_PROVIDER, event_id)
         if found is None:  # neither stored nor there: the insert's conflict was with a row deleted since
             raise RuntimeError(f"Asaas payment event {event_id} was neither stored nor found")
         return found[0]

@@ -150,7 +150,7 @@ def _apply(row_id: str, engine: Engine, settings: Settings, seen: list[SeenEvent
             return Outcome("ignored")
         try:
             handler(session, event, HandlerContext(settings=settings))
-        except IgnoredByPolicy as ignored:  # raised before the handler writes anything
+        except IgnoredByPolicy as ignored:  # raised before any credit change; logs and links written commit
             inbox.finish(session, event, EventStatus.IGNORED, (ignored.code, ignored.detail))
             seen[0].processedAt = event.processedAt
             return Outcome("ignored")

@@ -24,8 +24,10 @@ class PermanentError(Exception):
 
 
 class IgnoredByPolicy(Exception):
-    """A settings policy says this event is not ours to apply (`ASAAS_UNLINKED_PAYMENTS=ignore`): it ends
-    `ignored`, with `code` and `detail` kept so that it can be found and replayed."""
+    """A settings policy says this event is not ours to apply (`ASAAS_UNLINKED_PAYMENTS=ignore`), or it moves
+    no credits by design (`checkout_no_credits`, `checkout_pending`): it ends `ignored`, with `code` and `detail`
+    kept so that it can be found and replayed. What the handler wrote before raising (a log row, a link)
+    commits with the mark; a handler raises it before any credit change."""
 
     def __init__(self, code: str, detail: str) -> None:
         super().__init__(f"{code}: {detail}")

@@ -83,7 +83,10 @@ def _serve_metrics(**_: object) -> None:
         start_http_server(port, addr=settings.worker_metrics_host, registry=registry)
         log.info("worker metrics on port %s", port)
     except OSError as error:  # another worker on this host has the port: work goes on without it
-        log.warning("worker metrics not served: port %s: %s", port, error.strerror)
+        log.warning(
+            "worker metrics not served: cannot listen on %s:%s (%s); set WORKER_METRICS_PORT to a free port (0: none)",
+            settings.worker_metrics_host, port, error.strerror,
+        )  # fmt: skip
 
 
 def asaas_queue_collector(broker_url: str, timeout: float) -> metrics.ScrapeTimeCollector:

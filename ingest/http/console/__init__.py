@@ -1,7 +1,7 @@
 """The operator console: what happened to every event and every user, with replay, on the operations port.
 
-Off (404) unless CONSOLE_PASSWORD is set. Server-rendered (Flask + Jinja, plain CSS, a few lines of inline
-script for local times), so there is nothing to build.
+Off (404) unless CONSOLE_PASSWORD is set. Server-rendered (Flask + Jinja, plain CSS, a few lines of script
+for local times that run only with the page's CSP nonce), so there is nothing to build.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from sqlalchemy import Engine
 from ingest.broker.publisher import Publisher, publisher_for
 from ingest.broker.redis_client import redis_client
 from ingest.config.settings import Settings
-from ingest.http.console.auth import ConsoleAuth, ConsoleSessionInterface, FailedLogins, session_key
+from ingest.http.console.auth import ConsoleAuth
 from ingest.http.console.context import Console
+from ingest.http.console.limiter import FailedLogins
+from ingest.http.console.sessions import RedisSessionInterface, SessionKeys
 from ingest.http.console.views import console
 
 
@@ -26,8 +28,9 @@ def install_console(app: Flask, settings: Settings, engine: Engine, publisher: P
         return False
     password = settings.console_password.get_secret_value()
     configured_key = settings.console_secret_key.get_secret_value() if settings.console_secret_key else None
-    app.secret_key = session_key(password, configured_key)
-    app.session_interface = ConsoleSessionInterface()
+    shared_redis = functools.cache(lambda: redis_client(settings.celery_broker_url, settings.ready_timeout))
+    keys = SessionKeys(shared_redis, password, configured_key, settings.celery_queue)
+    app.session_interface = RedisSessionInterface(shared_redis, keys)
     app.config.update(
         SESSION_COOKIE_NAME="pedro_console",
         SESSION_COOKIE_HTTPONLY=True,
@@ -35,10 +38,8 @@ def install_console(app: Flask, settings: Settings, engine: Engine, publisher: P
         SESSION_COOKIE_PATH="/console",
         PERMANENT_SESSION_LIFETIME=dt.timedelta(minutes=settings.console_session_minutes),
     )
-    shared_redis = functools.cache(lambda: redis_client(settings.celery_broker_url, settings.ready_timeout))
-    auth = ConsoleAuth(
-        password, FailedLogins(shared_redis, settings.console_login_attempts), settings.console_session_minutes
-    )
+    failed_logins = FailedLogins(shared_redis, settings.console_login_attempts, settings.celery_queue)
+    auth = ConsoleAuth(password, failed_logins, settings.console_session_minutes)
     app.extensions["pedro_console"] = Console(engine, publisher or publisher_for(settings), settings, auth)
     app.register_blueprint(console)
     return True

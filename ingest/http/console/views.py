@@ -9,10 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, session, url_for
+import flask
+import redis
+from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
@@ -41,6 +44,8 @@ def ctx() -> Console:
 
 @console.before_request
 def require_operator() -> ResponseReturnValue | None:
+    g.csp_nonce = secrets.token_urlsafe(16)
+    refuse_nul_bytes()
     if request.endpoint in ("console.login", "console.login_form"):
         return None
     operator = ctx().auth.operator(request)
@@ -56,8 +61,11 @@ def require_operator() -> ResponseReturnValue | None:
 def no_caching(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"
+    nonce = getattr(g, "csp_nonce", None)
+    scripts = f"'nonce-{nonce}'" if nonce else "'none'"
     response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
+        f"default-src 'self'; style-src 'unsafe-inline'; script-src {scripts}; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'"
     )
     response.headers["Referrer-Policy"] = "same-origin"
     return response
@@ -70,7 +78,7 @@ def http_error(error: HTTPException):
 
 @console.context_processor
 def template_globals() -> dict[str, Any]:
-    return {"csrf_token": ctx().auth.csrf_token, "statuses": STATUSES}
+    return {"csrf_token": ctx().auth.csrf_token, "statuses": STATUSES, "csp_nonce": getattr(g, "csp_nonce", "")}
 
 
 @console.get("/login")
@@ -81,18 +89,32 @@ def login_form():
 @console.post("/login")
 def login():
     address = request.remote_addr or "unknown"
-    blocked = ctx().auth.failed_logins.blocked(address)  # before this attempt: the limit-th try is answered 401
-    if ctx().auth.sign_in(request.form.get("password", ""), address):
+    wait = ctx().auth.failed_logins.blocked_for(address)  # before this attempt: the limit-th try is answered 401
+    password = request.form.get("password", "")
+    try:
+        if not wait and ctx().auth.password_matches(password):
+            current_app.session_interface.check()
+    except redis.RedisError:
+        message = "sign-in needs Redis (sessions are kept there) and it does not answer; HTTP Basic still works"
+        return render_template("login.html", error=message, next=_safe_next(None)), 503
+    signed_in = ctx().auth.sign_in(password, address)
+    if signed_in:
         return redirect(_safe_next(request.form.get("next")))
-    message = "too many wrong passwords; wait a minute" if blocked else "wrong password"
+    message = "wrong password"
+    if wait:
+        until = utcnow() + dt.timedelta(seconds=wait)
+        message = f"too many wrong passwords from this address: try again in {wait} s (at {until:%H:%M:%S} UTC)"
     page = render_template("login.html", error=message, next=_safe_next(request.form.get("next")))
-    return page, 429 if blocked else 401
+    response = Response(page, 429 if wait else 401)
+    if wait:
+        response.headers["Retry-After"] = str(wait)
+    return response
 
 
 @console.post("/logout")
 def logout():
     _require_action()
-    session.clear()
+    flask.session.clear()
     return redirect(url_for("console.login_form"))
 
 
@@ -239,7 +261,17 @@ def _safe_next(target: str | None) -> str:
 
 
 def _time(value: str | None) -> dt.datetime | None:
+    """A naive UTC time; ValueError for text that is not one, or for a time outside what UTC can hold."""
     if not value:
         return None
     parsed = dt.datetime.fromisoformat(value.strip())
-    return parsed.astimezone(dt.UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
+    try:
+        return parsed.astimezone(dt.UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
+    except OverflowError:  # 0001-01-01T00:00+14:00 is before the year 1 in UTC
+        raise ValueError("out of range") from None
+
+
+def refuse_nul_bytes() -> None:
+    """A NUL byte cannot be stored in or compared with PostgreSQL text: say so instead of failing (500)."""
+    if "\x00" in request.path or any("\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)):
+        abort(400, "a NUL byte is not allowed in a path or filter")

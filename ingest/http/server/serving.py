@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 
+from ingest.config.ports import clash_message, parse_bind, port_taken
 from ingest.config.settings import ConfigError, Settings, get_settings
 
 WORKER_CLASS = "gevent"
@@ -54,3 +55,28 @@ def gunicorn_argv(host: str, port: int, workers: int, settings: Settings | None 
         "--config", "python:ingest.http.server.gunicorn_conf",
         "ingest.http.server.wsgi:app",
     ]  # fmt: skip
+
+
+def with_operations_bind(binds: list[str], settings: Settings) -> list[str]:
+    """The addresses to listen on: the given ones, plus OPS_HOST:OPS_PORT unless one of them is OPS_PORT.
+
+    A plain `gunicorn -b HOST:PORT -c python:ingest.http.server.gunicorn_conf …` gets the operations port
+    this way (see `gunicorn_conf.on_starting`), so `/readyz` and `/metrics` answer whichever command runs.
+    """
+    ports = {parsed[1] for parsed in map(parse_bind, binds) if parsed}
+    if settings.ops_port in ports:
+        return list(binds)
+    return [*binds, bind_address(settings.ops_host, settings.ops_port)]
+
+
+def first_clash(binds: list[str], settings: Settings, webhook_setting: str) -> str | None:
+    """One line for the first address another program holds, naming the setting to change; None if all free."""
+    for bind in binds:
+        parsed = parse_bind(bind)
+        if parsed is None:
+            continue
+        reason = port_taken(*parsed)
+        if reason:
+            setting = "OPS_PORT" if parsed[1] == settings.ops_port else webhook_setting
+            return clash_message(parsed[0], parsed[1], reason, setting)
+    return None
