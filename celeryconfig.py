@@ -62,6 +62,7 @@ beat_schedule = {
     # Re-enqueue stranded inbox rows (broker was down, task lost); safe to overlap (SKIP LOCKED claims).
     "sweep": _every(task_names.SWEEP_STRANDED, _settings.sweep_interval),
     "reconcile": _every(task_names.RECONCILE, _settings.reconcile_interval),
+    "expire-credits": _every(task_names.EXPIRE_CREDITS, _settings.credit_expiry_interval),
     "resync-users": _every(task_names.RESYNC_USERS, _settings.resync_interval),
     "prune-payloads": _every(task_names.PRUNE_PAYLOADS, _settings.retention_interval),
     # Asaas: backfill payments from the API, and notice (and resume) a paused webhook queue; skipped without a key.

@@ -18,7 +18,7 @@ from models.base import Base, Timestamp, created_at, str_id, updated_at
 
 
 class OperationType(enum.StrEnum):
-    """`UsageHistory.operationType`. The last three are pedro-ingest's (migration 0003)."""
+    """`UsageHistory.operationType`. The last four are pedro-ingest's (migrations 0003, 0014)."""
 
     AI_TEXT_CHAT = "AI_TEXT_CHAT"
     AI_IMAGE_GENERATION = "AI_IMAGE_GENERATION"
@@ -28,6 +28,7 @@ class OperationType(enum.StrEnum):
     CREDIT_GRANT = "CREDIT_GRANT"
     CREDIT_REVERSAL = "CREDIT_REVERSAL"
     CREDIT_ADJUSTMENT = "CREDIT_ADJUSTMENT"
+    CREDIT_EXPIRY = "CREDIT_EXPIRY"  # migration 0014
 
 
 operation_type_enum = Enum(

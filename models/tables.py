@@ -1,4 +1,4 @@
-"""pedro-ingest's own tables (migrations 0002, 0004, 0006, 0009), in the web app's conventions.
+"""pedro-ingest's own tables (migrations 0002, 0004, 0006, 0009, 0011), in the web app's conventions.
 
 The README carries the matching Prisma model block so the web app can add them to its schema.
 """
@@ -161,3 +161,61 @@ class CreditDeduction(Base):
     refundBalanceAfter: Mapped[int | None]
     refundUsageHistoryId: Mapped[str | None]
     createdAt: Mapped[created_at]
+
+
+class CreditLot(Base):
+    """One grant's credits (migration 0011): a balance is the sum of its live lots' `remaining`.
+
+    Written only by the lot functions in the database (`pedro_lots_*`, `pedro_credit_*`), which every
+    balance writer calls. Live: neither `expiredAt` nor `voidedAt` set.
+    """
+
+    __tablename__ = "CreditLot"
+    __table_args__ = (Index(None, "creditBalanceId"), Index(None, "grantKey"), Index(None, "expiresAt"))
+
+    id: Mapped[str_id]
+    userId: Mapped[str]
+    creditBalanceId: Mapped[str]
+    grantKey: Mapped[str | None]
+    category: Mapped[str]
+    amount: Mapped[int]
+    remaining: Mapped[int]
+    priority: Mapped[int]
+    effectiveAt: Mapped[dt.datetime] = mapped_column(Timestamp)
+    expiresAt: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    periodEnd: Mapped[dt.datetime | None] = mapped_column(Timestamp)  # a plan period's end, without grace
+    planId: Mapped[str | None]
+    expiredAt: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    voidedAt: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    createdAt: Mapped[created_at]
+
+
+class CreditLotDraw(Base):
+    """Credits a fact (a deduction `deduction:<key>`, a reversal's grant key) took from one lot, so undoing
+    the fact gives them back to the same lot (migration 0011)."""
+
+    __tablename__ = "CreditLotDraw"
+    __table_args__ = (PrimaryKeyConstraint("factKey", "lotId"),)
+
+    factKey: Mapped[str]
+    lotId: Mapped[str]
+    credits: Mapped[int]
+    createdAt: Mapped[created_at]
+
+
+class CreditDebt(Base):
+    """Credits a reversal could not take (the balance was already 0), owed until later credits repay them
+    (migration 0011). Booked in the ledger only when repaid; written only by the lot functions."""
+
+    __tablename__ = "CreditDebt"
+    __table_args__ = (Index(None, "creditBalanceId"),)
+
+    id: Mapped[str_id]
+    userId: Mapped[str]
+    creditBalanceId: Mapped[str]
+    factKey: Mapped[str]
+    amount: Mapped[int]
+    remaining: Mapped[int]
+    createdAt: Mapped[created_at]
+    settledAt: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    cancelledAt: Mapped[dt.datetime | None] = mapped_column(Timestamp)

@@ -25,6 +25,9 @@ OWN_TABLES = [
     "AsaasSubscriptionLink",
     "CreditDeduction",
     "AsaasCheckoutLink",
+    "CreditLot",
+    "CreditLotDraw",
+    "CreditDebt",
 ]
 PRISMA_TABLES = ["SubscriptionEvent", "StorageObject", "UsageHistory", "CreditBalance", "Plan", "AdminSettings",
                  "Feature", "User"]  # fmt: skip

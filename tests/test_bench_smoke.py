@@ -66,6 +66,15 @@ def test_deductions_benchmark_smoke() -> None:
     assert float(figures["pedro/baseline"]) > 0
 
 
+def test_lot_deduction_and_expiry_benchmark_smoke() -> None:
+    lots = run_bench("deductions.py", "--lots", "--calls", "40", "--threads", "2")
+    assert lots["lots_per_spread_call"] == "3.00"  # every spread call drew from the plan, signup and purchase lots
+    assert float(lots["lots_cost_one_user"]) > 0 and float(lots["lots_cost_spread"]) > 0
+    expiry = run_bench("deductions.py", "--expiry", "2000", "--batch", "50")
+    assert (expiry["due"], expiry["lots"]) == ("200", "2000")
+    assert float(expiry["expiry_job/plain_update"]) > 0
+
+
 def test_broker_inventory_benchmark_smoke() -> None:
     figures = run_bench("broker_inventory.py", "--sizes", "50,300")
     assert figures["queued"] == "300"

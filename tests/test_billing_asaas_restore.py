@@ -163,7 +163,7 @@ def test_restore_replayed_in_the_ledger_is_a_no_op(engine: Engine, customer) -> 
         deleted = ledger.reverse_deletion_once(session, event_key="evt_del", **common)
         first = ledger.restore_once(session, event_key="evt_res", **common)
         again = ledger.restore_once(session, event_key="evt_res", **common)
-        grant = dict(key=key, user_id=user_id, clerk_id=clerk_id, plan_id=None, amount=CREDITS, policy="add")
+        grant = dict(key=key, user_id=user_id, clerk_id=clerk_id, plan_id=None, amount=CREDITS)
         granted = ledger.grant_once(session, **grant, source_event_id=None, details={})
         regrant = ledger.grant_once(session, **grant, source_event_id=None, details={})
     assert deleted.before_grant and first.lifted and not again.applied

@@ -14,7 +14,7 @@ from tests.support.ledger import assert_balance_matches_ledger, balance, grant_r
 OPENING = 70
 
 
-def grant(engine: Engine, key: str, user: tuple[str, str], plan_id: str, amount: int, policy: str):
+def grant(engine: Engine, key: str, user: tuple[str, str], plan_id: str, amount: int):
     with transaction(engine) as session:
         return ledger.grant_once(
             session,
@@ -23,7 +23,6 @@ def grant(engine: Engine, key: str, user: tuple[str, str], plan_id: str, amount:
             clerk_id=user[1],
             plan_id=plan_id,
             amount=amount,
-            policy=policy,
             source_event_id=None,
             details={"kind": "plan_grant"},
         )
@@ -43,25 +42,11 @@ def reverse(engine: Engine, key: str, user: tuple[str, str], fraction: Fraction 
         )
 
 
-def test_reset_policy_sets_the_balance_and_writes_the_difference(engine) -> None:
-    user = make_user(engine, OPENING)
-    plan_id = make_plan(engine, 50)
-    change = grant(engine, "test:period:1", user, plan_id, 50, "reset")
-    assert (change.applied, change.added) == (True, -20)  # 70 → 50
-    assert balance(engine, user[0]) == 50
-    assert grant(engine, "test:period:2", user, plan_id, 50, "reset").added == 0
-    assert grant(engine, "test:period:1", user, plan_id, 50, "reset").applied is False
-    # A reset grant that removed credits has nothing to reverse.
-    assert reverse(engine, "test:period:1", user).added == 0
-    assert balance(engine, user[0]) == 50
-    assert_balance_matches_ledger(engine, user[0], OPENING)
-
-
 def test_user_without_a_balance_gets_one_opened_at_zero(engine) -> None:
     user = make_user(engine, OPENING)
     with engine.begin() as connection:
         connection.execute(text('DELETE FROM "CreditBalance" WHERE "userId" = :u'), {"u": user[0]})
-    grant(engine, "test:fresh", user, make_plan(engine, 30), 30, "add")
+    grant(engine, "test:fresh", user, make_plan(engine, 30), 30)
     assert balance(engine, user[0]) == 30
     assert_balance_matches_ledger(engine, user[0], 0)
 
@@ -80,7 +65,7 @@ def test_racing_grants_and_reversal_end_consistent(engine) -> None:
             try:
                 barrier.wait()
                 if action == "grant":
-                    grant(engine, key, user, plan_id, 400, "add")
+                    grant(engine, key, user, plan_id, 400)
                 else:
                     reverse(engine, key, user)
             except BaseException as error:  # reported below

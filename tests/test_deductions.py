@@ -17,10 +17,17 @@ from sqlalchemy import Engine, text
 from models import OperationType, ledger
 from models.db import transaction
 from tests.support.factories import make_pedro_user, make_plan
+from tests.support.ledger import live_lots
 from tests.support.servers import rows, scalar
 from workers.jobs import reconcile as service
 
 DEDUCT_SQL = "SELECT ok, credits_remaining, reason FROM pedro_deduct_credits(%s, %s, %s, %s, %s)"
+
+
+def pedro_user(engine: Engine, credits: int) -> tuple[str, str]:
+    """A user opened by pedro-ingest with `credits` (signup grant); returns (User.id, clerkId)."""
+    user_id, clerk_id, _ = make_pedro_user(engine, credits)
+    return user_id, clerk_id
 
 
 def libpq(engine: Engine) -> str:
@@ -39,9 +46,9 @@ def deduct(engine: Engine, clerk_id: str, amount: int, key: str, details: dict |
         )
 
 
-def refund(engine: Engine, key: str) -> ledger.DeductionResult:
+def refund(engine: Engine, key: str, clerk_id: str | None = None) -> ledger.DeductionResult:
     with engine.begin() as connection:
-        return ledger.refund_credits(connection, idempotency_key=key)
+        return ledger.refund_credits(connection, idempotency_key=key, clerk_user_id=clerk_id)
 
 
 def balance(engine: Engine, user_id: str) -> int:
@@ -61,7 +68,8 @@ def assert_balance_is_ledger(engine: Engine, user_id: str) -> None:
     ledger_total = scalar(engine, 'SELECT -sum("creditsUsed") FROM "UsageHistory" WHERE "userId" = :u', u=user_id)
     assert balance(engine, user_id) == ledger_total
     report = service.reconcile(fix=False, engine=engine)
-    assert (report.drifted, report.openings) == (0, 0), report.drifts
+    assert (report.drifted, report.openings, report.lots_settled) == (0, 0, 0), report.summary()
+    assert live_lots(engine, user_id) == balance(engine, user_id)
 
 
 def run_together(calls: list[Callable[[], object]]) -> list[object]:
@@ -166,7 +174,7 @@ def test_deduction_racing_a_plan_grant_and_a_reversal_keeps_balance_equal_to_led
             with transaction(engine) as session:
                 return ledger.grant_once(
                     session, key=key, user_id=user_id, clerk_id=clerk_id, plan_id=plan_id, amount=300,
-                    policy="add", source_event_id=None, details={"kind": "plan_grant"},
+                    source_event_id=None, details={"kind": "plan_grant"},
                 )  # fmt: skip
 
         def reverse(user_id: str = user_id, clerk_id: str = clerk_id, key: str = key) -> object:
@@ -250,3 +258,36 @@ def test_a_key_reused_for_another_deduction_is_an_error(engine: Engine) -> None:
     with pytest.raises(Exception, match="was used for another deduction"):
         deduct(engine, clerk_id, 11, "reused")
     assert balance(engine, user_id) == 90
+
+
+def test_null_and_oversized_inputs_get_a_reason_and_store_nothing(engine: Engine) -> None:
+    user_id, clerk_id = pedro_user(engine, 50)
+    connection = psycopg2.connect(libpq(engine))
+    try:
+        cursor = connection.cursor()
+        cursor.execute(DEDUCT_SQL, (None, 1, "AI_TEXT_CHAT", "null-user", None))
+        assert cursor.fetchone() == (False, None, "unknown_user")
+        cursor.execute(DEDUCT_SQL, (clerk_id, None, "AI_TEXT_CHAT", "null-amount", None))
+        assert cursor.fetchone() == (False, None, "invalid_amount")
+        connection.commit()
+    finally:
+        connection.close()
+    at_limit = {"prompt": "x" * (16384 - len('{"prompt": ""}'))}
+    assert deduct(engine, clerk_id, 1, "big", {"prompt": "x" * 16384}) == ledger.DeductionResult(
+        False, None, "invalid_details"
+    )
+    assert deduct(engine, clerk_id, 1, "ten-mb", {"prompt": "x" * 10_000_000}).reason == "invalid_details"
+    assert scalar(engine, 'SELECT count(*) FROM "CreditDeduction" WHERE "clerkUserId" = :c', c=clerk_id) == 0
+    assert deduct(engine, clerk_id, 1, "big", at_limit) == ledger.DeductionResult(True, 49, None), "16,384 bytes fit"
+    assert_balance_is_ledger(engine, user_id)
+
+
+def test_a_refund_naming_another_user_refunds_nothing(engine: Engine) -> None:
+    payer_id, payer = pedro_user(engine, 100)
+    _, other = pedro_user(engine, 100)
+    assert deduct(engine, payer, 30, "payer-call").ok
+    assert refund(engine, "payer-call", other) == ledger.DeductionResult(False, None, "unknown_deduction")
+    assert balance(engine, payer_id) == 70
+    assert refund(engine, "payer-call", payer) == ledger.DeductionResult(True, 100, None)
+    assert refund(engine, "payer-call") == ledger.DeductionResult(True, 100, None), "the one-argument call still works"
+    assert_balance_is_ledger(engine, payer_id)

@@ -59,6 +59,7 @@ def test_schedule_and_routes_come_from_settings() -> None:
     assert {name: entry["task"] for name, entry in celeryconfig.beat_schedule.items()} == {
         "sweep": "pedro_ingest.sweep_stranded",
         "reconcile": "pedro_ingest.reconcile",
+        "expire-credits": "pedro_ingest.expire_credits",
         "resync-users": "pedro_ingest.resync_users",
         "prune-payloads": "pedro_ingest.prune_payloads",
         "resync-payments": "pedro_ingest.resync_payments",
@@ -67,6 +68,7 @@ def test_schedule_and_routes_come_from_settings() -> None:
     assert celeryconfig.beat_schedule["resync-payments"]["schedule"] == settings.payment_sync_interval
     assert celeryconfig.beat_schedule["watch-asaas-queue"]["schedule"] == settings.asaas_queue_watch_interval
     assert celeryconfig.beat_schedule["reconcile"]["schedule"] == settings.reconcile_interval
+    assert celeryconfig.beat_schedule["expire-credits"]["schedule"] == settings.credit_expiry_interval
     assert celeryconfig.beat_schedule["sweep"]["schedule"] == settings.sweep_interval
     assert all(entry["options"]["queue"] == queue for entry in celeryconfig.beat_schedule.values())
     assert all(route["queue"] == queue for route in celeryconfig.task_routes.values())

@@ -253,9 +253,17 @@ def test_the_web_app_deducts_through_the_generated_prisma_client(webapp_db: str)
         webapp_db,
         """INSERT INTO "User" (id, "clerkId", "updatedAt") VALUES ('ckuserclient000000000001', %s, now());
            INSERT INTO "CreditBalance" (id, "userId", "clerkUserId", "creditsRemaining", "updatedAt")
-           VALUES ('ckbalclient0000000000001', 'ckuserclient000000000001', %s, 100, now())""",
+           VALUES ('ckbalclient0000000000001', 'ckuserclient000000000001', %s, 100, now());
+           INSERT INTO "AdminSettings" (id, "featureCosts", "updatedAt")
+           VALUES ('singleton', '{"AI_IMAGE_GENERATION": 10, "AI_TEXT_CHAT": 1}', now());
+           INSERT INTO "Plan" (id, name, credits, features, "updatedAt")
+           VALUES ('plan_pro', 'Pro', 500, '{"AI_IMAGE_GENERATION": 5}', now());
+           INSERT INTO "CreditLot" (id, "userId", "creditBalanceId", category, amount, remaining, priority,
+                                    "effectiveAt", "planId")
+           VALUES ('cklotclient0000000000001', 'ckuserclient000000000001', 'ckbalclient0000000000001', 'plan', 0, 0,
+                   10, now(), 'plan_pro')""",
         (clerk_id, clerk_id),
-    )
+    )  # a spent plan period: the user is on plan_pro
     done = subprocess.run(
         ["node", str(kit.KIT / "deduct-through-client.js"), clerk_id],
         cwd=kit.KIT, env=kit.environment(webapp_db, schema), capture_output=True, text=True, timeout=120,
@@ -269,12 +277,18 @@ def test_the_web_app_deducts_through_the_generated_prisma_client(webapp_db: str)
     assert results["unknown"] == {"ok": False, "creditsRemaining": None, "reason": "unknown_user"}
     assert sum(r["ok"] for r in results["parallel"]) == 3  # 70 credits, 20 each
     assert results["refund"] == results["refundAgain"] == {"ok": True, "creditsRemaining": 40, "reason": None}
-    assert results["balance"] == 40
+    assert results["charge"] == {"ok": True, "creditsRemaining": 30, "cost": 10, "reason": None}, "the plan's 5 each"
+    assert results["chargeAgain"] == results["charge"]
+    assert results["unpriced"] == {"ok": False, "creditsRemaining": 30, "cost": None, "reason": "unpriced_operation"}
+    assert results["plan"] == {"planId": "plan_pro", "periodEnd": None, "status": "active"}
+    assert results["lots"] == [{"category": "opening", "remaining": 30, "expiresAt": None, "planId": None}]
+    assert results["balance"] == 30
     ledger = """SELECT "operationType"::text, "creditsUsed" FROM "UsageHistory" ORDER BY timestamp, 2 DESC"""
     [(details,)] = run_sql(webapp_db, """SELECT details FROM "UsageHistory" WHERE "creditsUsed" = 30""")
     assert details == {"model": "flux-schnell", "prompt": "a lighthouse", "idempotencyKey": "req-1"}
     assert run_sql(webapp_db, ledger) == [("AI_IMAGE_GENERATION", 30)] + [("AI_TEXT_CHAT", 20)] * 3 + [
-        ("AI_IMAGE_GENERATION", -30)
+        ("AI_IMAGE_GENERATION", -30),
+        ("AI_IMAGE_GENERATION", 10),
     ]
 
 

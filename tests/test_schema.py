@@ -34,12 +34,17 @@ OWN_TABLES = {
     "AsaasSubscriptionLink",
     "CreditDeduction",
     "AsaasCheckoutLink",
+    "CreditLot",
+    "CreditLotDraw",
+    "CreditDebt",
 }
 OWN_INDEXES = {"WebhookEvent_provider_eventId_key", "WebhookEvent_status_receivedAt_idx", "WebhookEvent_receivedAt_idx",
                "CreditGrant_grantKey_key",
                "CreditGrant_userId_idx", "AsaasSubscriptionLink_asaasSubscriptionId_key",
                "AsaasSubscriptionLink_userId_idx", "AsaasCheckoutLink_asaasCheckoutId_key",
-               "AsaasCheckoutLink_userId_idx", "AsaasCheckoutLink_asaasSubscriptionId_idx"}  # fmt: skip
+               "AsaasCheckoutLink_userId_idx", "AsaasCheckoutLink_asaasSubscriptionId_idx",
+               "CreditLot_creditBalanceId_idx", "CreditLot_grantKey_idx", "CreditLot_expiresAt_idx",
+               "CreditDebt_creditBalanceId_idx"}  # fmt: skip
 OWN_CONSTRAINTS = {
     ("WebhookEvent", "WebhookEvent_pkey"): ("p", "PRIMARY KEY (id)"),
     ("CreditGrant", "CreditGrant_pkey"): ("p", "PRIMARY KEY (id)"),
@@ -55,9 +60,12 @@ OWN_CONSTRAINTS = {
     ("AsaasSubscriptionLink", "AsaasSubscriptionLink_planId_fkey"): (
         "f", 'FOREIGN KEY ("planId") REFERENCES "Plan"(id) ON UPDATE CASCADE ON DELETE SET NULL'),
     ("CreditDeduction", "CreditDeduction_pkey"): ("p", 'PRIMARY KEY ("idempotencyKey")'),
+    ("CreditLot", "CreditLot_pkey"): ("p", "PRIMARY KEY (id)"),
+    ("CreditLotDraw", "CreditLotDraw_pkey"): ("p", 'PRIMARY KEY ("factKey", "lotId")'),
+    ("CreditDebt", "CreditDebt_pkey"): ("p", "PRIMARY KEY (id)"),
 }  # fmt: skip
 DatabaseFactory = Callable[[], str]
-NEW_OPERATION_TYPES = ("CREDIT_GRANT", "CREDIT_REVERSAL", "CREDIT_ADJUSTMENT")
+NEW_OPERATION_TYPES = ("CREDIT_GRANT", "CREDIT_REVERSAL", "CREDIT_ADJUSTMENT", "CREDIT_EXPIRY")
 PRISMA_MIGRATIONS_DDL = """
 CREATE TABLE "_prisma_migrations" (
     "id" VARCHAR(36) PRIMARY KEY NOT NULL,
@@ -485,6 +493,7 @@ WEBAPP_MIGRATIONS = FIXTURES.parent.parent / "webapp" / "migrations"
         ((), "0001"),
         (("pedro_ingest_0005",), "0004"),
         (("pedro_ingest_0005", "pedro_ingest_0006"), "0004"),
+        (("pedro_ingest_0005", "pedro_ingest_0006", "pedro_ingest_0007", "pedro_ingest_0011"), "0004"),
     ],
 )
 def test_migrate_stamps_the_newest_revision_whose_objects_prisma_made(

@@ -44,3 +44,29 @@ def last_reconcile(broker_url: str, queue: str, timeout: float) -> dict[str, flo
     if not stored:
         return None
     return {name: float(stored.get(name.encode(), 0)) for name in FIELDS}
+
+
+def _expiry_key(queue: str) -> str:
+    return f"{queue}:credit-expiry:total"
+
+
+def record_expiry(broker_url: str, queue: str, *, lots: int, credits: int, timeout: float) -> None:
+    """Add one run's expired lots and credits to the running totals; raises when the broker does not answer."""
+    client = redis_client(broker_url, timeout)
+    try:
+        with client.pipeline() as pipe:
+            pipe.hincrby(_expiry_key(queue), "lots", lots)
+            pipe.hincrby(_expiry_key(queue), "credits", credits)
+            pipe.execute()
+    finally:
+        client.close()
+
+
+def expiry_totals(broker_url: str, queue: str, timeout: float) -> dict[str, int]:
+    """Lots and credits expired so far by every run that reached this broker (zeros before the first)."""
+    client = redis_client(broker_url, timeout)
+    try:
+        stored = client.hgetall(_expiry_key(queue))
+    finally:
+        client.close()
+    return {name: int(stored.get(name.encode(), 0)) for name in ("lots", "credits")}

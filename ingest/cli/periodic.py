@@ -1,4 +1,4 @@
-"""CLI for the periodic jobs: `reconcile`, `resync-users`, `prune-payloads` and `beat`.
+"""CLI for the periodic jobs: `reconcile`, `expire-credits`, `resync-users`, `prune-payloads` and `beat`.
 
 Each command runs the same service as its beat task, in the foreground, under the same lock.
 """
@@ -46,6 +46,18 @@ def reconcile(fix: bool, clerk_user_id: str | None, dry_run: bool, page_size: in
         sys.exit(1)
 
 
+@click.command("expire-credits")
+def expire_credits() -> None:
+    """Expire the credit lots that are due, once (what the beat job does every CREDIT_EXPIRY_INTERVAL)."""
+    from workers.jobs.expire_credits import expire_credits as run
+
+    settings_or_exit()
+    report = run()
+    if report.status == "skipped_locked":
+        fail("another credit expiry is running (lock held); try again later", code=3)
+    click.echo(f"{report.status}: lots expired {report.lots}, credits expired {report.credits}")
+
+
 @click.command("resync-users")
 def resync_users() -> None:
     """Apply every user from the Clerk Backend API through the webhook upsert path (version rules apply)."""
@@ -83,4 +95,4 @@ def beat(celery_args: tuple[str, ...]) -> None:
     os.execv(sys.executable, argv + list(celery_args))
 
 
-PERIODIC_COMMANDS = (reconcile, resync_users, prune_payloads, beat)
+PERIODIC_COMMANDS = (reconcile, expire_credits, resync_users, prune_payloads, beat)

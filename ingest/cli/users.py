@@ -12,7 +12,14 @@ import click
 from ingest.cli.support import fail, settings_or_exit
 
 if TYPE_CHECKING:
+    from models.ledger.pricing import LotView
     from models.reports.user_report import EventOutcome, InboxEntry, LedgerEntry, UserReport
+
+
+def format_lot(lot: LotView) -> str:
+    """`plan 38 (expires 2026-01-31)`, `purchase 2000`, `debt -450`."""
+    expiry = f" (expires {lot.expires_at:%Y-%m-%d %H:%M})" if lot.expires_at else ""
+    return f"{lot.category} {lot.remaining}{expiry}"
 
 
 def format_event(event: InboxEntry) -> list[str]:
@@ -48,6 +55,9 @@ def format_report(report: UserReport) -> list[str]:
         lines.append(f"balance: {report.balance}  ledger: {report.ledger_total}  {verdict}")
         if not report.reconciles:
             lines.append(f"  check and book it: pedro-ingest reconcile --user {user.clerk_id} [--fix]")
+        lines.append("lots: " + (", ".join(format_lot(lot) for lot in report.lots) or "(none)"))
+        if not report.lots_agree:
+            lines.append(f"  lots hold {report.lot_total}, not the balance: the next reconcile settles them")
     lines.append(f"ledger ({len(report.ledger)} rows):")
     lines += [format_ledger(entry) for entry in report.ledger] or ["  (none)"]
     lines.append(f"inbox events ({len(report.events)}):")

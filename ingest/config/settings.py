@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingest.config.asaas_api import AsaasApiSettings
+from ingest.config.credit_lots import CreditLotSettings
 
 MIN_CLERK_KEY_BYTES = 16  # Svix issues 24-byte keys
 MIN_CONSOLE_PASSWORD_CHARS = 12
@@ -45,7 +46,7 @@ def split_secrets(raw: SecretStr | None) -> list[str]:
     return [part.strip() for part in raw.get_secret_value().split(",") if part.strip()]
 
 
-class Settings(BaseSettings, AsaasApiSettings):
+class Settings(BaseSettings, AsaasApiSettings, CreditLotSettings):
     """All of pedro-ingest's settings. Field names are the environment variable names."""
 
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
@@ -125,9 +126,6 @@ class Settings(BaseSettings, AsaasApiSettings):
     )
     asaas_trusted_proxies: str = Field(
         default="", description="Comma-separated proxy IPs/CIDRs whose X-Forwarded-For is believed; empty: none."
-    )
-    credit_grant_policy: Literal["add", "reset"] = Field(
-        default="add", description="Paid period grant: `add` to the balance, or `reset` it to the plan's credits."
     )
     asaas_unlinked_payments: Literal["fail", "ignore"] = Field(
         default="ignore",

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from sqlalchemy import Engine, text
 
 from ingest.broker import asaas_queue_state
 from ingest.broker import redis_client as broker
-from ingest.broker.run_reports import last_reconcile
+from ingest.broker.run_reports import expiry_totals, last_reconcile
 from ingest.config.settings import Settings
 from ingest.observability.metrics import ScrapeTimeCollector
 from models import inbox
@@ -67,6 +67,13 @@ def reconcile_gauges(settings: Settings, timeout: float) -> Iterator[Metric]:
     )
 
 
+def expiry_counters(settings: Settings, timeout: float) -> Iterator[Metric]:
+    """Credits the expiry job has expired (ledger `CREDIT_EXPIRY` rows), wherever it ran."""
+    totals = expiry_totals(settings.celery_broker_url, settings.celery_queue, timeout)
+    yield CounterMetricFamily("pedro_ingest_credits_expired", "Credits expired with their lots.", totals["credits"])
+    yield CounterMetricFamily("pedro_ingest_credit_lots_expired", "Credit lots expired.", totals["lots"])
+
+
 def backlog_collector(engine: Engine, settings: Settings) -> ScrapeTimeCollector:
     timeout = settings.ready_timeout
     return ScrapeTimeCollector(
@@ -75,5 +82,6 @@ def backlog_collector(engine: Engine, settings: Settings) -> ScrapeTimeCollector
             "broker": lambda: queue_gauges(settings, timeout),
             "asaas_queue": lambda: asaas_queue_state.gauges(settings.celery_broker_url, timeout),
             "reconcile": lambda: reconcile_gauges(settings, timeout),
+            "credit_expiry": lambda: expiry_counters(settings, timeout),
         }
     )

@@ -15,12 +15,15 @@ from models.ledger.balances import ensure_balance, write_ledger_row
 from models.ledger.chargebacks import WonResult, chargeback_key, chargeback_won, reverse_chargeback
 from models.ledger.deductions import DeductionResult, deduct_credits, refund_credits
 from models.ledger.grants import REVERSAL_SUFFIX, CreditChange, grant_once, open_balance_with_signup_grant, reverse_once
+from models.ledger.lots import LotTerms, Period
 from models.ledger.restores import RestoreResult, deletion_key, restore_key, restore_once, reverse_deletion_once
 
 __all__ = [
     "REVERSAL_SUFFIX",
     "CreditChange",
     "DeductionResult",
+    "LotTerms",
+    "Period",
     "RestoreResult",
     "WonResult",
     "chargeback_key",

@@ -1,4 +1,4 @@
-"""Balance changes and their ledger rows: each is one atomic SQL statement plus one `UsageHistory` row.
+"""Ledger rows and empty balances; the balance changes themselves (with their lots) are in `lots`.
 
 `creditsUsed = -added`, as the schema's comment says (negative `creditsUsed` adds credits).
 """
@@ -29,29 +29,6 @@ ENSURE_BALANCE_SQL = text(
         (id, "userId", "clerkUserId", "creditsRemaining", "lastSyncedAt", "createdAt", "updatedAt")
     VALUES (:id, :user_id, :clerk_id, 0, :now, :now, :now)
     ON CONFLICT ("userId") DO NOTHING
-    """
-)
-ADD_SQL = text(
-    """UPDATE "CreditBalance" SET "creditsRemaining" = "creditsRemaining" + :amount, "updatedAt" = :now
-       WHERE "userId" = :user_id RETURNING id"""
-)
-# Reset and capped removal need the value before the change: the CTE locks the row, so `before` is the
-# current value and the UPDATE is one atomic statement (no read-modify-write across statements).
-RESET_SQL = text(
-    """
-    WITH old AS (SELECT id, "creditsRemaining" AS before FROM "CreditBalance" WHERE "userId" = :user_id FOR UPDATE)
-    UPDATE "CreditBalance" b SET "creditsRemaining" = :amount, "updatedAt" = :now
-      FROM old WHERE b.id = old.id
-    RETURNING b.id, :amount - old.before AS added
-    """
-)
-REMOVE_CAPPED_SQL = text(
-    """
-    WITH old AS (SELECT id, "creditsRemaining" AS before FROM "CreditBalance" WHERE "userId" = :user_id FOR UPDATE)
-    UPDATE "CreditBalance" b
-       SET "creditsRemaining" = old.before - LEAST(GREATEST(old.before, 0), :amount), "updatedAt" = :now
-      FROM old WHERE b.id = old.id
-    RETURNING b.id, LEAST(GREATEST(old.before, 0), :amount) AS removed
     """
 )
 

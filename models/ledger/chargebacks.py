@@ -4,7 +4,8 @@ Keys, under the charge's reversal prefix (`asaas:payment:<id>:reversal`, or for 
 purchase `asaas:installment:<id>:reversal:<payment id>:`): the chargeback `…:chargeback`, the won dispute
 `…:chargeback:won`. A won dispute gives back what the chargeback really removed, once, and only when no
 refund of the charge is on record (a refund is never undone). Its key's amount cancels the chargeback's,
-so a later refund reverses the whole share again. A dispute won before its chargeback is processed leaves
+so a later refund reverses the whole share again. The chargeback's debt is cancelled, and what the user had
+already repaid of it is given back with the rest. A dispute won before its chargeback is processed leaves
 the won key as a marker and the chargeback then removes nothing.
 """
 
@@ -17,8 +18,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from models.base import utcnow
-from models.ledger.balances import ADD_SQL, ensure_balance, write_ledger_row
+from models.ledger import lots
+from models.ledger.balances import ensure_balance, write_ledger_row
 from models.ledger.grants import (
     SET_AMOUNT_SQL,
     CreditChange,
@@ -62,6 +63,7 @@ def reverse_chargeback(
     pending_base: int,
     source_event_id: str | None,
     details: dict[str, Any],
+    terms: lots.LotTerms | None = None,
 ) -> CreditChange:
     """Reverse the charge's share once, unless its dispute was already won (then: a no-op on record)."""
     lock_grant(session, grant_key)
@@ -81,6 +83,7 @@ def reverse_chargeback(
         details=details,
         charge_prefix=charge_prefix,
         pending_base=pending_base,
+        terms=terms,
     )
 
 
@@ -112,9 +115,10 @@ def chargeback_won(
         return WonResult(applied=True, note="pending_cancelled")
     session.execute(SET_AMOUNT_SQL, {"id": won_id, "amount": -chargeback.amount})
     removed = session.execute(_REMOVED_BY_KEY, {"user_id": user_id, "key": key}).scalar_one()
+    removed += lots.cancel_debt(session, user_id=user_id, fact_key=key)  # its debt: the repaid part comes back
     if removed <= 0:
         return WonResult(applied=True, note="given_back")
-    balance_id = session.execute(ADD_SQL, {"user_id": user_id, "amount": removed, "now": utcnow()}).scalar_one()
+    balance_id = lots.give_back(session, user_id=user_id, amount=removed, fact_key=key, grant_key=grant_key)
     write_ledger_row(
         session,
         user_id=user_id,

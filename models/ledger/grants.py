@@ -16,7 +16,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from models.base import new_id, utcnow
-from models.ledger.balances import ADD_SQL, REMOVE_CAPPED_SQL, RESET_SQL, ensure_balance, write_ledger_row
+from models.ledger import lots
+from models.ledger.balances import ensure_balance, write_ledger_row
 from models.prisma import OperationType
 
 REVERSAL_SUFFIX = ":reversal"
@@ -106,6 +107,7 @@ def open_balance_with_signup_grant(
     if balance_id is None:
         return False
     key = f"clerk:signup:{clerk_id}"
+    lots.open_lot(session, balance_id=balance_id, user_id=user_id, grant_key=key, category="signup", amount=amount)
     session.execute(
         _CLAIM_KEY,
         {
@@ -137,40 +139,54 @@ def grant_once(
     clerk_id: str,
     plan_id: str | None,
     amount: int,
-    policy: str,
     source_event_id: str | None,
     details: dict[str, Any],
+    terms: lots.LotTerms | None = None,
+    period: lots.Period | None = None,
 ) -> CreditChange:
-    """Grant a paid period's credits once per `key`, in the caller's transaction.
+    """Grant a paid period's credits once per `key`, as a lot of its own, in the caller's transaction.
 
-    `policy` `add` adds `amount`; `reset` sets the balance to `amount` and records the difference. The key
-    row's `amount` is what was really added (the reversal reverses that). A key already claimed — by an
-    earlier grant, or by a full reversal that arrived first — makes this a no-op. Reversals recorded
-    before the grant without taking its key (partial refunds, chargebacks, installments' shares) are
-    pending: each is applied now, as its own ledger row, so the net is exactly the grant minus them.
+    A plan period's lot (`period` given) expires at its end plus `terms.grace` and takes over up to
+    `terms.rollover` of the older periods' rest (the rest expires with them). The key row's `amount` is
+    what was added (the reversal reverses that). A key already claimed — by an earlier grant, or by a full
+    reversal that arrived first — makes this a no-op. Reversals recorded before the grant without taking
+    its key (partial refunds, chargebacks, installments' shares) are pending: each is applied now, as its
+    own ledger row, so the net is exactly the grant minus them.
     """
     lock_grant(session, key)
     ensure_balance(session, user_id=user_id, clerk_id=clerk_id)
     grant_id = claim_key(session, key, user_id, plan_id, amount, source_event_id)
     if grant_id is None:
         return CreditChange(applied=False)
-    now = utcnow()
-    if policy == "reset":
-        balance_id, added = session.execute(RESET_SQL, {"user_id": user_id, "amount": amount, "now": now}).one()
-        session.execute(SET_AMOUNT_SQL, {"id": grant_id, "amount": added})
-    else:
-        balance_id = session.execute(ADD_SQL, {"user_id": user_id, "amount": amount, "now": now}).scalar_one()
-        added = amount
+    terms = terms or lots.LotTerms()
+    category = lots.grant_category(key, details)
+    plan_period = period if category == "plan" else None
+    expires_at = lots.plan_expiry(plan_period, terms.grace, utcnow()) if plan_period else None
+    balance_id = lots.add(session, user_id=user_id, amount=amount, grant_key=key, category=category,
+                          expires_at=expires_at, plan_id=plan_id, period=plan_period)  # fmt: skip
     write_ledger_row(
         session,
         user_id=user_id,
         balance_id=balance_id,
         operation=OperationType.CREDIT_GRANT,
-        added=added,
-        details={**details, "grantKey": key, "policy": policy, "planCredits": amount},
+        added=amount,
+        details={**details, "grantKey": key, "planCredits": amount, "lotCategory": category},
     )
-    removed = _apply_pending(session, key, user_id, max(added, 0), details)
-    return CreditChange(applied=True, added=added - removed)
+    if plan_period:
+        _renew(session, user_id, balance_id, key, terms, details)
+    removed = _apply_pending(session, key, user_id, amount, details)
+    return CreditChange(applied=True, added=amount - removed)
+
+
+def _renew(
+    session: Session, user_id: str, balance_id: str, key: str, terms: lots.LotTerms, details: dict[str, Any]
+) -> None:
+    """Carry the older periods' rest into this one; a late renewal's regrant is its own ledger row."""
+    moved = lots.rollover(session, balance_id=balance_id, grant_key=key, cap=terms.rollover)
+    if moved.regranted:
+        write_ledger_row(session, user_id=user_id, balance_id=balance_id, operation=OperationType.CREDIT_GRANT,
+                         added=moved.regranted, details={**details, "kind": "rollover_regrant", "grantKey": key,
+                                                          "regrantKey": moved.regrant_key})  # fmt: skip
 
 
 def _apply_pending(session: Session, key: str, user_id: str, added: int, details: dict[str, Any]) -> int:
@@ -186,11 +202,20 @@ def _apply_pending(session: Session, key: str, user_id: str, added: int, details
     return total
 
 
-def _remove(session: Session, user_id: str, intended: int, details: dict[str, Any], grant_key: str, key: str) -> int:
-    """Remove up to `intended` credits (never below zero) with its ledger row; returns what was removed."""
-    balance_id, removed = session.execute(
-        REMOVE_CAPPED_SQL, {"user_id": user_id, "amount": intended, "now": utcnow()}
-    ).one()
+def _remove(
+    session: Session,
+    user_id: str,
+    intended: int,
+    details: dict[str, Any],
+    grant_key: str,
+    key: str,
+    terms: lots.LotTerms | None = None,
+) -> int:
+    """Remove up to `intended` credits (never below zero) with its ledger row; the rest becomes a debt unless
+    `terms.forgive`. Returns what was removed."""
+    balance_id, removed = lots.remove(session, user_id=user_id, amount=intended, fact_key=key, first_grant=grant_key)
+    if intended > removed and not (terms and terms.forgive):
+        lots.open_debt(session, balance_id=balance_id, user_id=user_id, fact_key=key, amount=intended - removed)
     write_ledger_row(
         session,
         user_id=user_id,
@@ -221,6 +246,7 @@ def reverse_once(
     details: dict[str, Any],
     charge_prefix: str | None = None,
     pending_base: int | None = None,
+    terms: lots.LotTerms | None = None,
 ) -> CreditChange:
     """Reverse `fraction` of the grant under `grant_key` for one charge (cumulatively), once per `reversal_key`.
 
@@ -232,9 +258,10 @@ def reverse_once(
       grant when it comes (a partial refund or one installment's share reverses exactly that).
     - Cumulative: the target is `floor(granted × fraction)` (rounded down, in the user's favour); only what
       earlier reversals of this charge did not cover is removed, and never more than the grant has left.
-    - The balance never goes below zero: the ledger row records what was really removed, and the
-      `shortfall` (intended − removed) in its details. The reversal key's `amount` is minus the intended
-      reversal, so a later partial refund does not try to remove the shortfall again.
+    - The balance never goes below zero: the ledger row records what was really removed, and the `shortfall`
+      (intended − removed) in its details; the shortfall is owed (a debt) unless `terms.forgive`. The reversal
+      key's `amount` is minus the intended reversal, so a later partial refund does not try to remove the
+      shortfall again.
     All reversals of one grant are serialized by a lock on its key row.
     """
     lock_grant(session, grant_key)
@@ -257,5 +284,5 @@ def reverse_once(
         return CreditChange(applied=False)
     if intended == 0 or pending:
         return CreditChange(applied=True, before_grant=pending)
-    removed = _remove(session, user_id, intended, details, grant_key, reversal_key)
+    removed = _remove(session, user_id, intended, details, grant_key, reversal_key, terms)
     return CreditChange(applied=True, added=-removed, shortfall=intended - removed)

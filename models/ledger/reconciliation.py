@@ -1,4 +1,8 @@
-"""Data access for balance reconciliation: compare `CreditBalance` with its `UsageHistory` ledger.
+"""Data access for balance reconciliation: compare `CreditBalance` with its `UsageHistory` ledger and its lots.
+
+Second invariant: the balance (never below zero) equals the sum of its live `CreditLot` rows' `remaining`.
+A balance the web app created has no lot until its first write or the next run, which settles its lots
+(`pedro_lots_settle`: an `opening` lot, or an adjustment when lots and balance disagree).
 
 The invariant (see `models/ledger.py`): `creditsRemaining == sum(-creditsUsed)` over the balance's ledger
 rows. A balance has an *origin* row when pedro-ingest opened it (signup grant, `CREDIT_GRANT` with
@@ -39,8 +43,10 @@ DRIFT_KIND = "drift_correction"
 
 _STATE_COLUMNS = """
     b.id, b."userId", b."clerkUserId", b."creditsRemaining" AS balance,
-    COALESCE(l.total, 0) AS ledger, COALESCE(l.has_origin, false) AS has_origin
+    COALESCE(l.total, 0) AS ledger, COALESCE(l.has_origin, false) AS has_origin, COALESCE(k.live, 0) AS lots
 """
+_LIVE_LOTS = """SELECT sum(k.remaining)::bigint AS live FROM "CreditLot" k
+                 WHERE k."expiredAt" IS NULL AND k."voidedAt" IS NULL"""
 _ORIGIN = """(u."operationType" = 'CREDIT_GRANT' AND u.details->>'kind' = 'signup')
               OR (u."operationType" = 'CREDIT_ADJUSTMENT' AND u.details->>'kind' = 'opening_balance')"""
 _LEDGER_LATERAL = f"""
@@ -49,22 +55,26 @@ _LEDGER_LATERAL = f"""
           FROM "UsageHistory" u
          WHERE u."creditBalanceId" = b.id
     ) l ON true
+    LEFT JOIN LATERAL ({_LIVE_LOTS} AND k."creditBalanceId" = b.id) k ON true
 """
 # Every balance in one statement (one snapshot): the ledger is aggregated once (a hash aggregate, as a plain
 # SQL check would do it) and only what needs Python comes back: balances to open or drifted, and consistent
 # ones whose stamp no longer covers their current state (a ledger row or an update after `lastSyncedAt`).
 _SCAN = text(
     f"""
-    SELECT id, "userId", "clerkUserId", balance, ledger, has_origin,
-           has_origin AND balance = ledger AS consistent
+    SELECT id, "userId", "clerkUserId", balance, ledger, has_origin, lots,
+           has_origin AND balance = ledger AND greatest(balance, 0) = lots AS consistent
       FROM (SELECT b.id, b."userId", b."clerkUserId", b."creditsRemaining" AS balance,
                    COALESCE(l.total, 0) AS ledger, COALESCE(l.has_origin, false) AS has_origin,
+                   COALESCE(k.live, 0) AS lots,
                    (l.last_entry > b."lastSyncedAt" OR b."updatedAt" > b."lastSyncedAt") AS changed
               FROM "CreditBalance" b
               LEFT JOIN (SELECT u."creditBalanceId" AS id, sum(-u."creditsUsed")::bigint AS total,
                                 bool_or({_ORIGIN}) AS has_origin, max(u.timestamp) AS last_entry
-                           FROM "UsageHistory" u GROUP BY 1) l ON l.id = b.id) s
-     WHERE NOT (has_origin AND balance = ledger) OR changed
+                           FROM "UsageHistory" u GROUP BY 1) l ON l.id = b.id
+              LEFT JOIN (SELECT k."creditBalanceId" AS id, sum(k.remaining)::bigint AS live FROM "CreditLot" k
+                          WHERE k."expiredAt" IS NULL AND k."voidedAt" IS NULL GROUP BY 1) k ON k.id = b.id) s
+     WHERE NOT (has_origin AND balance = ledger AND greatest(balance, 0) = lots) OR changed
     """
 )
 _COUNT = text('SELECT count(*) FROM "CreditBalance"')
@@ -78,6 +88,7 @@ _TOUCH = text(
      WHERE id IN (SELECT id FROM "CreditBalance" WHERE id = ANY(:ids) ORDER BY id FOR UPDATE SKIP LOCKED)
     """
 )
+_SETTLE_LOTS = text("SELECT pedro_lots_settle(:id)")
 _TOUCH_CHANGED = text("""UPDATE "CreditBalance" SET "lastSyncedAt" = :now, "updatedAt" = :now WHERE id = ANY(:ids)""")
 
 
@@ -91,6 +102,12 @@ class BalanceState:
     balance: int
     ledger: int
     has_origin: bool
+    lots: int = 0  # Σ remaining of the balance's live credit lots
+
+    @property
+    def lot_drift(self) -> int:
+        """Credits the balance holds that no live lot explains (negative: lots hold more than the balance)."""
+        return max(self.balance, 0) - self.lots
 
     @property
     def drift(self) -> int:
@@ -103,12 +120,13 @@ class BalanceState:
 
     @property
     def consistent(self) -> bool:
-        return self.has_origin and self.drift == 0
+        return self.has_origin and self.drift == 0 and self.lot_drift == 0
 
 
 def _states(rows: Sequence[Row[Any]]) -> list[BalanceState]:
     return [
-        BalanceState(r.id, r.userId, r.clerkUserId, int(r.balance), int(r.ledger), bool(r.has_origin)) for r in rows
+        BalanceState(r.id, r.userId, r.clerkUserId, int(r.balance), int(r.ledger), bool(r.has_origin), int(r.lots))
+        for r in rows
     ]
 
 
@@ -186,6 +204,11 @@ def record_adjustment(session: Session, state: BalanceState, run_id: str, kind: 
         added=state.drift,
         details={"kind": kind, "balance": state.balance, "ledgerBefore": state.ledger, "run": run_id},
     )
+
+
+def settle_lots(session: Session, state: BalanceState) -> None:
+    """Make the balance's live lots sum to it (an `opening` lot for a balance that has none), under its lock."""
+    session.execute(_SETTLE_LOTS, {"id": state.id})
 
 
 def mark_synced_locked(session: Session, ids: Sequence[str]) -> None:

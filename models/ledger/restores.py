@@ -11,7 +11,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from models.base import utcnow
-from models.ledger.balances import ADD_SQL, ensure_balance, write_ledger_row
+from models.ledger import lots
+from models.ledger.balances import ensure_balance, write_ledger_row
 from models.ledger.grants import (
     REVERSAL_SUFFIX,
     SET_AMOUNT_SQL,
@@ -21,6 +22,7 @@ from models.ledger.grants import (
     record_without_effect,
     reverse_once,
 )
+from models.ledger.lots import LotTerms
 from models.prisma import OperationType
 
 # ---- deletions and restores of a charge -----------------------------------------------------------------
@@ -116,6 +118,7 @@ def reverse_deletion_once(
     clerk_id: str,
     source_event_id: str | None,
     details: dict[str, Any],
+    terms: LotTerms | None = None,
 ) -> CreditChange:
     """A deletion fact: when it makes the charge deleted (see above), reverse the rest of its grant (or leave a
     tombstone before it); otherwise it is recorded and changes nothing."""
@@ -138,6 +141,7 @@ def reverse_deletion_once(
         fraction=Fraction(1),
         source_event_id=source_event_id,
         details=details,
+        terms=terms,
     )
 
 
@@ -197,7 +201,7 @@ def restore_once(
     removed = _removed_by_deletions(session, grant_key, user_id)
     if removed <= 0:
         return RestoreResult(applied=True)
-    balance_id = session.execute(ADD_SQL, {"user_id": user_id, "amount": removed, "now": utcnow()}).scalar_one()
+    balance_id = lots.give_back(session, user_id=user_id, amount=removed, fact_key=None, grant_key=grant_key)
     write_ledger_row(
         session,
         user_id=user_id,

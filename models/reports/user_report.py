@@ -12,11 +12,13 @@ operator question, not for a hot path.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+
+from models.ledger.pricing import LotView, credit_lots
 
 REASONS = {
     "unlinked_payment": "the payment names no known user (externalReference or subscription link)",
@@ -38,7 +40,8 @@ def reason_of(code: str | None) -> str | None:
     return REASONS.get(code, code) if code else None
 
 
-LEDGER_KINDS = {"CREDIT_GRANT": "grant", "CREDIT_REVERSAL": "reversal", "CREDIT_ADJUSTMENT": "adjustment"}
+LEDGER_KINDS = {"CREDIT_GRANT": "grant", "CREDIT_REVERSAL": "reversal", "CREDIT_ADJUSTMENT": "adjustment",
+                "CREDIT_EXPIRY": "expiry"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -90,10 +93,20 @@ class UserReport:
     ledger_total: int  # sum of the ledger's changes
     ledger: list[LedgerEntry]
     events: list[InboxEntry]
+    lots: list[LotView] = field(default_factory=list)  # live lots holding credits, then a `debt` row if owed
+
+    @property
+    def lot_total(self) -> int:
+        return sum(lot.remaining for lot in self.lots if lot.category != "debt")
 
     @property
     def reconciles(self) -> bool:
         return self.balance is not None and self.balance == self.ledger_total
+
+    @property
+    def lots_agree(self) -> bool:
+        """Σ live lots == balance (a balance changed behind the functions has its lots settled by reconcile)."""
+        return self.lot_total == max(self.balance or 0, 0)
 
 
 @dataclass(frozen=True)
@@ -193,6 +206,7 @@ def user_report(session: Session, ref: str, *, event_limit: int = 500) -> UserRe
         ledger_total=sum(entry.credits for entry in ledger),
         ledger=ledger,
         events=events_of(session, user, limit=event_limit),
+        lots=credit_lots(session, user.clerk_id),
     )
 
 

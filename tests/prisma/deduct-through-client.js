@@ -16,10 +16,30 @@ async function deductCredits(clerkUserId, amount, operationType, idempotencyKey,
   return row;
 }
 
-async function refundCredits(idempotencyKey) {
+async function refundCredits(idempotencyKey, clerkUserId) {
   const [row] = await prisma.$queryRaw`
-    SELECT ok, credits_remaining AS "creditsRemaining", reason FROM pedro_refund_credits(${idempotencyKey})`;
+    SELECT ok, credits_remaining AS "creditsRemaining", reason
+      FROM pedro_refund_credits(${idempotencyKey}, ${clerkUserId})`;
   return row;
+}
+
+async function chargeOperation(clerkUserId, operationType, idempotencyKey, quantity, details) {
+  const [row] = await prisma.$queryRaw`
+    SELECT ok, credits_remaining AS "creditsRemaining", cost, reason
+      FROM pedro_charge_operation(${clerkUserId}, ${operationType}::"OperationType", ${idempotencyKey},
+                                  ${quantity}::int, ${details == null ? null : JSON.stringify(details)}::jsonb)`;
+  return row;
+}
+
+async function currentPlan(clerkUserId) {
+  const [row] = await prisma.$queryRaw`
+    SELECT plan_id AS "planId", period_end AS "periodEnd", status FROM pedro_current_plan(${clerkUserId})`;
+  return row ?? null;
+}
+
+async function creditLots(clerkUserId) {
+  return prisma.$queryRaw`
+    SELECT category, remaining, expires_at AS "expiresAt", plan_id AS "planId" FROM pedro_credit_lots(${clerkUserId})`;
 }
 
 async function main() {
@@ -32,8 +52,13 @@ async function main() {
     unknown: await deductCredits('user_nobody', 1, OperationType.AI_TEXT_CHAT, 'req-3', null),
     parallel: await Promise.all(
       Array.from({ length: 10 }, (_, i) => deductCredits(clerkUserId, 20, OperationType.AI_TEXT_CHAT, `p-${i}`, null))),
-    refund: await refundCredits('req-1'),
-    refundAgain: await refundCredits('req-1'),
+    refund: await refundCredits('req-1', clerkUserId),
+    refundAgain: await refundCredits('req-1', clerkUserId),
+    charge: await chargeOperation(clerkUserId, OperationType.AI_IMAGE_GENERATION, 'op-1', 2, { model: 'flux' }),
+    chargeAgain: await chargeOperation(clerkUserId, OperationType.AI_IMAGE_GENERATION, 'op-1', 2, { model: 'flux' }),
+    unpriced: await chargeOperation(clerkUserId, OperationType.AI_VIDEO_GENERATION, 'op-2', 1, null),
+    plan: await currentPlan(clerkUserId),
+    lots: await creditLots(clerkUserId),
     balance: (await prisma.creditBalance.findUnique({ where: { clerkUserId } })).creditsRemaining,
   };
   console.log(JSON.stringify(results));

@@ -23,7 +23,7 @@ SEED = FIXTURES / "schema.seed.prisma"
 CLI = KIT / "node_modules" / ".bin" / "prisma"
 INDEX_AS_SEEDED = "@@index([sortOrder: length(4)])"
 INDEX_FOR_POSTGRES = "@@index([sortOrder])"
-NEW_OPERATION_TYPES = ("CREDIT_GRANT", "CREDIT_REVERSAL", "CREDIT_ADJUSTMENT")
+NEW_OPERATION_TYPES = ("CREDIT_GRANT", "CREDIT_REVERSAL", "CREDIT_ADJUSTMENT", "CREDIT_EXPIRY")
 BACK_RELATIONS = "  creditGrants           CreditGrant[]\n  asaasSubscriptionLinks AsaasSubscriptionLink[]\n"
 
 
@@ -80,15 +80,16 @@ def output(done: subprocess.CompletedProcess[str]) -> str:
 
 def webapp_schema(*, as_of_0005: bool = False) -> str:
     """The seed schema with README's edits: the PostgreSQL index, enum values, back-relations, model blocks
-    (`as_of_0005`: the blocks as they were at revision 0005, before 0006's table, 0007's index, 0009's table)."""
+    (`as_of_0005`: the blocks as they were at revision 0005, before 0006's table, 0007's index, 0009's table,
+    the lots of 0011 and the enum value of 0014)."""
     schema = SEED.read_text().replace(INDEX_AS_SEEDED, INDEX_FOR_POSTGRES)
-    values = "".join(f"  {value}\n" for value in NEW_OPERATION_TYPES)
+    values = "".join(f"  {value}\n" for value in NEW_OPERATION_TYPES[: 3 if as_of_0005 else None])
     schema = schema.replace("  SHORTS_MEDIA\n}", f"  SHORTS_MEDIA\n{values}}}")
     for model in ("User", "Plan"):
         schema = re.sub(rf"(model {model} \{{\n(?:.*\n)*?)(\n  @@index)", rf"\1{BACK_RELATIONS}\2", schema, count=1)
     blocks = (WEBAPP / "pedro-ingest.prisma").read_text()
     if as_of_0005:
-        for later in ("CreditDeduction", "AsaasCheckoutLink"):  # 0006's and 0009's tables
+        for later in ("CreditDeduction", "AsaasCheckoutLink", "CreditLot", "CreditLotDraw", "CreditDebt"):
             blocks = re.sub(rf"///[^\n]*\nmodel {later} \{{.*?\n\}}\n", "", blocks, flags=re.S)
         blocks = blocks.replace("  @@index([receivedAt])\n", "")
     return f"{schema}\n{blocks}"

@@ -21,6 +21,7 @@ from models.inbox import LockedEvent
 from workers.handlers import asaas_checkout
 from workers.handlers.asaas_charges import Charge, charge_for, refunded_fraction, share
 from workers.handlers.asaas_payloads import AsaasPayment, AsaasPaymentEnvelope, AsaasSubscriptionEnvelope
+from workers.handlers.periods import asaas_period
 from workers.processing.errors import IgnoredByPolicy, PermanentError
 
 if TYPE_CHECKING:
@@ -142,6 +143,10 @@ def payment_event(session: Session, event: LockedEvent, context: HandlerContext)
     if payment.installment:
         metadata.update(installmentId=payment.installment, installmentNumber=payment.installmentNumber)
     who: dict[str, Any] = {"user_id": payer.user_id, "clerk_id": payer.clerk_id, "source_event_id": event.id}
+    settings = context.settings
+    terms = ledger.LotTerms(
+        settings.plan_credits_grace, settings.plan_rollover, settings.reversal_shortfall == "forgive"
+    )
     details = _details(event, payment, plan)
     pending_base = plan.credits if plan else 0
     if event.eventType in GRANTING:
@@ -151,13 +156,14 @@ def payment_event(session: Session, event: LockedEvent, context: HandlerContext)
         share(session, context.settings, charge, payment, payer.user_id)
         change = ledger.grant_once(
             session, key=charge.grant_key, plan_id=plan.id, amount=plan.credits,
-            policy=context.settings.credit_grant_policy, details=details, **who,
+            details=details, terms=terms,
+            period=asaas_period(payment.dueDate, None) if payment.subscription else None, **who,
         )  # fmt: skip
         metadata["granted"] = change.added if change.applied else 0
     elif event.eventType == DELETION:
         change = ledger.reverse_deletion_once(
             session, grant_key=_deletable(charge, payment), event_key=event.eventId,
-            details={**details, "kind": "plan_reversal"}, **who,
+            details={**details, "kind": "plan_reversal"}, terms=terms, **who,
         )  # fmt: skip
         metadata.update(reversed=-change.added, shortfall=change.shortfall or None, beforeGrant=change.before_grant)
     elif event.eventType == RESTORE:
@@ -173,6 +179,7 @@ def payment_event(session: Session, event: LockedEvent, context: HandlerContext)
         reversal: dict[str, Any] = {
             "grant_key": charge.grant_key,
             "details": {**details, "kind": "plan_reversal"},
+            "terms": terms,
             **who,
         }
         if event.eventType == PARTIAL_REVERSAL:

@@ -136,7 +136,7 @@ def checkout_event(session: Session, event: LockedEvent, context: HandlerContext
             raise PermanentError("unlinked_plan", f"checkout {checkout.id} links to no plan ('|plan:'); fix and replay")
         change = ledger.grant_once(
             session, key=grant_key(checkout.id), user_id=payer.user_id, clerk_id=payer.clerk_id, plan_id=plan.id,
-            amount=plan.credits, policy=context.settings.credit_grant_policy, source_event_id=event.id,
+            amount=plan.credits, source_event_id=event.id,
             details={"kind": "plan_grant", "provider": "asaas", "checkoutId": checkout.id, "planId": plan.id,
                      "eventId": event.eventId, "eventType": event.eventType},
         )  # fmt: skip

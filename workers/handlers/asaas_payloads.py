@@ -42,6 +42,7 @@ class AsaasPayment(AsaasModel):
     status: Text | None = None
     refunds: list[AsaasRefund] | None = Field(default=None, max_length=1000)
     chargeback: AsaasChargeback | None = None
+    dueDate: Text | None = None
 
     def refunded_value(self) -> Decimal:
         """Sum of refunds not cancelled (`PENDING` counts: Asaas reports the refund once it is requested)."""

@@ -27,6 +27,7 @@ from workers.handlers.clerk_payloads import (
     ClerkSubscription,
     ClerkSubscriptionItem,
 )
+from workers.handlers.periods import clerk_period
 from workers.processing.errors import PermanentError, TransientError
 
 if TYPE_CHECKING:
@@ -101,8 +102,9 @@ def _grant_item(
         clerk_id=payer.clerk_id,
         plan_id=plan.id,
         amount=plan.credits,
-        policy=context.settings.credit_grant_policy,
         source_event_id=event.id,
+        terms=ledger.LotTerms(context.settings.plan_credits_grace, context.settings.plan_rollover),
+        period=clerk_period(item.period_start, item.period_end),
         details={
             "kind": "plan_grant",
             "provider": "clerk",
@@ -134,7 +136,6 @@ def _grant_trial(
         clerk_id=payer.clerk_id,
         plan_id=plan.id if plan else None,
         amount=credits,
-        policy="add",
         source_event_id=event.id,
         details={"kind": "trial_grant", "provider": "clerk", "subscriptionItemId": item.id,
                  "eventId": event.eventId, "eventType": event.eventType},

@@ -19,6 +19,13 @@ def reconcile() -> dict[str, object]:
     return run(fix=settings.reconcile_policy == "fix", page_size=settings.reconcile_page_size).summary()
 
 
+@app.task(name=task_names.EXPIRE_CREDITS, ignore_result=True)
+def expire_credits() -> int:
+    from workers.jobs.expire_credits import expire_credits as run
+
+    return run().credits
+
+
 @app.task(name=task_names.RESYNC_USERS, ignore_result=True)
 def resync_users() -> str:
     from workers.jobs.resync import resync_users as run

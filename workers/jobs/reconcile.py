@@ -44,6 +44,7 @@ class ReconcileReport:
     drifted: int = 0
     drift_credits: int = 0
     fixed: int = 0
+    lots_settled: int = 0  # balances whose live lots did not sum to the balance (an opening lot, or a correction)
     stamped: int = 0  # lastSyncedAt set: consistent and changed since the last stamp, or just settled
     busy: int = 0
     seconds: float = 0.0
@@ -137,17 +138,18 @@ def _settle(
             if state.needs_opening:
                 report.openings += 1
                 report.opening_credits += state.drift
-            else:
+            elif state.drift != 0:
                 _count(report, state, fixed=False)
+            report.lots_settled += int(state.lot_drift != 0)
         return
     if page.restamp:
         with engine.begin() as connection:
             report.stamped += rec.touch_synced(connection, page.restamp)
     if not fix:  # drift is only reported: the snapshot is enough (the web app changes balance and ledger together)
         for state in pending:
-            if not state.needs_opening:
+            if not state.needs_opening and state.drift != 0:
                 _count(report, state, fixed=False)
-        pending = [state for state in pending if state.needs_opening]
+        pending = [state for state in pending if state.needs_opening or state.drift == 0]
     if not pending:
         return
     try:
@@ -155,6 +157,9 @@ def _settle(
             session.execute(text("SELECT set_config('lock_timeout', :ms, true)"), {"ms": f"{lock_timeout_ms}ms"})
             settled: list[str] = []
             for state in rec.lock_and_reread(session, [s.id for s in pending]):
+                if state.lot_drift != 0 and (fix or state.drift == 0 or state.needs_opening):
+                    rec.settle_lots(session, state)
+                    report.lots_settled += 1
                 if state.needs_opening:
                     rec.record_adjustment(session, state, report.run_id, rec.OPENING_KIND)
                     report.openings += 1
