@@ -7,8 +7,8 @@ from sqlalchemy import text
 
 from models import Base
 from models.db import make_engine
+from models.locks import migration_lock
 
-MIGRATION_LOCK_ID = 0x70656472  # "pedr": one advisory lock for every pedro-ingest migration
 config = context.config
 target_metadata = Base.metadata
 
@@ -31,15 +31,8 @@ def run_online() -> None:
         return
     engine = make_engine(config.get_main_option("sqlalchemy.url", ""), pool_size=1)
     try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
-            connection.commit()
-            try:
-                run_with(connection)
-            finally:
-                connection.rollback()  # a failed revision leaves the transaction aborted: unlock needs a clean one
-                connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
-                connection.commit()
+        with engine.connect() as connection, migration_lock(connection):
+            run_with(connection)
     finally:
         engine.dispose()
 

@@ -17,8 +17,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, make_url, text
 
 from models.db import make_engine, sqlalchemy_url
-
-MIGRATION_LOCK_ID = 0x70656472
+from models.locks import migration_lock
 
 
 def alembic_config(database_url: str) -> Config:
@@ -64,23 +63,16 @@ def migrate(database_url: str, revision: str = "head") -> tuple[str | None, str 
     """Upgrade the database; returns (revision before, revision after, revision stamped when adopted)."""
     engine = make_engine(database_url, pool_size=1)
     try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+        with engine.connect() as connection, migration_lock(connection):
+            config = alembic_config(database_url)
+            config.attributes["connection"] = connection
+            adopted = None if current_revision(connection) else present_revision(connection, config)
+            if adopted:
+                command.stamp(config, adopted)
+                connection.commit()
+            before = current_revision(connection)
+            command.upgrade(config, revision)
             connection.commit()
-            try:
-                config = alembic_config(database_url)
-                config.attributes["connection"] = connection
-                adopted = None if current_revision(connection) else present_revision(connection, config)
-                if adopted:
-                    command.stamp(config, adopted)
-                    connection.commit()
-                before = current_revision(connection)
-                command.upgrade(config, revision)
-                connection.commit()
-                return before, current_revision(connection), adopted
-            finally:
-                connection.rollback()  # after a failed revision the transaction is aborted; unlock needs a clean one
-                connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
-                connection.commit()
+            return before, current_revision(connection), adopted
     finally:
         engine.dispose()

@@ -12,6 +12,7 @@ from models.prisma import (
     UsageHistory,
     User,
 )
+from models.status import EventStatus
 from models.tables import (
     AsaasCheckoutLink,
     AsaasSubscriptionLink,
@@ -21,7 +22,6 @@ from models.tables import (
     CreditLot,
     CreditLotDraw,
     EntityVersion,
-    EventStatus,
     WebhookEvent,
 )
 

@@ -6,7 +6,6 @@ The README carries the matching Prisma model block so the web app can add them t
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, PrimaryKeyConstraint, text
@@ -15,20 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, Timestamp, created_at, str_id, updated_at
 from models.prisma import OperationType, operation_type_enum
-
-
-class EventStatus(enum.StrEnum):
-    """Life of an inbox row. `processed` and `ignored` are final; `failed` and `dead` are replayable."""
-
-    RECEIVED = "received"
-    ENQUEUED = "enqueued"
-    PROCESSED = "processed"
-    IGNORED = "ignored"
-    FAILED = "failed"
-    DEAD = "dead"
-
-
-FINAL_STATUSES = frozenset({EventStatus.PROCESSED, EventStatus.IGNORED})
+from models.status import EventStatus
 
 
 class WebhookEvent(Base):

@@ -14,6 +14,7 @@ from ingest.observability import metrics
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "deploy" / "prometheus" / "alerts.yml"
 SCRAPE_TIME = re.compile(r'GaugeMetricFamily\(\s*"(pedro_\w+)"')
+SCRAPE_TIME_COUNTER = re.compile(r'CounterMetricFamily\(\s*"(pedro_\w+)"')
 
 
 def exported_metric_names() -> set[str]:
@@ -25,7 +26,9 @@ def exported_metric_names() -> set[str]:
         elif isinstance(value, Histogram):
             names |= {value._name + suffix for suffix in ("", "_bucket", "_sum", "_count")}
     for source in (ROOT / "ingest").rglob("*.py"):
-        names |= set(SCRAPE_TIME.findall(source.read_text()))
+        text = source.read_text()
+        names |= set(SCRAPE_TIME.findall(text))
+        names |= {name + suffix for name in SCRAPE_TIME_COUNTER.findall(text) for suffix in ("", "_total")}
     return names
 
 
@@ -56,10 +59,18 @@ def test_every_expression_names_an_exported_metric() -> None:
 
 def test_the_failures_operators_must_hear_about_have_a_rule() -> None:
     watched = {name for rule in rules() for name in re.findall(r"\b(pedro_[a-z_]+)\b", rule["expr"])}
-    for metric in ("pedro_dead_letters", "pedro_inbox_oldest_unprocessed_age_seconds",
-                   "pedro_ingest_balance_drift_balances", "pedro_queue_depth"):  # fmt: skip
+    for metric in ("pedro_ingest_dead_letters", "pedro_ingest_inbox_oldest_unprocessed_age_seconds",
+                   "pedro_ingest_balance_drift_balances", "pedro_ingest_queue_depth"):  # fmt: skip
         assert metric in watched
 
 
 def test_readme_points_at_the_rules() -> None:
     assert "deploy/prometheus/alerts.yml" in (ROOT / "README.md").read_text()
+
+
+def test_every_metric_has_the_one_prefix_and_every_documented_name_is_exported() -> None:
+    exported = exported_metric_names()
+    assert exported and all(name.startswith("pedro_ingest_") for name in exported), sorted(exported)
+    for page in (ROOT / "docs").glob("*.md"):
+        named = set(re.findall(r"`(pedro_ingest_[a-z_]+)", page.read_text()))
+        assert named <= exported, f"{page.name}: {named - exported} not exported"

@@ -17,11 +17,13 @@ from ingest.broker import asaas_queue_state, task_names
 from ingest.config.settings import get_settings
 from ingest.http.backlog import backlog_collector
 from ingest.observability import metrics
+from models.locks import try_job_lock
 from tests.support.asaas import asaas_payment_event, deliver_asaas
 from tests.support.fake_asaas import FakeAsaas, asaas_api_payment, asaas_api_webhook
 from tests.support.ledger import balance, grant_rows, make_plan, make_user, settle
 from tests.support.processes import Process, cli_argv, free_port, wait_for
 from tests.support.servers import REDIS_URL, own_queue
+from workers.jobs.asaas_queue_watch import JOB as watch_job
 from workers.jobs.asaas_queue_watch import watch_asaas_queue
 from workers.jobs.payment_sync import today_in_sao_paulo
 from workers.providers.asaas_api import AsaasApi
@@ -73,13 +75,16 @@ def test_a_paused_queue_shows_in_the_metrics_and_is_left_alone_by_default(engine
 
     body, _ = metrics.render(backlog_collector(engine, get_settings()))
     text = body.decode()
-    assert "pedro_asaas_queue_interrupted 1.0" in text
-    assert "pedro_asaas_queue_penalized_requests 15.0" in text
-    assert 'pedro_scrape_error{source="asaas_queue"} 0.0' in text
+    assert "pedro_ingest_asaas_queue_interrupted 1.0" in text
+    assert "pedro_ingest_asaas_queue_penalized_requests 15.0" in text
+    assert 'pedro_ingest_scrape_error{source="asaas_queue"} 0.0' in text
 
     fake.webhooks[1].update(interrupted=False, penalizedRequestsCount=0)
     assert watch_asaas_queue(settings=get_settings(), engine=engine, api=api_for(fake, clean_redis)).status == "ok"
-    assert "pedro_asaas_queue_interrupted 0.0" in metrics.render(backlog_collector(engine, get_settings()))[0].decode()
+    assert (
+        "pedro_ingest_asaas_queue_interrupted 0.0"
+        in metrics.render(backlog_collector(engine, get_settings()))[0].decode()
+    )
 
 
 def test_with_resume_enabled_and_the_receiver_ready_it_resumes_once_and_backfills_the_outage(
@@ -131,6 +136,22 @@ def test_without_a_key_the_watch_is_skipped_with_one_line(engine, caplog) -> Non
         report = watch_asaas_queue(settings=no_key, engine=engine)
     assert report.status == "skipped_no_key"
     assert [r.getMessage() for r in caplog.records] == ["asaas queue watch skipped: ASAAS_API_KEY is not set"]
+
+
+def test_a_second_watch_skips_while_one_holds_its_lock_and_each_run_is_counted(engine, fake, clean_redis) -> None:
+    def runs(status: str) -> float:
+        value = metrics.REGISTRY.get_sample_value(
+            "pedro_ingest_job_runs_total", {"job": watch_job.name, "status": status}
+        )
+        return value or 0.0
+
+    before = runs("skipped_locked"), runs("interrupted")
+    with try_job_lock(engine, watch_job.name) as held:
+        assert held
+        skipped = watch_asaas_queue(settings=get_settings(), engine=engine, api=api_for(fake, clean_redis))
+    assert skipped.status == "skipped_locked" and fake.answered("/v3/webhooks") == []
+    assert watch_asaas_queue(settings=get_settings(), engine=engine, api=api_for(fake, clean_redis)).interrupted
+    assert (runs("skipped_locked"), runs("interrupted")) == (before[0] + 1, before[1] + 1)
 
 
 def test_a_worker_runs_the_beat_tasks_resume_and_backfill(

@@ -110,7 +110,7 @@ def test_event_type_labels_are_known_types_or_other(engine: Engine) -> None:
         sample.labels["event_type"]
         for family in text_string_to_metric_families(exposition)
         for sample in family.samples
-        if sample.name == "pedro_webhooks_received_total"
+        if sample.name == "pedro_ingest_webhooks_received_total"
     }
     assert OTHER in labels and labels <= KNOWN | {OTHER}
 

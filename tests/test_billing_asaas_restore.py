@@ -158,14 +158,13 @@ def test_restore_replayed_in_the_ledger_is_a_no_op(engine: Engine, customer) -> 
     user_id, reference = customer
     clerk_id = reference.split("|")[0]
     key = f"asaas:payment:pay_{secrets.token_hex(6)}"
-    common = {"grant_key": key, "user_id": user_id, "clerk_id": clerk_id, "source_event_id": None, "details": {}}
+    fact = ledger.CreditFact(user_id, clerk_id)
     with Session(bind=engine) as session, session.begin():
-        deleted = ledger.reverse_deletion_once(session, event_key="evt_del", **common)
-        first = ledger.restore_once(session, event_key="evt_res", **common)
-        again = ledger.restore_once(session, event_key="evt_res", **common)
-        grant = dict(key=key, user_id=user_id, clerk_id=clerk_id, plan_id=None, amount=CREDITS)
-        granted = ledger.grant_once(session, **grant, source_event_id=None, details={})
-        regrant = ledger.grant_once(session, **grant, source_event_id=None, details={})
+        deleted = ledger.reverse_deletion_once(session, fact, grant_key=key, event_key="evt_del")
+        first = ledger.restore_once(session, fact, grant_key=key, event_key="evt_res")
+        again = ledger.restore_once(session, fact, grant_key=key, event_key="evt_res")
+        granted = ledger.grant_once(session, fact, key=key, plan_id=None, amount=CREDITS)
+        regrant = ledger.grant_once(session, fact, key=key, plan_id=None, amount=CREDITS)
     assert deleted.before_grant and first.lifted and not again.applied
     assert granted.applied and not regrant.applied
     assert balance(engine, user_id) == OPENING + CREDITS

@@ -18,13 +18,10 @@ def grant(engine: Engine, key: str, user: tuple[str, str], plan_id: str, amount:
     with transaction(engine) as session:
         return ledger.grant_once(
             session,
+            ledger.CreditFact(user[0], user[1], None, {"kind": "plan_grant"}),
             key=key,
-            user_id=user[0],
-            clerk_id=user[1],
             plan_id=plan_id,
             amount=amount,
-            source_event_id=None,
-            details={"kind": "plan_grant"},
         )
 
 
@@ -32,13 +29,10 @@ def reverse(engine: Engine, key: str, user: tuple[str, str], fraction: Fraction 
     with transaction(engine) as session:
         return ledger.reverse_once(
             session,
+            ledger.CreditFact(user[0], user[1], None, {"kind": "plan_reversal"}),
             grant_key=key,
             reversal_key=key + ledger.REVERSAL_SUFFIX + suffix,
-            user_id=user[0],
-            clerk_id=user[1],
             fraction=fraction,
-            source_event_id=None,
-            details={"kind": "plan_reversal"},
         )
 
 

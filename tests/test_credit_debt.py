@@ -23,28 +23,44 @@ FORGIVE = lots.LotTerms(forgive=True)
 
 def buy(engine: Engine, user: tuple[str, str], key: str = PURCHASE, amount: int = 500) -> None:
     with transaction(engine) as session:
-        ledger.grant_once(session, key=key, user_id=user[0], clerk_id=user[1], plan_id=None, amount=amount,
-                          source_event_id=None, details={"kind": "plan_grant", "subscriptionId": None})  # fmt: skip
+        ledger.grant_once(
+            session,
+            ledger.CreditFact(user[0], user[1], None, {"kind": "plan_grant", "subscriptionId": None}),
+            key=key,
+            plan_id=None,
+            amount=amount,
+        )
 
 
 def refund_purchase(engine: Engine, user: tuple[str, str], terms: lots.LotTerms | None = None) -> ledger.CreditChange:
     with transaction(engine) as session:
-        return ledger.reverse_once(session, grant_key=PURCHASE, reversal_key=PREFIX, user_id=user[0],
-                                   clerk_id=user[1], fraction=Fraction(1), source_event_id=None, details={},
-                                   terms=terms)  # fmt: skip
+        return ledger.reverse_once(
+            session,
+            ledger.CreditFact(user[0], user[1], None, {}),
+            grant_key=PURCHASE,
+            reversal_key=PREFIX,
+            fraction=Fraction(1),
+            terms=terms,
+        )
 
 
 def charge_back(engine: Engine, user: tuple[str, str]) -> ledger.CreditChange:
     with transaction(engine) as session:
-        return ledger.reverse_chargeback(session, grant_key=PURCHASE, charge_prefix=PREFIX, user_id=user[0],
-                                         clerk_id=user[1], fraction=Fraction(1), pending_base=500,
-                                         source_event_id=None, details={})  # fmt: skip
+        return ledger.reverse_chargeback(
+            session,
+            ledger.CreditFact(user[0], user[1], None, {}),
+            grant_key=PURCHASE,
+            charge_prefix=PREFIX,
+            fraction=Fraction(1),
+            pending_base=500,
+        )
 
 
 def dispute_won(engine: Engine, user: tuple[str, str]) -> ledger.WonResult:
     with transaction(engine) as session:
-        return ledger.chargeback_won(session, grant_key=PURCHASE, charge_prefix=PREFIX, user_id=user[0],
-                                     clerk_id=user[1], source_event_id=None, details={})  # fmt: skip
+        return ledger.chargeback_won(
+            session, ledger.CreditFact(user[0], user[1], None, {}), grant_key=PURCHASE, charge_prefix=PREFIX
+        )
 
 
 def lot_view(engine: Engine, clerk_id: str) -> list[tuple[str, int]]:

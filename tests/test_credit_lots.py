@@ -61,8 +61,13 @@ def three_lots(engine: Engine) -> tuple[str, str]:
                  expires_at=dt.datetime(2099, 1, 31))  # fmt: skip
         ledger.write_ledger_row(session, user_id=user_id, balance_id=_balance_id(engine, user_id),
                                 operation=OperationType.CREDIT_GRANT, added=500, details={"kind": "test"})  # fmt: skip
-        ledger.grant_once(session, key="asaas:payment:pay_pack", user_id=user_id, clerk_id=clerk_id, plan_id=None,
-                          amount=2000, details={"kind": "plan_grant", "subscriptionId": None}, **GRANT)  # fmt: skip
+        ledger.grant_once(
+            session,
+            ledger.CreditFact(user_id, clerk_id, None, {"kind": "plan_grant", "subscriptionId": None}),
+            key="asaas:payment:pay_pack",
+            plan_id=None,
+            amount=2000,
+        )
     return user_id, clerk_id
 
 
@@ -94,9 +99,12 @@ def test_a_reversal_takes_its_own_grants_lot_first_then_the_draw_down(engine: En
     deduct(engine, clerk_id, 1900, "big")  # plan 500, signup 100, purchase 1,300: the purchase keeps 700
     with transaction(engine) as session:
         change = ledger.reverse_once(
-            session, grant_key="asaas:payment:pay_pack", reversal_key="asaas:payment:pay_pack:reversal",
-            user_id=user_id, clerk_id=clerk_id, fraction=Fraction(1), source_event_id=None, details={},
-        )  # fmt: skip
+            session,
+            ledger.CreditFact(user_id, clerk_id, None, {}),
+            grant_key="asaas:payment:pay_pack",
+            reversal_key="asaas:payment:pay_pack:reversal",
+            fraction=Fraction(1),
+        )
     assert (change.added, change.shortfall) == (-700, 1300)
     assert lot_rows(engine, user_id) == [("plan", 500, 0), ("signup", 100, 0), ("purchase", 2000, 0)]
     assert balance(engine, user_id) == 0
@@ -155,16 +163,25 @@ AFTER_P1 = P1.end + dt.timedelta(days=4)  # past P1's end plus the 3-day grace, 
 def plan_grant(engine: Engine, user: tuple[str, str], period: lots.Period, rollover: int | None, key: str = "") -> None:
     with transaction(engine) as session:
         ledger.grant_once(
-            session, key=key or f"clerk:subscription_item:si_1:{period.start:%Y%m%d}", user_id=user[0],
-            clerk_id=user[1], plan_id=None, amount=500, details={"kind": "plan_grant"}, period=period,
-            terms=lots.LotTerms(grace=259200, rollover=rollover), **GRANT,
-        )  # fmt: skip
+            session,
+            ledger.CreditFact(user[0], user[1], None, {"kind": "plan_grant"}),
+            key=key or f"clerk:subscription_item:si_1:{period.start:%Y%m%d}",
+            plan_id=None,
+            amount=500,
+            period=period,
+            terms=lots.LotTerms(grace=259200, rollover=rollover),
+        )
 
 
 def purchase(engine: Engine, user: tuple[str, str], amount: int = 2000) -> None:
     with transaction(engine) as session:
-        ledger.grant_once(session, key="asaas:payment:pay_pack", user_id=user[0], clerk_id=user[1], plan_id=None,
-                          amount=amount, details={"kind": "plan_grant", "subscriptionId": None}, **GRANT)  # fmt: skip
+        ledger.grant_once(
+            session,
+            ledger.CreditFact(user[0], user[1], None, {"kind": "plan_grant", "subscriptionId": None}),
+            key="asaas:payment:pay_pack",
+            plan_id=None,
+            amount=amount,
+        )
 
 
 def expire(engine: Engine, now: dt.datetime) -> expiry.ExpiryReport:

@@ -173,16 +173,22 @@ def test_deduction_racing_a_plan_grant_and_a_reversal_keeps_balance_equal_to_led
         def grant(user_id: str = user_id, clerk_id: str = clerk_id, plan_id: str = plan_id, key: str = key) -> object:
             with transaction(engine) as session:
                 return ledger.grant_once(
-                    session, key=key, user_id=user_id, clerk_id=clerk_id, plan_id=plan_id, amount=300,
-                    source_event_id=None, details={"kind": "plan_grant"},
-                )  # fmt: skip
+                    session,
+                    ledger.CreditFact(user_id, clerk_id, None, {"kind": "plan_grant"}),
+                    key=key,
+                    plan_id=plan_id,
+                    amount=300,
+                )
 
         def reverse(user_id: str = user_id, clerk_id: str = clerk_id, key: str = key) -> object:
             with transaction(engine) as session:
                 return ledger.reverse_once(
-                    session, grant_key=key, reversal_key=key + ledger.REVERSAL_SUFFIX, user_id=user_id,
-                    clerk_id=clerk_id, fraction=Fraction(1), source_event_id=None, details={"kind": "plan_reversal"},
-                )  # fmt: skip
+                    session,
+                    ledger.CreditFact(user_id, clerk_id, None, {"kind": "plan_reversal"}),
+                    grant_key=key,
+                    reversal_key=key + ledger.REVERSAL_SUFFIX,
+                    fraction=Fraction(1),
+                )
 
         deductions = [
             lambda i=i, clerk_id=clerk_id, round_=round_: deduct(engine, clerk_id, 40, f"r{round_}-{i}")

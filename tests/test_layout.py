@@ -35,10 +35,13 @@ def test_a_wrong_import_breaks_the_contracts(tmp_path: Path) -> None:
         module.write("\nimport flask  # noqa\n")
     with open(tmp_path / "models" / "base.py", "a") as module:
         module.write("\nfrom ingest.config import settings  # noqa\n")
+    with open(tmp_path / "workers" / "providers" / "retry.py", "a") as module:
+        module.write("\nfrom workers.processing import errors  # noqa\n")
     result = lint_imports(tmp_path)
     assert result.returncode != 0
     assert "The receiver core knows no web framework BROKEN" in result.stdout
     assert "Models import nothing of ours above them BROKEN" in result.stdout
+    assert "Provider API clients know nothing of the worker rooms that use them BROKEN" in result.stdout
 
 
 def source_files() -> list[Path]:

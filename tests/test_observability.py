@@ -108,12 +108,12 @@ def test_stranded_event_shows_in_enqueue_failures_and_oldest_unprocessed_age(eng
         connection.execute(text("""UPDATE "WebhookEvent" SET "receivedAt" = "receivedAt" - interval '2 minutes'"""))
     after = operations.get("/metrics").get_data(as_text=True)
 
-    failures = "pedro_enqueue_failures_total"
+    failures = "pedro_ingest_enqueue_failures_total"
     assert value(after, failures, provider="clerk") == value(before, failures, provider="clerk") + 1
-    assert value(after, "pedro_inbox_events", status="received") == 1
-    assert 120 <= value(after, "pedro_inbox_oldest_unprocessed_age_seconds") < 3600
-    assert value(after, "pedro_scrape_error", source="database") == 0
-    assert value(after, "pedro_scrape_error", source="broker") == 1  # the queue depth could not be read
+    assert value(after, "pedro_ingest_inbox_events", status="received") == 1
+    assert 120 <= value(after, "pedro_ingest_inbox_oldest_unprocessed_age_seconds") < 3600
+    assert value(after, "pedro_ingest_scrape_error", source="database") == 0
+    assert value(after, "pedro_ingest_scrape_error", source="broker") == 1  # the queue depth could not be read
 
 
 # ---- real receiver + worker: metrics and logs ------------------------------------------------------------
@@ -186,26 +186,29 @@ def test_receiver_metrics_count_real_requests(stack: Stack, traffic: dict[str, s
     assert requests.get(f"{stack.url}/readyz", timeout=10).status_code == 404
     assert requests.get(f"{stack.ops_url}/healthz", timeout=10).status_code == 200
     exposition = requests.get(f"{stack.ops_url}/metrics", timeout=10).text
-    assert value(exposition, "pedro_webhooks_received_total", provider="clerk", event_type="user.created") == 2
-    assert value(exposition, "pedro_webhooks_duplicate_total", provider="clerk") == 1
-    assert value(exposition, "pedro_webhooks_rejected_total", provider="clerk", reason="invalid_signature") == 1
-    assert value(exposition, "pedro_webhooks_rejected_total", provider="clerk", reason="unsupported_media_type") == 1
-    assert value(exposition, "pedro_enqueue_failures_total", provider="clerk") == 0
-    assert value(exposition, "pedro_scrape_error", source="database") == 0
-    assert value(exposition, "pedro_scrape_error", source="broker") == 0
-    assert ("pedro_queue_depth", frozenset({("queue", "pedro-ingest")})) not in samples(exposition)
-    assert any(name == "pedro_queue_depth" for name, _ in samples(exposition))
-    assert any(name == "pedro_inbox_oldest_unprocessed_age_seconds" for name, _ in samples(exposition))
-    assert any(name == "pedro_dead_letters" for name, _ in samples(exposition))
+    assert value(exposition, "pedro_ingest_webhooks_received_total", provider="clerk", event_type="user.created") == 2
+    assert value(exposition, "pedro_ingest_webhooks_duplicate_total", provider="clerk") == 1
+    assert value(exposition, "pedro_ingest_webhooks_rejected_total", provider="clerk", reason="invalid_signature") == 1
+    assert (
+        value(exposition, "pedro_ingest_webhooks_rejected_total", provider="clerk", reason="unsupported_media_type")
+        == 1
+    )
+    assert value(exposition, "pedro_ingest_enqueue_failures_total", provider="clerk") == 0
+    assert value(exposition, "pedro_ingest_scrape_error", source="database") == 0
+    assert value(exposition, "pedro_ingest_scrape_error", source="broker") == 0
+    assert ("pedro_ingest_queue_depth", frozenset({("queue", "pedro-ingest")})) not in samples(exposition)
+    assert any(name == "pedro_ingest_queue_depth" for name, _ in samples(exposition))
+    assert any(name == "pedro_ingest_inbox_oldest_unprocessed_age_seconds" for name, _ in samples(exposition))
+    assert any(name == "pedro_ingest_dead_letters" for name, _ in samples(exposition))
 
 
 def test_worker_metrics_count_real_processing(stack: Stack, traffic: dict[str, str]) -> None:
     exposition = requests.get(stack.worker_metrics, timeout=10).text
     labels = {"provider": "clerk", "event_type": "user.created"}
-    assert value(exposition, "pedro_events_processed_total", outcome="processed", **labels) == 1
-    assert value(exposition, "pedro_processing_lag_seconds_count", provider="clerk") == 1
-    assert value(exposition, "pedro_event_duration_seconds_count", provider="clerk") == 1
-    assert value(exposition, "pedro_event_retries_total", **labels) == 0
+    assert value(exposition, "pedro_ingest_events_processed_total", outcome="processed", **labels) == 1
+    assert value(exposition, "pedro_ingest_processing_lag_seconds_count", provider="clerk") == 1
+    assert value(exposition, "pedro_ingest_event_duration_seconds_count", provider="clerk") == 1
+    assert value(exposition, "pedro_ingest_event_retries_total", **labels) == 0
 
 
 def json_lines(output: str) -> list[dict]:

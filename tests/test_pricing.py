@@ -40,9 +40,13 @@ def on_plan(engine: Engine, credits: int, features: object) -> tuple[str, str, s
     plan_id = make_plan(engine, credits, features=json.dumps(features))
     user_id, clerk_id = pedro_user(engine, 100)
     with transaction(engine) as session:
-        ledger.grant_once(session, key=f"clerk:subscription_item:cs_{clerk_id}:1", user_id=user_id,
-                          clerk_id=clerk_id, plan_id=plan_id, amount=credits, source_event_id=None,
-                          details={"kind": "plan_grant"})  # fmt: skip
+        ledger.grant_once(
+            session,
+            ledger.CreditFact(user_id, clerk_id, None, {"kind": "plan_grant"}),
+            key=f"clerk:subscription_item:cs_{clerk_id}:1",
+            plan_id=plan_id,
+            amount=credits,
+        )
     return user_id, clerk_id, plan_id
 
 

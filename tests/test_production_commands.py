@@ -155,11 +155,13 @@ def test_migrate_when_current_says_already_at_the_head(service_env: dict[str, st
         drop_database(name)
 
 
-def test_the_cli_status_list_is_the_models_one() -> None:
-    from ingest.cli.events import STATUSES
-    from models.tables import EventStatus
+def test_the_cli_status_lists_are_the_models_ones() -> None:
+    from ingest.cli.events import STATUSES, replay
+    from models.status import REPLAYABLE_STATUSES, EventStatus
 
     assert tuple(status.value for status in EventStatus) == STATUSES
+    choice = next(param for param in replay.params if param.name == "status").type
+    assert set(choice.choices) == set(REPLAYABLE_STATUSES)  # type: ignore[attr-defined]
 
 
 def test_cli_startup_benchmark_smoke() -> None:

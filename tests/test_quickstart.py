@@ -151,7 +151,8 @@ def test_watch_step_prints_every_sample_processed_with_credits(stack: Stack) -> 
     ]
     assert f"worker counters ({stack.run['metrics_url']}):" in result.stdout
     for provider, event_type in (("clerk", "user.created"), ("asaas", "PAYMENT_RECEIVED")):
-        counter = f'events_processed_total{{event_type="{event_type}",outcome="processed",provider="{provider}"}}'
+        labels = f'event_type="{event_type}",outcome="processed",provider="{provider}"'
+        counter = f"pedro_ingest_events_processed_total{{{labels}}}"
         assert f"{counter} 1.0" in result.stdout
 
 

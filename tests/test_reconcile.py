@@ -234,7 +234,7 @@ def test_two_runs_at_once_write_one_set_of_adjustments(engine: Engine) -> None:
 def test_a_second_run_skips_while_one_holds_the_lock(engine: Engine) -> None:
     _, _, balance_id = pedro_user(engine)
     tamper(engine, balance_id, 1)
-    with try_job_lock(engine, service.LOCK_NAME) as held:
+    with try_job_lock(engine, service.JOB.name) as held:
         assert held
         skipped = service.reconcile(fix=True)
     assert skipped.status == "skipped_locked"
@@ -271,7 +271,7 @@ def test_a_cli_run_reaches_the_receivers_metrics_without_a_pid_label(
     scraped = requests.get(f"{receiver_ops_url}/metrics", timeout=10).text
     assert "\npedro_ingest_balance_drift_balances 1.0\n" in scraped
     assert "\npedro_ingest_balance_drift_credits 9.0\n" in scraped
-    assert 'pedro_scrape_error{source="reconcile"} 0.0' in scraped
+    assert 'pedro_ingest_scrape_error{source="reconcile"} 0.0' in scraped
     assert "pid=" not in scraped
 
 

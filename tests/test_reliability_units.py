@@ -9,7 +9,8 @@ import pytest
 
 from ingest.cli.events import parse_since
 from ingest.config.settings import ConfigError, load_settings
-from workers.processing.apply import backoff_seconds, max_attempts
+from workers.processing.apply import max_attempts
+from workers.providers.retry import backoff
 
 
 def test_retry_backoff_must_stay_below_the_visibility_timeout() -> None:
@@ -21,7 +22,7 @@ def test_retry_backoff_must_stay_below_the_visibility_timeout() -> None:
 def test_attempt_budget_and_backoff_bounds() -> None:
     assert max_attempts(load_settings(task_max_retries=3)) == 4
     for attempt in range(1, 30):
-        wait = backoff_seconds(attempt, cap=600)
+        wait = backoff(attempt, cap=600)
         assert 0.5 * min(600, 2 ** (attempt - 1)) <= wait <= min(600, 2 ** (attempt - 1))
 
 

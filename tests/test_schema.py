@@ -19,8 +19,9 @@ from alembic.script import ScriptDirectory
 
 import models
 from migrations.existing import SchemaConflict
-from migrations.runner import MIGRATION_LOCK_ID, alembic_config, migrate
+from migrations.runner import alembic_config, migrate
 from models.db import make_engine
+from models.locks import MIGRATION_LOCK_ID
 from tests.support.fixtures import FIXTURES
 from tests.support.servers import create_database, drop_database, run_sql
 

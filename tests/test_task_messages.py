@@ -17,7 +17,7 @@ from ingest.broker.task_messages import task_message
 from ingest.broker.task_names import PROCESS_EVENTS as PROCESS_EVENTS_TASK
 from models import inbox
 from models.inbox import NewEvent
-from models.tables import EventStatus
+from models.status import EventStatus
 from tests.support.clerk import clerk_user_event
 from tests.support.processes import free_port, wait_for
 from tests.support.servers import REDIS_URL, own_queue

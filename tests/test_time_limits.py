@@ -15,6 +15,7 @@ from sqlalchemy import Engine, text
 
 from ingest.broker.publisher import CeleryPublisher
 from ingest.config.settings import get_settings
+from models.status import Failure
 from tests.support.clerk import clerk_subscription_event, clerk_user_event
 from tests.support.inbox import store_event
 from tests.support.processes import Process, cli_argv, wait_for
@@ -149,7 +150,11 @@ def test_a_retrying_event_shows_a_code_and_a_sentence_and_the_log_keeps_where_it
     line = next(line for line in listed.splitlines() if line.startswith(row_id))
     assert "payer_not_synced: the payer's Clerk user is not synced yet" in line
     shown = json.loads(cli("events", "show", row_id))
-    assert shown["reason"] == {"code": "payer_not_synced", "sentence": "the payer's Clerk user is not synced yet"}
+    assert shown["reason"] == {
+        "code": "payer_not_synced",
+        "meaning": Failure.PAYER_NOT_SYNCED.sentence,
+        "sentence": "the payer's Clerk user is not synced yet",
+    }
     assert clerk_id not in line and "_payer" not in json.dumps({k: v for k, v in shown.items() if k != "payload"})
 
 

@@ -39,12 +39,16 @@ def gauges(broker_url: str, timeout: float) -> Iterator[Metric]:
     if seen is None:
         return
     interrupted = int(seen["interrupted"])
-    yield GaugeMetricFamily("pedro_asaas_queue_interrupted", "1 when Asaas has paused our webhook queue.", interrupted)
     yield GaugeMetricFamily(
-        "pedro_asaas_queue_penalized_requests",
+        "pedro_ingest_asaas_queue_interrupted", "1 when Asaas has paused our webhook queue.", interrupted
+    )
+    yield GaugeMetricFamily(
+        "pedro_ingest_asaas_queue_penalized_requests",
         "Failed deliveries Asaas counts against our webhook (15 in a row pause the queue).",
         int(seen.get("penalized") or 0),
     )
     yield GaugeMetricFamily(
-        "pedro_asaas_queue_checked_timestamp_seconds", "When the queue watch last read the webhook.", seen["checked_at"]
+        "pedro_ingest_asaas_queue_checked_timestamp_seconds",
+        "When the queue watch last read the webhook.",
+        seen["checked_at"],
     )

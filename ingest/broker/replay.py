@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from ingest.broker.publisher import Publisher
 from models import inbox
 from models.db import transaction
-from models.tables import FINAL_STATUSES, EventStatus
+from models.status import FINAL_STATUSES, EventStatus
 
 
 @dataclass
@@ -28,15 +28,12 @@ class ReplayResult:
 
 def replay_ids(engine: Engine, publisher: Publisher, references: list[str]) -> ReplayResult:
     """Replay the rows named by row id, provider event id or Asaas payment id (see `resolve_references`)."""
-    result = ReplayResult()
     with transaction(engine) as session:
-        resolved = inbox.resolve_references(session, references)
-        row_ids = list(dict.fromkeys(row_id for ids in resolved.values() for row_id in ids))
-        before = inbox.reset_for_replay(session, row_ids) if row_ids else {}
-    result.missing = [reference for reference in references if reference not in resolved]
-    result.already_final = {row_id: status for row_id, status in before.items() if status in FINAL_STATUSES}
-    for row_id in row_ids:
-        if row_id not in before or row_id in result.already_final:
+        targets = inbox.reset_references(session, references)
+    result = ReplayResult(missing=targets.missing)
+    result.already_final = {row_id: status for row_id, status in targets.before.items() if status in FINAL_STATUSES}
+    for row_id in targets.row_ids:
+        if row_id not in targets.before or row_id in result.already_final:
             continue
         (result.enqueued if publisher.publish(row_id) else result.not_enqueued).append(row_id)
     if result.enqueued:
@@ -55,9 +52,6 @@ def replay_matching(
     limit: int = 10_000,
 ) -> ReplayResult:
     """Replay every `failed` or `dead` row matching the filters."""
-    if status not in (EventStatus.FAILED, EventStatus.DEAD):
-        raise ValueError("only failed or dead events are replayed by status")
     with transaction(engine) as session:
-        rows = inbox.find(session, status=status, event_type=event_type, since=since, limit=limit)
-        row_ids = [row.id for row in rows]
+        row_ids = inbox.replayable_ids(session, status=status, since=since, event_type=event_type, limit=limit)
     return replay_ids(engine, publisher, row_ids)

@@ -60,7 +60,7 @@ def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.
     return parse_since(value)
 
 
-# models.tables.EventStatus's values, written out so that `--help` does not load SQLAlchemy (a test compares them)
+# models.status.EventStatus's values, written out so that `--help` does not load SQLAlchemy (a test compares them)
 STATUSES = ("received", "enqueued", "processed", "ignored", "failed", "dead")
 STATUS_CHOICE = click.Choice(STATUSES)
 
@@ -147,7 +147,7 @@ def show_event(row_id: str) -> None:
                 "eventType": row.eventType,
                 "status": row.status,
                 "attempts": row.attempts,
-                "reason": {"code": row.lastError, "sentence": row.lastErrorDetail} if row.lastError else None,
+                "reason": _reason(row.lastError, row.lastErrorDetail),
                 "receivedAt": row.receivedAt.isoformat(),
                 "occurredAt": row.occurredAt.isoformat() if row.occurredAt else None,
                 "processedAt": row.processedAt.isoformat() if row.processedAt else None,
@@ -181,7 +181,7 @@ def replay(row_ids: tuple[str, ...], status: str | None, since: dt.datetime | No
         if row_ids:
             result = replay_ids(engine, publisher, list(dict.fromkeys(row_ids)))
         else:
-            from models.tables import EventStatus
+            from models.status import EventStatus
 
             result = replay_matching(
                 engine, publisher, status=EventStatus(cast(str, status)), since=since, event_type=event_type
@@ -242,3 +242,10 @@ def sweep(received_after: int | None, stuck_after: int | None, lost_after: int |
 
 
 EVENT_COMMANDS = (events, replay, sweep)
+
+
+def _reason(code: str | None, detail: str | None) -> dict[str, str | None] | None:
+    """The code, what it means in general (`models.status.Failure`) and what this event's attempt said."""
+    from models.status import reason_of
+
+    return {"code": code, "meaning": reason_of(code), "sentence": detail} if code else None

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from ingest.dev import samples
 
 PROVIDERS = ("clerk", "asaas")
-FINAL = ("processed", "ignored", "failed", "dead")
 
 
 def _fail(message: str) -> NoReturn:
@@ -71,6 +70,9 @@ def _outcome_reader(wait_seconds: float, state_dir: Path) -> Callable[[str], boo
     from ingest.config.settings import ConfigError, get_settings
     from models.db import transaction
     from models.reports.user_report import event_outcome
+    from models.status import FINAL_STATUSES, REPLAYABLE_STATUSES, EventStatus
+
+    settled = FINAL_STATUSES | REPLAYABLE_STATUSES  # nothing more happens to it without an operator
 
     try:
         engine = engine_from(get_settings())
@@ -83,7 +85,7 @@ def _outcome_reader(wait_seconds: float, state_dir: Path) -> Callable[[str], boo
         while True:
             with transaction(engine) as session:
                 outcome = event_outcome(session, row_id)
-            final = outcome is not None and outcome.event.status in FINAL
+            final = outcome is not None and outcome.event.status in settled
             if final or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
@@ -92,9 +94,9 @@ def _outcome_reader(wait_seconds: float, state_dir: Path) -> Callable[[str], boo
             click.echo(f"  still {status} after {wait_seconds:g}s: is the worker running? (events show {row_id})")
             return False
         click.echo(f"  {format_outcome(outcome)}")
-        if outcome.event.status == "processed" and outcome.clerk_id and outcome.credits == 0:
+        if outcome.event.status == EventStatus.PROCESSED and outcome.clerk_id and outcome.credits == 0:
             click.echo(f"  no credits: {NO_CREDITS_REASON.format(clerk_id=outcome.clerk_id)}")
-        return outcome.event.status in ("processed", "ignored")
+        return outcome.event.status in FINAL_STATUSES
 
     return wait
 

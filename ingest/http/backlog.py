@@ -17,30 +17,30 @@ from ingest.broker.run_reports import expiry_totals, last_reconcile
 from ingest.config.settings import Settings
 from ingest.observability.metrics import ScrapeTimeCollector
 from models import inbox
-
-UNPROCESSED = ("received", "enqueued")
-REPORTED = ("received", "enqueued", "failed", "dead")
+from models.status import NOT_FINAL_STATUSES, UNPROCESSED_STATUSES
 
 
 def inbox_gauges(engine: Engine, timeout: float) -> Iterator[Metric]:
     with engine.begin() as connection:
         connection.execute(text(f"SET LOCAL statement_timeout = {int(timeout * 1000)}"))
         stats = inbox.backlog(connection)
-    by_status = GaugeMetricFamily("pedro_inbox_events", "Inbox rows not final, by status.", labels=["status"])
-    for status in REPORTED:
+    by_status = GaugeMetricFamily("pedro_ingest_inbox_events", "Inbox rows not final, by status.", labels=["status"])
+    for status in NOT_FINAL_STATUSES:
         by_status.add_metric([status], stats.get(status, (0, 0.0))[0])
     yield by_status
-    oldest = max((stats[s][1] for s in UNPROCESSED if s in stats), default=0.0)
+    oldest = max((stats[s][1] for s in UNPROCESSED_STATUSES if s in stats), default=0.0)
     yield GaugeMetricFamily(
-        "pedro_inbox_oldest_unprocessed_age_seconds", "Age of the oldest received/enqueued inbox row (0: none).", oldest
+        "pedro_ingest_inbox_oldest_unprocessed_age_seconds",
+        "Age of the oldest received/enqueued inbox row (0: none).",
+        oldest,
     )
     dead = stats.get("dead", (0, 0.0))[0]
-    yield GaugeMetricFamily("pedro_dead_letters", "Inbox rows that exhausted their retries.", dead)
+    yield GaugeMetricFamily("pedro_ingest_dead_letters", "Inbox rows that exhausted their retries.", dead)
 
 
 def queue_gauges(settings: Settings, timeout: float) -> Iterator[Metric]:
     depth = broker.queue_depth(settings.celery_broker_url, settings.celery_queue, timeout)
-    family = GaugeMetricFamily("pedro_queue_depth", "Tasks waiting on the broker queue.", labels=["queue"])
+    family = GaugeMetricFamily("pedro_ingest_queue_depth", "Tasks waiting on the broker queue.", labels=["queue"])
     family.add_metric([settings.celery_queue], depth)
     yield family
 

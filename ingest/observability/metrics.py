@@ -28,23 +28,30 @@ OWNED_ENV = "PEDRO_METRICS_OWNED"
 LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, float("inf"))
 
 WEBHOOKS_RECEIVED = Counter(
-    "pedro_webhooks_received_total", "Authentic webhooks stored (new or duplicate).", ["provider", "event_type"]
+    "pedro_ingest_webhooks_received_total", "Authentic webhooks stored (new or duplicate).", ["provider", "event_type"]
 )
-WEBHOOKS_DUPLICATE = Counter("pedro_webhooks_duplicate_total", "Redeliveries of an already stored event.", ["provider"])
+WEBHOOKS_DUPLICATE = Counter(
+    "pedro_ingest_webhooks_duplicate_total", "Redeliveries of an already stored event.", ["provider"]
+)
 WEBHOOKS_REJECTED = Counter(
-    "pedro_webhooks_rejected_total", "Webhook requests refused, by reason.", ["provider", "reason"]
+    "pedro_ingest_webhooks_rejected_total", "Webhook requests refused, by reason.", ["provider", "reason"]
 )
 ENQUEUE_FAILURES = Counter(
-    "pedro_enqueue_failures_total", "Stored events the broker did not accept (the sweeper sends them).", ["provider"]
+    "pedro_ingest_enqueue_failures_total",
+    "Stored events the broker did not accept (the sweeper sends them).",
+    ["provider"],
 )
 EVENTS_PROCESSED = Counter(
-    "pedro_events_processed_total", "Processing attempts by outcome.", ["provider", "event_type", "outcome"]
+    "pedro_ingest_events_processed_total", "Processing attempts by outcome.", ["provider", "event_type", "outcome"]
 )
-EVENT_RETRIES = Counter("pedro_event_retries_total", "Attempts that will be retried.", ["provider", "event_type"])
+EVENT_RETRIES = Counter(
+    "pedro_ingest_event_retries_total", "Attempts that will be retried.", ["provider", "event_type"]
+)
 PROCESSING_LAG = Histogram(
-    "pedro_processing_lag_seconds", "From receipt to committed effect.", ["provider"], buckets=LAG_BUCKETS
+    "pedro_ingest_processing_lag_seconds", "From receipt to committed effect.", ["provider"], buckets=LAG_BUCKETS
 )
-EVENT_DURATION = Histogram("pedro_event_duration_seconds", "Time spent processing one attempt.", ["provider"])
+EVENT_DURATION = Histogram("pedro_ingest_event_duration_seconds", "Time spent processing one attempt.", ["provider"])
+JOB_RUNS = Counter("pedro_ingest_job_runs_total", "Periodic job runs by job and result.", ["job", "status"])
 
 MAX_LABEL = 64
 
@@ -55,13 +62,15 @@ def label(value: str | None) -> str:
 
 
 class ScrapeTimeCollector:
-    """Yields gauges computed by `read()` at scrape time; a failing source becomes `pedro_scrape_error`."""
+    """Yields gauges computed by `read()` at scrape time; a failing source becomes `pedro_ingest_scrape_error`."""
 
     def __init__(self, sources: dict[str, Callable[[], Iterator[Metric]]]) -> None:
         self.sources = sources
 
     def collect(self) -> Iterator[Metric]:
-        errors = GaugeMetricFamily("pedro_scrape_error", "1 when a backlog source did not answer.", labels=["source"])
+        errors = GaugeMetricFamily(
+            "pedro_ingest_scrape_error", "1 when a backlog source did not answer.", labels=["source"]
+        )
         for name, read in self.sources.items():
             try:
                 yield from list(read())

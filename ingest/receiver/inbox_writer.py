@@ -26,7 +26,7 @@ from ingest.observability.error_origin import error_origin
 from ingest.receiver.errors import UnstorableBody, WebhookRejected
 from models import inbox
 from models.inbox import NewEvent
-from models.tables import EventStatus
+from models.status import EventStatus
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

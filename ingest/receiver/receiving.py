@@ -18,7 +18,7 @@ from ingest.receiver.inbox_writer import Accepted, InboxWriter
 from ingest.receiver.verification import AsaasVerifier, ClerkVerifier, IpAllowList
 from models.inbox import NewEvent
 from models.inbox.reserved import RESERVED_EVENT, SYNC_EVENT_TYPE, SYNC_ID_PREFIX, reserved_on_the_wire
-from models.tables import EventStatus
+from models.status import EventStatus, Failure
 
 MAX_EVENT_ID = 200  # the inbox's unique index refuses long keys; provider ids are about 30 characters
 MAX_EVENT_TYPE = 100
@@ -62,7 +62,7 @@ class Receiver:
                 return self.store_and_enqueue(event)
             except UnstorableBody:
                 event, problem = replace(event, payload_json=unparsed_payload(body)), UnstorableBody().detail
-        failed = replace(event, status=EventStatus.FAILED, error=("invalid_payload", problem))
+        failed = replace(event, status=EventStatus.FAILED, error=(Failure.INVALID_PAYLOAD, problem))
         try:
             return self.store_and_enqueue(failed)  # stored `failed`: not enqueued
         except UnstorableBody:

@@ -1,6 +1,8 @@
-"""The inbox (`WebhookEvent`), one package: `rows` writes and locks rows (the only writer), `queries`
-reads them for workers, jobs and the CLI, `browser` pages through them for the console."""
+"""The inbox (`WebhookEvent`), one package: `rows` stores, locks and marks rows on the hot path, `maintenance`
+claims stranded rows for the sweeper and drops old payloads, `replay` finds and resets rows for a replay,
+`queries` reads them for workers, jobs and the CLI, `browser` pages through them for the console."""
 
+from models.inbox.maintenance import claim_lost, claim_stranded, drop_old_payloads, touch_enqueued
 from models.inbox.queries import (
     backlog,
     enqueued_untouched_since,
@@ -8,29 +10,25 @@ from models.inbox.queries import (
     find_by_event_id,
     get,
     last_received,
-    resolve_references,
     summary,
 )
+from models.inbox.replay import ReplayTargets, replayable_ids, reset_for_replay, reset_references, resolve_references
 from models.inbox.rows import (
     LockedEvent,
     NewEvent,
-    claim_lost,
-    claim_stranded,
     count_lost_attempt,
-    drop_old_payloads,
     finish,
     lock,
     lock_if_free,
     mark_received_many,
     record_failure,
-    reset_for_replay,
     store_many,
-    touch_enqueued,
 )
 
 __all__ = [
     "LockedEvent",
     "NewEvent",
+    "ReplayTargets",
     "backlog",
     "claim_lost",
     "claim_stranded",
@@ -46,7 +44,9 @@ __all__ = [
     "lock_if_free",
     "mark_received_many",
     "record_failure",
+    "replayable_ids",
     "reset_for_replay",
+    "reset_references",
     "resolve_references",
     "store_many",
     "summary",

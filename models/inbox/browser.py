@@ -16,10 +16,10 @@ from typing import Any
 from sqlalchemy import Select, and_, func, select, text, tuple_
 from sqlalchemy.orm import Session, defer
 
+from models.status import NOT_FINAL_STATUSES, UNPROCESSED_STATUSES, EventStatus
 from models.tables import WebhookEvent
 
 PROVIDERS = ("clerk", "asaas", "asaas-sync")
-PENDING_OR_FAILED = ("received", "enqueued", "failed", "dead")
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ def rows_naming_payment(session: Session, payment_id: str) -> tuple[str, ...]:
     The second half scans only rows not yet processed (the status index), which stay few: a processed
     event that named the payment produced a keyed effect and is found by the first half.
     """
-    found = session.execute(_PAYMENT_ROWS, {"payment": payment_id, "pending": list(PENDING_OR_FAILED)})
+    found = session.execute(_PAYMENT_ROWS, {"payment": payment_id, "pending": list(NOT_FINAL_STATUSES)})
     return tuple(row_id for (row_id,) in found)
 
 
@@ -129,10 +129,10 @@ def overview(session: Session, now: dt.datetime) -> Overview:
             by_provider.setdefault(provider, {})[status] = int(count)
         result.counts[window] = by_provider
     pending = session.execute(
-        select(func.min(WebhookEvent.receivedAt)).where(WebhookEvent.status.in_(("received", "enqueued")))
+        select(func.min(WebhookEvent.receivedAt)).where(WebhookEvent.status.in_(sorted(UNPROCESSED_STATUSES)))
     ).scalar()
     result.oldest_unprocessed_seconds = max(0.0, (now - pending).total_seconds()) if pending else 0.0
-    for status in ("dead", "failed"):
+    for status in (EventStatus.DEAD, EventStatus.FAILED):
         count = session.execute(select(func.count()).where(WebhookEvent.status == status)).scalar() or 0
         setattr(result, status, int(count))
     return result

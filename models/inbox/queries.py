@@ -96,28 +96,3 @@ def last_received(connection: Connection, provider: str, exclude_type: str) -> d
             WebhookEvent.provider == provider, WebhookEvent.eventType != exclude_type
         )
     ).scalar_one_or_none()
-
-
-_BY_ID = text(
-    """SELECT id FROM "WebhookEvent"
-        WHERE id = :ref  -- the two indexes, never a scan
-           OR (provider IN ('clerk', 'asaas', 'asaas-sync') AND "eventId" = :ref)
-        ORDER BY "receivedAt" """
-)
-_BY_PAYMENT = text(
-    """SELECT id FROM "WebhookEvent" WHERE provider IN ('asaas', 'asaas-sync') AND payload -> 'payment' ->> 'id' = :ref
-        ORDER BY "receivedAt" """
-)
-
-
-def resolve_references(session: Session, references: list[str]) -> dict[str, list[str]]:
-    """Row ids for what an operator has in hand: the row id, the provider's event id (`evt_…`, `msg_…`), or
-    an Asaas payment id (every event of that payment). References that match nothing are left out."""
-    found: dict[str, list[str]] = {}
-    for reference in references:
-        row_ids = list(session.execute(_BY_ID, {"ref": reference}).scalars()) or list(
-            session.execute(_BY_PAYMENT, {"ref": reference}).scalars()
-        )
-        if row_ids:
-            found[reference] = row_ids
-    return found

@@ -8,10 +8,12 @@ Asaas webhook that claims that type or id prefix is stored `ignored` (`reserved_
 
 from __future__ import annotations
 
+from models.status import Failure
+
 SYNC_PROVIDER = "asaas-sync"
 SYNC_EVENT_TYPE = "PAYMENT_SYNC"
 SYNC_ID_PREFIX = "payment-sync:"
-RESERVED_EVENT = "reserved_event"
+RESERVED_EVENT = Failure.RESERVED_EVENT
 
 
 def reserved_on_the_wire(event_type: str, event_id: str) -> bool:

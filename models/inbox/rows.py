@@ -1,4 +1,5 @@
-"""The inbox (`WebhookEvent`): the only module that writes inbox rows.
+"""The inbox's hot path (`WebhookEvent`): storing, locking and marking rows. The sweeper's and retention's
+writes are in `maintenance`, replay's reset in `replay`.
 
 The receiver stores with `INSERT … ON CONFLICT DO NOTHING RETURNING id`, so a redelivery is detected by
 the unique key in one round trip; workers lock a row with `FOR UPDATE` for the whole transaction that
@@ -11,11 +12,12 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, or_, select, text, update
+from sqlalchemy import Connection, case, text, update
 from sqlalchemy.orm import Session
 
 from models.base import new_id, utcnow
-from models.tables import FINAL_STATUSES, EventStatus, WebhookEvent
+from models.status import FINAL_STATUSES, EventStatus, Failure
+from models.tables import WebhookEvent
 
 _FINAL = sorted(status.value for status in FINAL_STATUSES)
 _PENDING = [EventStatus.RECEIVED.value, EventStatus.ENQUEUED.value]
@@ -177,113 +179,10 @@ def count_lost_attempt(session: Session, row_id: str, *, max_attempts: int) -> s
         .where(WebhookEvent.id == row_id, WebhookEvent.status.in_(_PENDING))
         .values(
             attempts=WebhookEvent.attempts + 1,
-            lastError="worker_lost",
-            lastErrorDetail="a previous delivery ended without finishing (worker killed or crashed)",
+            lastError=Failure.WORKER_LOST.value,
+            lastErrorDetail=Failure.WORKER_LOST.sentence,
             updatedAt=utcnow(),
             status=case((WebhookEvent.attempts + 1 >= max_attempts, EventStatus.DEAD.value), else_=WebhookEvent.status),
         )
         .returning(WebhookEvent.status)
     ).scalar_one_or_none()
-
-
-# ---- sweeping, replay and inspection -----------------------------------------------------------------
-
-
-def claim_stranded(
-    session: Session, *, received_before: dt.datetime, stuck_before: dt.datetime, limit: int
-) -> list[str]:
-    """Lock pending rows that no task will pick up: `received` (the broker was down when they arrived) or
-    `enqueued` but untouched for too long (task lost with a Redis restart, or stuck in a dead worker).
-
-    `SKIP LOCKED` lets two sweeps run at once without waiting on each other or on a worker that is applying
-    the row right now; the caller re-enqueues and calls `touch_enqueued` before committing, so a concurrent
-    sweep re-checks the condition against the new `updatedAt` and leaves the row alone.
-    """
-    return list(
-        session.execute(
-            select(WebhookEvent.id)
-            .where(
-                or_(
-                    and_(WebhookEvent.status == EventStatus.RECEIVED.value, WebhookEvent.receivedAt <= received_before),
-                    and_(WebhookEvent.status == EventStatus.ENQUEUED.value, WebhookEvent.updatedAt <= stuck_before),
-                )
-            )
-            .order_by(WebhookEvent.receivedAt)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        ).scalars()
-    )
-
-
-def claim_lost(session: Session, row_ids: list[str], *, untouched_since: dt.datetime) -> list[str]:
-    """Lock rows the broker holds no message for, if they are still `enqueued` and untouched since then
-    (a worker that applied, retried or holds a row meanwhile changed it or locks it: `SKIP LOCKED`)."""
-    return list(
-        session.execute(
-            select(WebhookEvent.id)
-            .where(
-                WebhookEvent.id.in_(row_ids),
-                WebhookEvent.status == EventStatus.ENQUEUED.value,
-                WebhookEvent.updatedAt <= untouched_since,
-            )
-            .order_by(WebhookEvent.receivedAt)
-            .with_for_update(skip_locked=True)
-        ).scalars()
-    )
-
-
-_DROP_OLD_PAYLOADS = text(
-    """
-    UPDATE "WebhookEvent" SET payload = NULL, "updatedAt" = :now
-     WHERE id IN (SELECT id FROM "WebhookEvent"
-                   WHERE status IN ('processed', 'ignored') AND payload IS NOT NULL AND "processedAt" < :cutoff
-                   ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED)
-    """
-)
-
-
-def drop_old_payloads(connection: Connection, cutoff: dt.datetime, limit: int) -> int:
-    """Retention: forget the bodies of final events processed before `cutoff`, keep the rows (dedupe, audit).
-
-    Only `processed`/`ignored` rows: `failed` and `dead` keep their payload for replay. Returns rows changed.
-    """
-    return connection.execute(_DROP_OLD_PAYLOADS, {"now": utcnow(), "cutoff": cutoff, "limit": limit}).rowcount
-
-
-def touch_enqueued(session: Session, row_ids: list[str]) -> None:
-    """Mark rows (re-)enqueued now, which restarts their stuck clock."""
-    if row_ids:
-        session.execute(
-            update(WebhookEvent)
-            .where(WebhookEvent.id.in_(row_ids), WebhookEvent.status.in_(_PENDING))
-            .values(status=EventStatus.ENQUEUED.value, updatedAt=utcnow())
-        )
-
-
-def reset_for_replay(session: Session, row_ids: list[str]) -> dict[str, str]:
-    """Make `failed`/`dead` (and pending) rows pending again with a fresh attempt budget.
-
-    Returns each found row's status before the reset; final rows (`processed`, `ignored`) are not touched,
-    so replaying them is a no-op, except rows `ignored` by a policy with a reason (`lastError`, e.g. an
-    unlinked payment): those are replayed like failed ones once the link exists. Rows go back to
-    `received`: if the enqueue that follows fails, the sweeper still finds them.
-    """
-    rows = session.execute(
-        select(WebhookEvent.id, WebhookEvent.status, WebhookEvent.lastError)
-        .where(WebhookEvent.id.in_(row_ids))
-        .with_for_update()
-    ).all()
-    before = {row.id: row.status for row in rows}
-    resettable = [
-        row.id
-        for row in rows
-        if row.status not in _FINAL or (row.status == EventStatus.IGNORED.value and row.lastError is not None)
-    ]
-    before.update({row.id: f"ignored ({row.lastError})" for row in rows if row.status == EventStatus.IGNORED.value})
-    if resettable:
-        session.execute(
-            update(WebhookEvent)
-            .where(WebhookEvent.id.in_(resettable))
-            .values(status=EventStatus.RECEIVED.value, attempts=0, processedAt=None, updatedAt=utcnow())
-        )
-    return before

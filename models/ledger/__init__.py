@@ -4,6 +4,7 @@ Invariant kept by this package: `CreditBalance.creditsRemaining` == sum of `-cre
 balance's ledger rows (plus an opening balance for balances that predate pedro-ingest). Balance changes
 are atomic SQL, never read-modify-write; each credit fact carries a unique `CreditGrant.grantKey`.
 
+- `facts`: who a credit fact belongs to (user, source event, ledger details), shared by every call below;
 - `balances`: the atomic balance statements and the ledger row;
 - `grants`: keyed credit facts (signup, plan grants) and their reversals;
 - `restores`: deletions and restores of a charge;
@@ -14,13 +15,22 @@ are atomic SQL, never read-modify-write; each credit fact carries a unique `Cred
 from models.ledger.balances import ensure_balance, write_ledger_row
 from models.ledger.chargebacks import WonResult, chargeback_key, chargeback_won, reverse_chargeback
 from models.ledger.deductions import DeductionResult, deduct_credits, refund_credits
-from models.ledger.grants import REVERSAL_SUFFIX, CreditChange, grant_once, open_balance_with_signup_grant, reverse_once
+from models.ledger.facts import CreditFact
+from models.ledger.grants import (
+    REVERSAL_SUFFIX,
+    CreditChange,
+    grant_once,
+    is_claimed,
+    open_balance_with_signup_grant,
+    reverse_once,
+)
 from models.ledger.lots import LotTerms, Period
 from models.ledger.restores import RestoreResult, deletion_key, restore_key, restore_once, reverse_deletion_once
 
 __all__ = [
     "REVERSAL_SUFFIX",
     "CreditChange",
+    "CreditFact",
     "DeductionResult",
     "LotTerms",
     "Period",
@@ -32,6 +42,7 @@ __all__ = [
     "deletion_key",
     "ensure_balance",
     "grant_once",
+    "is_claimed",
     "open_balance_with_signup_grant",
     "refund_credits",
     "restore_key",

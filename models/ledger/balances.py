@@ -23,12 +23,13 @@ _LEDGER_ROW = text(
 )
 
 
-ENSURE_BALANCE_SQL = text(
+_OPEN_BALANCE = text(
     """
     INSERT INTO "CreditBalance"
         (id, "userId", "clerkUserId", "creditsRemaining", "lastSyncedAt", "createdAt", "updatedAt")
-    VALUES (:id, :user_id, :clerk_id, 0, :now, :now, :now)
+    VALUES (:id, :user_id, :clerk_id, :amount, :now, :now, :now)
     ON CONFLICT ("userId") DO NOTHING
+    RETURNING id
     """
 )
 
@@ -57,6 +58,13 @@ def write_ledger_row(
     )
 
 
+def open_balance(session: Session, *, user_id: str, clerk_id: str, amount: int = 0) -> str | None:
+    """The user's balance holding `amount`, created unless one exists: its id, or None when it existed (the
+    existing balance is left as it is)."""
+    values = {"id": new_id(), "user_id": user_id, "clerk_id": clerk_id, "amount": amount, "now": utcnow()}
+    return session.execute(_OPEN_BALANCE, values).scalar_one_or_none()
+
+
 def ensure_balance(session: Session, *, user_id: str, clerk_id: str) -> None:
     """A user first seen through billing gets an empty balance (the signup grant is Clerk's, not ours)."""
-    session.execute(ENSURE_BALANCE_SQL, {"id": new_id(), "user_id": user_id, "clerk_id": clerk_id, "now": utcnow()})
+    open_balance(session, user_id=user_id, clerk_id=clerk_id)

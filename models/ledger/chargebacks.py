@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from models.ledger import lots
 from models.ledger.balances import ensure_balance, write_ledger_row
+from models.ledger.facts import CreditFact
 from models.ledger.grants import (
     SET_AMOUNT_SQL,
     CreditChange,
@@ -54,33 +54,25 @@ def chargeback_key(charge_prefix: str) -> str:
 
 def reverse_chargeback(
     session: Session,
+    fact: CreditFact,
     *,
     grant_key: str,
     charge_prefix: str,
-    user_id: str,
-    clerk_id: str,
     fraction: Fraction,
     pending_base: int,
-    source_event_id: str | None,
-    details: dict[str, Any],
     terms: lots.LotTerms | None = None,
 ) -> CreditChange:
     """Reverse the charge's share once, unless its dispute was already won (then: a no-op on record)."""
     lock_grant(session, grant_key)
     key = chargeback_key(charge_prefix)
     if session.execute(_GRANTED, {"key": key + WON}).first() is not None:
-        return record_without_effect(
-            session, key=key, user_id=user_id, clerk_id=clerk_id, source_event_id=source_event_id
-        )
+        return record_without_effect(session, fact, key=key)
     return reverse_once(
         session,
+        fact,
         grant_key=grant_key,
         reversal_key=key,
-        user_id=user_id,
-        clerk_id=clerk_id,
         fraction=fraction,
-        source_event_id=source_event_id,
-        details=details,
         charge_prefix=charge_prefix,
         pending_base=pending_base,
         terms=terms,
@@ -89,19 +81,16 @@ def reverse_chargeback(
 
 def chargeback_won(
     session: Session,
+    fact: CreditFact,
     *,
     grant_key: str,
     charge_prefix: str,
-    user_id: str,
-    clerk_id: str,
-    source_event_id: str | None,
-    details: dict[str, Any],
 ) -> WonResult:
     """Give back, once, what the charge's chargeback removed (see the module docstring for the rules)."""
     lock_grant(session, grant_key)
-    ensure_balance(session, user_id=user_id, clerk_id=clerk_id)
+    ensure_balance(session, user_id=fact.user_id, clerk_id=fact.clerk_id)
     key = chargeback_key(charge_prefix)
-    won_id = claim_key(session, key + WON, user_id, None, 0, source_event_id)
+    won_id = claim_key(session, key + WON, fact.user_id, None, 0, fact.source_event_id)
     if won_id is None:
         return WonResult(applied=False)
     found = session.execute(_KEYS, {"n": len(charge_prefix), "prefix": charge_prefix}).all()
@@ -114,17 +103,17 @@ def chargeback_won(
         session.execute(SET_AMOUNT_SQL, {"id": chargeback.id, "amount": 0})  # still pending: cancel it
         return WonResult(applied=True, note="pending_cancelled")
     session.execute(SET_AMOUNT_SQL, {"id": won_id, "amount": -chargeback.amount})
-    removed = session.execute(_REMOVED_BY_KEY, {"user_id": user_id, "key": key}).scalar_one()
-    removed += lots.cancel_debt(session, user_id=user_id, fact_key=key)  # its debt: the repaid part comes back
+    removed = session.execute(_REMOVED_BY_KEY, {"user_id": fact.user_id, "key": key}).scalar_one()
+    removed += lots.cancel_debt(session, user_id=fact.user_id, fact_key=key)  # its debt: the repaid part comes back
     if removed <= 0:
         return WonResult(applied=True, note="given_back")
-    balance_id = lots.give_back(session, user_id=user_id, amount=removed, fact_key=key, grant_key=grant_key)
+    balance_id = lots.give_back(session, user_id=fact.user_id, amount=removed, fact_key=key, grant_key=grant_key)
     write_ledger_row(
         session,
-        user_id=user_id,
+        user_id=fact.user_id,
         balance_id=balance_id,
         operation=OperationType.CREDIT_GRANT,
         added=removed,
-        details={**details, "grantKey": grant_key, "wonKey": key + WON, "restored": removed},
+        details={**fact.details, "grantKey": grant_key, "wonKey": key + WON, "restored": removed},
     )
     return WonResult(applied=True, added=removed, note="given_back")

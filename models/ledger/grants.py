@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from models.base import new_id, utcnow
 from models.ledger import lots
-from models.ledger.balances import ensure_balance, write_ledger_row
+from models.ledger.balances import ensure_balance, open_balance, write_ledger_row
+from models.ledger.facts import CreditFact
 from models.prisma import OperationType
 
 REVERSAL_SUFFIX = ":reversal"
@@ -26,15 +27,6 @@ _CLAIM_KEY = text(
     INSERT INTO "CreditGrant" (id, "grantKey", "userId", "planId", amount, "sourceEventId", "createdAt")
     VALUES (:id, :key, :user_id, :plan_id, :amount, :source_event_id, :now)
     ON CONFLICT ("grantKey") DO NOTHING
-    RETURNING id
-    """
-)
-_OPEN_BALANCE = text(
-    """
-    INSERT INTO "CreditBalance"
-        (id, "userId", "clerkUserId", "creditsRemaining", "lastSyncedAt", "createdAt", "updatedAt")
-    VALUES (:id, :user_id, :clerk_id, :amount, :now, :now, :now)
-    ON CONFLICT ("userId") DO NOTHING
     RETURNING id
     """
 )
@@ -82,65 +74,52 @@ def claim_key(
     ).scalar_one_or_none()
 
 
-def record_without_effect(
-    session: Session, *, key: str, user_id: str, clerk_id: str, source_event_id: str | None
-) -> CreditChange:
+_CLAIMED = text("""SELECT count(*) FROM "CreditGrant" WHERE "grantKey" = :key""")
+
+
+def is_claimed(session: Session, key: str) -> bool:
+    """Whether a credit fact holds `key` (a grant, a reversal, a tombstone)."""
+    return bool(session.execute(_CLAIMED, {"key": key}).scalar_one())
+
+
+def record_without_effect(session: Session, fact: CreditFact, *, key: str) -> CreditChange:
     """Claim `key` with amount 0: the fact is on record (duplicates are no-ops) but changes nothing, because
     an earlier event already cancelled it (a restore before its deletion, a dispute won before its chargeback)."""
-    ensure_balance(session, user_id=user_id, clerk_id=clerk_id)
-    return CreditChange(applied=claim_key(session, key, user_id, None, 0, source_event_id) is not None)
+    ensure_balance(session, user_id=fact.user_id, clerk_id=fact.clerk_id)
+    return CreditChange(applied=claim_key(session, key, fact.user_id, None, 0, fact.source_event_id) is not None)
 
 
-def open_balance_with_signup_grant(
-    session: Session, *, user_id: str, clerk_id: str, amount: int, source_event_id: str | None
-) -> bool:
+def open_balance_with_signup_grant(session: Session, fact: CreditFact, *, amount: int) -> bool:
     """Create the user's balance holding the signup grant, once. False when a balance already existed.
 
     A balance the web app created on its own (Prisma's default of 100, no ledger row) is left as it is:
     granting again would double the credits; reconciliation records its opening balance instead.
     """
-    now = utcnow()
-    balance_id = session.execute(
-        _OPEN_BALANCE,
-        {"id": new_id(), "user_id": user_id, "clerk_id": clerk_id, "amount": amount, "now": now},
-    ).scalar_one_or_none()
+    user_id = fact.user_id
+    balance_id = open_balance(session, user_id=user_id, clerk_id=fact.clerk_id, amount=amount)
     if balance_id is None:
         return False
-    key = f"clerk:signup:{clerk_id}"
+    key = f"clerk:signup:{fact.clerk_id}"
     lots.open_lot(session, balance_id=balance_id, user_id=user_id, grant_key=key, category="signup", amount=amount)
-    session.execute(
-        _CLAIM_KEY,
-        {
-            "id": new_id(),
-            "key": key,
-            "user_id": user_id,
-            "plan_id": None,
-            "amount": amount,
-            "source_event_id": source_event_id,
-            "now": now,
-        },
-    )
+    claim_key(session, key, user_id, None, amount, fact.source_event_id)
     write_ledger_row(
         session,
         user_id=user_id,
         balance_id=balance_id,
         operation=OperationType.CREDIT_GRANT,
         added=amount,
-        details={"kind": "signup", "grantKey": key, "provider": "clerk", "eventId": source_event_id},
+        details={"kind": "signup", "grantKey": key, "provider": "clerk", "eventId": fact.source_event_id},
     )
     return True
 
 
 def grant_once(
     session: Session,
+    fact: CreditFact,
     *,
     key: str,
-    user_id: str,
-    clerk_id: str,
     plan_id: str | None,
     amount: int,
-    source_event_id: str | None,
-    details: dict[str, Any],
     terms: lots.LotTerms | None = None,
     period: lots.Period | None = None,
 ) -> CreditChange:
@@ -154,27 +133,27 @@ def grant_once(
     own ledger row, so the net is exactly the grant minus them.
     """
     lock_grant(session, key)
-    ensure_balance(session, user_id=user_id, clerk_id=clerk_id)
-    grant_id = claim_key(session, key, user_id, plan_id, amount, source_event_id)
+    ensure_balance(session, user_id=fact.user_id, clerk_id=fact.clerk_id)
+    grant_id = claim_key(session, key, fact.user_id, plan_id, amount, fact.source_event_id)
     if grant_id is None:
         return CreditChange(applied=False)
     terms = terms or lots.LotTerms()
-    category = lots.grant_category(key, details)
+    category = lots.grant_category(key, fact.details)
     plan_period = period if category == "plan" else None
     expires_at = lots.plan_expiry(plan_period, terms.grace, utcnow()) if plan_period else None
-    balance_id = lots.add(session, user_id=user_id, amount=amount, grant_key=key, category=category,
+    balance_id = lots.add(session, user_id=fact.user_id, amount=amount, grant_key=key, category=category,
                           expires_at=expires_at, plan_id=plan_id, period=plan_period)  # fmt: skip
     write_ledger_row(
         session,
-        user_id=user_id,
+        user_id=fact.user_id,
         balance_id=balance_id,
         operation=OperationType.CREDIT_GRANT,
         added=amount,
-        details={**details, "grantKey": key, "planCredits": amount, "lotCategory": category},
+        details={**fact.details, "grantKey": key, "planCredits": amount, "lotCategory": category},
     )
     if plan_period:
-        _renew(session, user_id, balance_id, key, terms, details)
-    removed = _apply_pending(session, key, user_id, amount, details)
+        _renew(session, fact.user_id, balance_id, key, terms, fact.details)
+    removed = _apply_pending(session, key, fact.user_id, amount, fact.details)
     return CreditChange(applied=True, added=amount - removed)
 
 
@@ -236,14 +215,11 @@ def _remove(
 
 def reverse_once(
     session: Session,
+    fact: CreditFact,
     *,
     grant_key: str,
     reversal_key: str,
-    user_id: str,
-    clerk_id: str,
     fraction: Fraction,
-    source_event_id: str | None,
-    details: dict[str, Any],
     charge_prefix: str | None = None,
     pending_base: int | None = None,
     terms: lots.LotTerms | None = None,
@@ -265,13 +241,13 @@ def reverse_once(
     All reversals of one grant are serialized by a lock on its key row.
     """
     lock_grant(session, grant_key)
-    ensure_balance(session, user_id=user_id, clerk_id=clerk_id)
+    ensure_balance(session, user_id=fact.user_id, clerk_id=fact.clerk_id)
     everything = grant_key + REVERSAL_SUFFIX
     charge_prefix = charge_prefix or everything
     granted = session.execute(_LOCK_GRANT, {"key": grant_key}).scalar_one_or_none()
     if granted is None and pending_base is None:
-        if claim_key(session, grant_key, user_id, None, 0, source_event_id) is not None:
-            claimed = claim_key(session, reversal_key, user_id, None, 0, source_event_id)
+        if claim_key(session, grant_key, fact.user_id, None, 0, fact.source_event_id) is not None:
+            claimed = claim_key(session, reversal_key, fact.user_id, None, 0, fact.source_event_id)
             return CreditChange(applied=claimed is not None, before_grant=True)
         granted = session.execute(_LOCK_GRANT, {"key": grant_key}).scalar_one()
     pending = granted is None
@@ -280,9 +256,9 @@ def reverse_once(
     left = granted - session.execute(_REVERSED_SO_FAR, {"n": len(everything), "prefix": everything}).scalar_one()
     target = granted if fraction >= 1 else math.floor(granted * max(fraction, Fraction(0)))
     intended = max(0, min(target - already, left))
-    if claim_key(session, reversal_key, user_id, None, -intended, source_event_id) is None:
+    if claim_key(session, reversal_key, fact.user_id, None, -intended, fact.source_event_id) is None:
         return CreditChange(applied=False)
     if intended == 0 or pending:
         return CreditChange(applied=True, before_grant=pending)
-    removed = _remove(session, user_id, intended, details, grant_key, reversal_key, terms)
+    removed = _remove(session, fact.user_id, intended, fact.details, grant_key, reversal_key, terms)
     return CreditChange(applied=True, added=-removed, shortfall=intended - removed)

@@ -4,7 +4,7 @@ Second invariant: the balance (never below zero) equals the sum of its live `Cre
 A balance the web app created has no lot until its first write or the next run, which settles its lots
 (`pedro_lots_settle`: an `opening` lot, or an adjustment when lots and balance disagree).
 
-The invariant (see `models/ledger.py`): `creditsRemaining == sum(-creditsUsed)` over the balance's ledger
+The invariant (see `models.ledger`): `creditsRemaining == sum(-creditsUsed)` over the balance's ledger
 rows. A balance has an *origin* row when pedro-ingest opened it (signup grant, `CREDIT_GRANT` with
 `details.kind = "signup"`) or reconciliation recorded its opening balance (`CREDIT_ADJUSTMENT` with
 `details.kind = "opening_balance"`). A balance without an origin predates pedro-ingest (or the web app

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -13,6 +12,7 @@ from sqlalchemy.orm import Session
 from models.base import utcnow
 from models.ledger import lots
 from models.ledger.balances import ensure_balance, write_ledger_row
+from models.ledger.facts import CreditFact
 from models.ledger.grants import (
     REVERSAL_SUFFIX,
     SET_AMOUNT_SQL,
@@ -111,13 +111,10 @@ def restore_key(grant_key: str, event_key: str) -> str:
 
 def reverse_deletion_once(
     session: Session,
+    fact: CreditFact,
     *,
     grant_key: str,
     event_key: str,
-    user_id: str,
-    clerk_id: str,
-    source_event_id: str | None,
-    details: dict[str, Any],
     terms: LotTerms | None = None,
 ) -> CreditChange:
     """A deletion fact: when it makes the charge deleted (see above), reverse the rest of its grant (or leave a
@@ -128,19 +125,14 @@ def reverse_deletion_once(
     if existing.has(key):
         return CreditChange(applied=False)
     was_deleted = _deleted(existing.deletions, existing.restores)
-    if was_deleted or not _deleted([*existing.deletions, _fact(session, key, source_event_id)], existing.restores):
-        return record_without_effect(
-            session, key=key, user_id=user_id, clerk_id=clerk_id, source_event_id=source_event_id
-        )
+    if was_deleted or not _deleted([*existing.deletions, _fact(session, key, fact.source_event_id)], existing.restores):
+        return record_without_effect(session, fact, key=key)
     return reverse_once(
         session,
+        fact,
         grant_key=grant_key,
         reversal_key=key,
-        user_id=user_id,
-        clerk_id=clerk_id,
         fraction=Fraction(1),
-        source_event_id=source_event_id,
-        details=details,
         terms=terms,
     )
 
@@ -157,13 +149,10 @@ class RestoreResult:
 
 def restore_once(
     session: Session,
+    fact: CreditFact,
     *,
     grant_key: str,
     event_key: str,
-    user_id: str,
-    clerk_id: str,
-    source_event_id: str | None,
-    details: dict[str, Any],
 ) -> RestoreResult:
     """A restore fact: when it makes the charge not deleted (see above), undo what the deletions did.
 
@@ -172,43 +161,43 @@ def restore_once(
     - A tombstone or reversal that came from a refund or chargeback is never undone.
     """
     lock_grant(session, grant_key)
-    ensure_balance(session, user_id=user_id, clerk_id=clerk_id)
+    ensure_balance(session, user_id=fact.user_id, clerk_id=fact.clerk_id)
     key = restore_key(grant_key, event_key)
     reversals = _reversals(session, grant_key)
     if reversals.has(key):
         return RestoreResult(applied=False)
-    fact = _fact(session, key, source_event_id)
-    claimed = claim_key(session, key, user_id, None, 0, source_event_id)
+    this = _fact(session, key, fact.source_event_id)
+    claimed = claim_key(session, key, fact.user_id, None, 0, fact.source_event_id)
     if claimed is None:
         return RestoreResult(applied=False)
     if not reversals.deletions:  # ahead of any deletion: a deletion older than it will change nothing
         return RestoreResult(applied=True, pending=True)
     if not _deleted(reversals.deletions, reversals.restores) or _deleted(
-        reversals.deletions, [*reversals.restores, fact]
+        reversals.deletions, [*reversals.restores, this]
     ):
         return RestoreResult(applied=True)
     grant = session.execute(_LOCK_GRANT_ROW, {"key": grant_key}).one_or_none()
     if grant is None or reversals.others:
         return RestoreResult(applied=True)
     grant_id, amount, grant_source = grant
-    if amount == 0 and any(fact[2] == grant_source for fact in reversals.deletions):
+    if amount == 0 and any(mark[2] == grant_source for mark in reversals.deletions):
         session.execute(_RENAME_KEY, {"id": grant_id, "new_key": f"{grant_key}{LIFTED_SUFFIX}{event_key}"})
         return RestoreResult(applied=True, lifted=True)
-    intended = -sum(fact[1] for fact in reversals.deletions + reversals.restores)
+    intended = -sum(mark[1] for mark in reversals.deletions + reversals.restores)
     if intended <= 0:
         return RestoreResult(applied=True)
     session.execute(SET_AMOUNT_SQL, {"id": claimed, "amount": intended})
-    removed = _removed_by_deletions(session, grant_key, user_id)
+    removed = _removed_by_deletions(session, grant_key, fact.user_id)
     if removed <= 0:
         return RestoreResult(applied=True)
-    balance_id = lots.give_back(session, user_id=user_id, amount=removed, fact_key=None, grant_key=grant_key)
+    balance_id = lots.give_back(session, user_id=fact.user_id, amount=removed, fact_key=None, grant_key=grant_key)
     write_ledger_row(
         session,
-        user_id=user_id,
+        user_id=fact.user_id,
         balance_id=balance_id,
         operation=OperationType.CREDIT_GRANT,
         added=removed,
-        details={**details, "grantKey": grant_key, "restoreKey": key, "intended": intended, "restored": removed},
+        details={**fact.details, "grantKey": grant_key, "restoreKey": key, "intended": intended, "restored": removed},
     )
     return RestoreResult(applied=True, added=removed)
 

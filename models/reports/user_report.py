@@ -19,26 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from models.ledger.pricing import LotView, credit_lots
-
-REASONS = {
-    "unlinked_payment": "the payment names no known user (externalReference or subscription link)",
-    "unlinked_plan": "no Plan matches this payment or item (Plan.asaasId, '|plan:<id>' reference, Clerk plan id)",
-    "checkout_pending": "an Asaas Checkout charge whose CHECKOUT_CREATED/PAID has not arrived; applied when it does",
-    "checkout_no_credits": "an Asaas Checkout event that moves no credits (created, canceled, expired): logged only",
-    "unsupported_payer": "an organization paid; only user payers are credited",
-    "invalid_payload": "the provider's body failed validation (see the detail)",
-    "reserved_event": "the body claimed an event type or id that only pedro-ingest's own backfill may use",
-    "handler_error": "our handler failed unexpectedly on every attempt (a bug; the worker's log line says where)",
-    "transient_error": "the database or broker kept failing until the retry budget was spent",
-    "worker_lost": "the worker died on every attempt (killed, out of memory)",
-}
-REPLAYABLE = frozenset({"failed", "dead"})
-
-
-def reason_of(code: str | None) -> str | None:
-    """What a failure code means, for a person; an unknown code is shown as it is."""
-    return REASONS.get(code, code) if code else None
-
+from models.status import REPLAYABLE_STATUSES, reason_of
 
 LEDGER_KINDS = {"CREDIT_GRANT": "grant", "CREDIT_REVERSAL": "reversal", "CREDIT_ADJUSTMENT": "adjustment",
                 "CREDIT_EXPIRY": "expiry"}  # fmt: skip
@@ -83,7 +64,7 @@ class InboxEntry:
 
     @property
     def replayable(self) -> bool:
-        return self.status in REPLAYABLE
+        return self.status in REPLAYABLE_STATUSES
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Handlers loaded only into test workers (`pedro-ingest worker -I tests.crash_handlers`).
+"""Handlers loaded only into test workers (`pedro-ingest worker -I tests.support.crash_handlers`).
 
 `("test", "crash")` kills its own process, as a segfaulting extension or an OOM kill would, until the
 file named in the payload exists (the "fix").

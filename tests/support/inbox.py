@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from models import inbox
 from models.inbox import NewEvent
-from models.tables import EventStatus
+from models.status import EventStatus
 
 
 def store_event(

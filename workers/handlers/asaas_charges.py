@@ -21,18 +21,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from ingest.config.settings import Settings
 from models import ledger
-from models.ledger.grants import claim_key
+from models.ledger import purchases
+from models.status import Failure
 from workers.handlers.asaas_payloads import AsaasPayment
-from workers.providers.asaas_api import installment_total
+from workers.processing.errors import NeedsLookup, TransientError
+from workers.providers.asaas_api import AsaasUnauthorized, AsaasUnavailable, installment_total
 
-_TOTAL = text("""SELECT amount FROM "CreditGrant" WHERE "grantKey" = :key""")
-_PARTS = text("""SELECT COALESCE(SUM(amount), 0) FROM "CreditGrant" WHERE left("grantKey", :n) = :prefix""")
+if TYPE_CHECKING:
+    from workers.handlers import HandlerContext
 
 
 @dataclass(frozen=True)
@@ -61,37 +63,46 @@ def _installment_charge(installment: str, payment_id: str) -> Charge:
     return Charge(key, f"{key}{ledger.REVERSAL_SUFFIX}:{payment_id}:", True)
 
 
-_GRANTED = text("""SELECT count(*) FROM "CreditGrant" WHERE "grantKey" = :key""")
-
-
 def charge_for(session: Session, payment: AsaasPayment, after_grant: bool) -> Charge:
     """`charge_of`, except that an event about a granted subscription payment that carries `installment` uses
     the installment key when its grant was recorded there (before subscription periods were keyed per payment)."""
     charge = charge_of(payment)
     if not (after_grant and payment.subscription and payment.installment):
         return charge
-    if session.execute(_GRANTED, {"key": charge.grant_key}).scalar_one():
+    if ledger.is_claimed(session, charge.grant_key):
         return charge
     legacy = _installment_charge(payment.installment, payment.id)
-    return legacy if session.execute(_GRANTED, {"key": legacy.grant_key}).scalar_one() else charge
+    return legacy if ledger.is_claimed(session, legacy.grant_key) else charge
 
 
-def share(session: Session, settings: Settings, charge: Charge, payment: AsaasPayment, user_id: str) -> Fraction:
-    """The payment's share of its purchase: 1, or installment value / purchase total (see above)."""
+def share(session: Session, context: HandlerContext, charge: Charge, payment: AsaasPayment, user_id: str) -> Fraction:
+    """The payment's share of its purchase: 1, or installment value / purchase total (see above).
+
+    The total is read from the Asaas API only when it is not on record yet, and never inside this transaction:
+    `NeedsLookup` rolls the attempt back, the worker reads the total, and the attempt runs again with it."""
     if not charge.installment or not payment.value or payment.value <= 0:
         return Fraction(1)
     cents = int(payment.value * 100)
-    part_prefix = f"{charge.grant_key}:part:"
-    claim_key(session, part_prefix + payment.id, user_id, None, cents, None)
-    total = session.execute(_TOTAL, {"key": f"{charge.grant_key}:total"}).scalar_one_or_none()
-    if total is None and payment.installment:
-        from_api = installment_total(settings, payment.installment)
-        if from_api is not None:
+    parts = purchases.record_part(session, charge.grant_key, payment.id, user_id, cents)
+    total = purchases.recorded_total(session, charge.grant_key)
+    installment = payment.installment
+    if total is None and installment and context.settings.asaas_api_key is not None:
+        lookup = f"asaas:installment_total:{installment}"
+        if lookup not in context.lookups:
+            raise NeedsLookup(lookup, lambda settings: _read_total(settings, installment))
+        from_api = context.lookups[lookup]
+        if isinstance(from_api, Decimal):
             total = int(from_api * 100)
-            claim_key(session, f"{charge.grant_key}:total", user_id, None, total, None)
-    if total is None:
-        total = session.execute(_PARTS, {"n": len(part_prefix), "prefix": part_prefix}).scalar_one()
-    return Fraction(cents, max(total, cents))
+            purchases.record_total(session, charge.grant_key, user_id, total)
+    return Fraction(cents, max(parts if total is None else total, cents))
+
+
+def _read_total(settings: Settings, installment: str) -> Decimal | None:
+    try:
+        return installment_total(settings, installment)
+    except (AsaasUnavailable, AsaasUnauthorized) as error:  # the task retries; the row says why meanwhile
+        detail = f"the Asaas API did not give the installment total: {error}"
+        raise TransientError(Failure.PROVIDER_UNAVAILABLE, detail) from None
 
 
 def refunded_fraction(payment: AsaasPayment) -> Fraction:

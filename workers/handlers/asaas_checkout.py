@@ -4,7 +4,7 @@ The web app creates the checkout with its reference (`checkout.externalReference
 Asaas then sends `CHECKOUT_*` events for the checkout and, for the charge it creates, payment events with
 `externalReference: null` and `checkoutSession` naming the checkout. Either may arrive first, or alone.
 
-- `CHECKOUT_CREATED` / `CHECKOUT_PAID` store checkout → reference, user, plan (`models/checkout_links.py`).
+- `CHECKOUT_CREATED` / `CHECKOUT_PAID` store checkout → reference, user, plan (`models.checkout_links`).
 - A one-off checkout (`DETACHED`, `INSTALLMENT`) grants under one key per checkout, `asaas:checkout:<id>`:
   `CHECKOUT_PAID` and the charge's `PAYMENT_CONFIRMED`/`RECEIVED` both grant it, so whichever comes first
   grants and the others find the key taken. Refunds and chargebacks of the charge reverse that grant (its
@@ -25,12 +25,14 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from models import billing_links, checkout_links, inbox, ledger, subscription_log
+from models import billing_links, checkout_links, inbox, ledger
 from models.billing_links import Payer, PlanRef
 from models.checkout_links import CheckoutLink
 from models.inbox import LockedEvent
-from models.tables import EventStatus
+from models.ledger import CreditFact
+from models.status import EventStatus, Failure
 from workers.handlers.asaas_charges import Charge, charge_for
+from workers.handlers.asaas_links import log_state, unlinked
 from workers.handlers.asaas_payloads import AsaasCheckout, AsaasCheckoutEnvelope, AsaasPayment
 from workers.processing.errors import IgnoredByPolicy, PermanentError
 
@@ -68,7 +70,7 @@ def charge_via_checkout(
     link = checkout_links.link_or_wait(session, payment.checkoutSession, event.id)
     if link is None:
         raise IgnoredByPolicy(
-            "checkout_pending",
+            Failure.CHECKOUT_PENDING,
             f"payment {payment.id} belongs to checkout {payment.checkoutSession}, whose CHECKOUT_CREATED or "
             "CHECKOUT_PAID has not been processed yet; that event applies it (no replay needed)",
         )
@@ -89,9 +91,14 @@ def _link_subscription(session: Session, event: LockedEvent, payment: AsaasPayme
     if payer is None:
         return
     billing_links.remember_asaas_subscription(
-        session, subscription_id=payment.subscription, payer=payer, plan=plan, customer_id=payment.customer,
-        external_reference=link.external_reference, source_event_id=event.id,
-    )  # fmt: skip
+        session,
+        subscription_id=payment.subscription,
+        payer=payer,
+        plan=plan,
+        customer_id=payment.customer,
+        external_reference=link.external_reference,
+        source_event_id=event.id,
+    )
     checkout_links.link_subscription(session, link.checkout_id, payment.subscription)
 
 
@@ -105,11 +112,7 @@ def _resolve(session: Session, context: HandlerContext, checkout: AsaasCheckout)
             reference = stored.external_reference
             payer, plan = billing_links.resolve_asaas(session, external_reference=reference, subscription_id=None)
     if payer is None or reference is None:
-        detail = f"checkout {checkout.id} links to no user (checkout.externalReference); fix and replay"
-        foreign = not billing_links.looks_like_ours(reference)
-        if foreign and context.settings.asaas_unlinked_payments == "ignore":
-            raise IgnoredByPolicy("unlinked_payment", detail + " (no externalReference of ours: ignored by policy)")
-        raise PermanentError("unlinked_payment", detail)
+        unlinked(context, f"checkout {checkout.id} links to no user (checkout.externalReference)", reference)
     return payer, plan, reference
 
 
@@ -119,38 +122,44 @@ def checkout_event(session: Session, event: LockedEvent, context: HandlerContext
     payer, plan, reference = _resolve(session, context, checkout)
     created_subscription = checkout.subscription.id if checkout.subscription else None
     link, waiting = checkout_links.remember(
-        session, checkout_id=checkout.id, user_id=payer.user_id, plan_id=plan.id if plan else None,
-        external_reference=reference, charge_type=checkout.charge_type, subscription_id=created_subscription,
-        status=checkout.status, source_event_id=event.id,
-    )  # fmt: skip
+        session,
+        checkout_id=checkout.id,
+        user_id=payer.user_id,
+        plan_id=plan.id if plan else None,
+        external_reference=reference,
+        charge_type=checkout.charge_type,
+        subscription_id=created_subscription,
+        status=checkout.status,
+        source_event_id=event.id,
+    )
     metadata: dict[str, object] = {"checkoutId": checkout.id, "chargeType": link.charge_type}
     if event.eventType == PAID and link.recurrent:
         if created_subscription:
             billing_links.remember_asaas_subscription(
-                session, subscription_id=created_subscription, payer=payer, plan=plan, customer_id=checkout.customer,
-                external_reference=reference, source_event_id=event.id,
-            )  # fmt: skip
+                session,
+                subscription_id=created_subscription,
+                payer=payer,
+                plan=plan,
+                customer_id=checkout.customer,
+                external_reference=reference,
+                source_event_id=event.id,
+            )
         metadata["subscriptionId"] = link.subscription_id
     elif event.eventType == PAID:
         if plan is None:
-            raise PermanentError("unlinked_plan", f"checkout {checkout.id} links to no plan ('|plan:'); fix and replay")
-        change = ledger.grant_once(
-            session, key=grant_key(checkout.id), user_id=payer.user_id, clerk_id=payer.clerk_id, plan_id=plan.id,
-            amount=plan.credits, source_event_id=event.id,
-            details={"kind": "plan_grant", "provider": "asaas", "checkoutId": checkout.id, "planId": plan.id,
-                     "eventId": event.eventId, "eventType": event.eventType},
-        )  # fmt: skip
+            detail = f"checkout {checkout.id} links to no plan ('|plan:'); fix and replay"
+            raise PermanentError(Failure.UNLINKED_PLAN, detail)
+        details = {"kind": "plan_grant", "provider": "asaas", "checkoutId": checkout.id, "planId": plan.id}
+        details.update(eventId=event.eventId, eventType=event.eventType)
+        fact = CreditFact(payer.user_id, payer.clerk_id, event.id, details)
+        change = ledger.grant_once(session, fact, key=grant_key(checkout.id), plan_id=plan.id, amount=plan.credits)
         metadata["granted"] = change.added if change.applied else 0
     applied = _apply_waiting(session, context, waiting)
     metadata["appliedCharges"] = applied or None
-    subscription_log.record(
-        session, clerk_user_id=payer.clerk_id, user_id=payer.user_id, plan_key=plan.key if plan else None,
-        status=CHECKOUT_STATUS.get(event.eventType, "updated"), event_type=event.eventType,
-        occurred_at=event.occurredAt, metadata={"provider": "asaas", "eventId": event.eventId, **metadata},
-    )  # fmt: skip
+    log_state(session, event, payer, plan, CHECKOUT_STATUS.get(event.eventType, "updated"), metadata)
     if event.eventType != PAID and not applied:
         raise IgnoredByPolicy(
-            "checkout_no_credits",
+            Failure.CHECKOUT_NO_CREDITS,
             f"{event.eventType} moves no credits (checkout {checkout.id} is linked and logged); "
             "credits move when it is paid (CHECKOUT_PAID or its charge's PAYMENT_CONFIRMED/RECEIVED)",
         )

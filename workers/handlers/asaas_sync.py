@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from models.inbox import LockedEvent
 from models.inbox.reserved import SYNC_EVENT_TYPE
+from models.status import Failure
 from workers.processing.errors import PermanentError
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ def payment_sync_event(session: Session, event: LockedEvent, context: HandlerCon
     payload = event.payload if isinstance(event.payload, dict) else {}
     payment = payload.get("payment")
     if not isinstance(payment, dict) or not payment.get("id"):
-        raise PermanentError("invalid_payload", "PAYMENT_SYNC without a payment object that has an id")
+        raise PermanentError(Failure.INVALID_PAYLOAD, "PAYMENT_SYNC without a payment object that has an id")
     for event_type in implied_events(payment):
         handler = HANDLERS.get(("asaas", event_type))
         if handler is None:

@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session
 from models import billing_links, ledger, subscription_log
 from models.billing_links import Payer, PlanRef
 from models.inbox import LockedEvent
+from models.ledger import CreditFact
+from models.status import Failure
 from workers.handlers.clerk_payloads import (
     ClerkEnvelope,
     ClerkPayer,
@@ -69,11 +71,11 @@ def normalize_status(status: str | None, event_type: str) -> str:
 def _payer(session: Session, *candidates: ClerkPayer | None) -> Payer:
     user_id = next((payer.user_id for payer in candidates if payer is not None and payer.user_id), None)
     if not user_id:
-        raise PermanentError("unsupported_payer", "billing event without payer.user_id (organization payers)")
+        raise PermanentError(Failure.UNSUPPORTED_PAYER, "billing event without payer.user_id (organization payers)")
     payer = billing_links.find_user(session, user_id)
     if payer is None:
         # user.created is usually a moment behind: retry with backoff; `dead` (replayable) if it never comes.
-        raise TransientError("payer_not_synced", "the payer's Clerk user is not synced yet")
+        raise TransientError(Failure.PAYER_NOT_SYNCED, "the payer's Clerk user is not synced yet")
     return payer
 
 
@@ -90,30 +92,20 @@ def _grant_item(
     if plan is None:
         if item.free or (item.status or "").lower() != "active":
             return plan_key
-        raise PermanentError("unlinked_plan", "no Plan with this Clerk plan id or slug; add it and replay")
+        raise PermanentError(Failure.UNLINKED_PLAN, "no Plan with this Clerk plan id or slug; add it and replay")
     if plan.credits <= 0:
         return plan_key
     if item.period_start is None:
-        raise PermanentError("invalid_payload", "active subscription item without period_start")
+        raise PermanentError(Failure.INVALID_PAYLOAD, "active subscription item without period_start")
+    details = {"kind": "plan_grant", "periodStart": item.period_start, "planId": plan.id}
     ledger.grant_once(
         session,
+        _fact(event, payer, item, details),
         key=f"clerk:subscription_item:{item.id}:{item.period_start}",
-        user_id=payer.user_id,
-        clerk_id=payer.clerk_id,
         plan_id=plan.id,
         amount=plan.credits,
-        source_event_id=event.id,
         terms=ledger.LotTerms(context.settings.plan_credits_grace, context.settings.plan_rollover),
         period=clerk_period(item.period_start, item.period_end),
-        details={
-            "kind": "plan_grant",
-            "provider": "clerk",
-            "subscriptionItemId": item.id,
-            "periodStart": item.period_start,
-            "planId": plan.id,
-            "eventId": event.eventId,
-            "eventType": event.eventType,
-        },
     )
     return plan_key
 
@@ -129,17 +121,14 @@ def _grant_trial(
     credits = context.settings.clerk_trial_credits
     if credits <= 0:
         return
-    ledger.grant_once(
-        session,
-        key=f"clerk:trial:{item.id}",
-        user_id=payer.user_id,
-        clerk_id=payer.clerk_id,
-        plan_id=plan.id if plan else None,
-        amount=credits,
-        source_event_id=event.id,
-        details={"kind": "trial_grant", "provider": "clerk", "subscriptionItemId": item.id,
-                 "eventId": event.eventId, "eventType": event.eventType},
-    )  # fmt: skip
+    fact = _fact(event, payer, item, {"kind": "trial_grant"})
+    ledger.grant_once(session, fact, key=f"clerk:trial:{item.id}", plan_id=plan.id if plan else None, amount=credits)
+
+
+def _fact(event: LockedEvent, payer: Payer, item: ClerkSubscriptionItem, details: dict[str, Any]) -> CreditFact:
+    """A credit fact of one subscription item, for the payer, caused by this event."""
+    described = {"provider": "clerk", "subscriptionItemId": item.id, "eventId": event.eventId}
+    return CreditFact(payer.user_id, payer.clerk_id, event.id, {**details, **described, "eventType": event.eventType})
 
 
 def _plan_key(session: Session, item: ClerkSubscriptionItem) -> str | None:

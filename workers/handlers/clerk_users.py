@@ -9,6 +9,8 @@ from sqlalchemy.orm import Session
 
 from models import ledger, users, versions
 from models.inbox import LockedEvent
+from models.ledger import CreditFact
+from models.status import Failure
 from workers.handlers.clerk_payloads import ClerkDeletedObject, ClerkEnvelope, ClerkUser
 from workers.processing.errors import PermanentError
 
@@ -35,13 +37,13 @@ def event_version(
     elif event.occurredAt is not None:
         version = int(event.occurredAt.replace(tzinfo=dt.UTC).timestamp() * 1000)
     else:
-        raise PermanentError("invalid_payload", "event carries no updated_at or timestamp to order it by")
+        raise PermanentError(Failure.INVALID_PAYLOAD, "event carries no updated_at or timestamp to order it by")
     latest = int((event.receivedAt.replace(tzinfo=dt.UTC) + MAX_VERSION_AHEAD).timestamp() * 1000)
     if version <= latest:
         return version
     if deletion:
         return latest
-    raise PermanentError("invalid_payload", "updated_at is more than 5 minutes after the event was received")
+    raise PermanentError(Failure.INVALID_PAYLOAD, "updated_at is more than 5 minutes after the event was received")
 
 
 def apply_clerk_user(
@@ -56,9 +58,7 @@ def apply_clerk_user(
     user_id = users.upsert_from_clerk(
         session, user.id, email=user.primary_email, name=user.full_name, active=not user.banned
     )
-    ledger.open_balance_with_signup_grant(
-        session, user_id=user_id, clerk_id=user.id, amount=signup_credits, source_event_id=source_event_id
-    )
+    ledger.open_balance_with_signup_grant(session, CreditFact(user_id, user.id, source_event_id), amount=signup_credits)
     return True
 
 

@@ -25,16 +25,19 @@ from ingest.config.settings import Settings, get_settings
 from models import inbox
 from workers.handlers.asaas_sync import EVENT_TYPE
 from workers.jobs.payment_sync import SAO_PAULO, PaymentSyncReport, resync_payments, today_in_sao_paulo
+from workers.jobs.runner import Job, run_job
 from workers.providers.asaas_api import AsaasApi, AsaasApiError, AsaasUnauthorized, api_from_settings
 
 log = logging.getLogger(__name__)
 
 RECEIVER_PATH = "/webhooks/asaas"
+JOB = Job("asaas_queue_watch", "asaas queue watch", log)
 
 
 @dataclass
 class QueueWatchReport:
-    status: str = "ok"  # ok | skipped_no_key | not_found | interrupted | resumed | unauthorized | failed
+    # ok | skipped_no_key | skipped_locked | not_found | interrupted | resumed | unauthorized | failed
+    status: str = "ok"
     webhook_id: str | None = None
     interrupted: bool = False
     penalized: int = 0
@@ -77,19 +80,23 @@ def watch_asaas_queue(
     report = QueueWatchReport()
     api = api or api_from_settings(settings, budget=settings.asaas_api_budget)
     if api is None:
-        log.info("asaas queue watch skipped: ASAAS_API_KEY is not set")
-        report.status = "skipped_no_key"
-        return report
+        return run_job(JOB, report, lambda: None, missing_key="ASAAS_API_KEY")
+    asaas = api
+    engine = engine or default_engine()
+    return run_job(JOB, report, lambda: _watch(report, settings, engine, asaas), engine=engine)
+
+
+def _watch(report: QueueWatchReport, settings: Settings, engine: Engine, api: AsaasApi) -> None:
     try:
         webhooks = list(api.webhooks())
     except AsaasUnauthorized as error:
         log.error("asaas queue watch stopped: %s", error)
         report.status = "unauthorized"
-        return report
+        return
     except AsaasApiError as error:
         log.error("asaas queue watch failed: %s", error)
         report.status = "failed"
-        return report
+        return
     ours = find_ours(webhooks, settings)
     if ours is None:
         log.warning(
@@ -97,7 +104,7 @@ def watch_asaas_queue(
             len(webhooks),
         )
         report.status = "not_found"
-        return report
+        return
     report.webhook_id = str(ours.get("id"))
     report.interrupted = bool(ours.get("interrupted"))
     report.penalized = int(ours.get("penalizedRequestsCount") or 0)
@@ -106,14 +113,13 @@ def watch_asaas_queue(
     if not report.interrupted:
         if report.penalized:
             log.warning("asaas webhook deliveries are failing", extra=observation)
-        return report
+        return
     log.warning("asaas has paused our webhook queue (interrupted): events are held, not delivered", extra=observation)
     report.status = "interrupted"
     if settings.asaas_resume_queue and receiver_ready(settings):
-        _resume(report, settings, engine or default_engine(), api)
+        _resume(report, settings, engine, api)
     elif settings.asaas_resume_queue:
         log.warning("asaas queue left paused: the receiver is not ready", extra=observation)
-    return report
 
 
 def _resume(report: QueueWatchReport, settings: Settings, engine: Engine, api: AsaasApi) -> None:

@@ -19,7 +19,7 @@ import datetime as dt
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Engine
@@ -29,9 +29,10 @@ from ingest.config.settings import Settings, get_settings
 from models import inbox
 from models.base import utcnow
 from models.inbox.reserved import SYNC_PROVIDER
-from models.locks import try_job_lock
+from models.status import FINAL_STATUSES, REPLAYABLE_STATUSES
 from workers.handlers.asaas_sync import EVENT_TYPE, implied_events, sync_event_id
 from workers.jobs.payment_sync_state import Cursor, SyncState
+from workers.jobs.runner import Job, run_job
 from workers.processing.apply import process_event
 from workers.providers.asaas_api import (
     PAGE_LIMIT,
@@ -45,7 +46,7 @@ from workers.providers.asaas_api import (
 
 log = logging.getLogger(__name__)
 
-LOCK_NAME = "resync_payments"
+JOB = Job("resync_payments", "payment backfill", log)
 STATUS_PASSES = ("CONFIRMED", "REFUNDED", "CHARGEBACK_REQUESTED", "CHARGEBACK_DISPUTE", "AWAITING_CHARGEBACK_REVERSAL")
 SAO_PAULO = dt.timezone(dt.timedelta(hours=-3))
 STOPPED = {AsaasUnauthorized: "unauthorized", AsaasBudgetSpent: "budget_spent", AsaasUnavailable: "unavailable"}
@@ -92,22 +93,20 @@ def resync_payments(
     report = PaymentSyncReport()
     api = api or api_from_settings(settings, budget=settings.asaas_api_budget)
     if api is None:
-        log.info("payment backfill skipped: ASAAS_API_KEY is not set")
-        report.status = "skipped_no_key"
-        return report
-    state = state or SyncState(api.limiter.redis)
+        return run_job(JOB, report, lambda: None, missing_key="ASAAS_API_KEY")
+    asaas = api
+    sync_state = state or SyncState(asaas.limiter.redis)
     engine = engine or default_engine()
-    with try_job_lock(engine, LOCK_NAME) as held:
-        if not held:
-            if since is not None and not dry_run:
-                state.request(since)  # the running (or next) backfill covers it
-            log.info("payment backfill skipped: another run holds the lock")
-            report.status = "skipped_locked"
-            return report
-        _run(_window(since, state, settings, dry_run), report, dry_run, settings, engine, api, state)
-    report.requests = api.requests_made
-    log.info("payment backfill %s", report.status, extra={k: v for k, v in asdict(report).items() if v})
-    return report
+
+    def work() -> None:
+        _run(_window(since, sync_state, settings, dry_run), report, dry_run, settings, engine, asaas, sync_state)
+        report.requests = asaas.requests_made
+
+    def when_locked() -> None:
+        if since is not None and not dry_run:
+            sync_state.request(since)  # the running (or next) backfill covers it
+
+    return run_job(JOB, report, work, engine=engine, when_locked=when_locked)
 
 
 def _window(since: dt.date | None, state: SyncState, settings: Settings, dry_run: bool) -> Cursor:
@@ -206,10 +205,10 @@ class _Applier:
         event_id = sync_event_id(payment)
         with self.engine.connect() as connection:
             found = inbox.find_by_event_id(connection, SYNC_PROVIDER, event_id)
-        if found is not None and found[1] in ("processed", "ignored"):
+        if found is not None and found[1] in FINAL_STATUSES:
             self.report.already_applied += 1
             return
-        if found is not None and found[1] in ("failed", "dead"):
+        if found is not None and found[1] in REPLAYABLE_STATUSES:
             self.report.failed += 1  # visible in `events list --status failed`; `replay` after the fix
             return
         if self.dry_run:
@@ -219,7 +218,7 @@ class _Applier:
         outcome = process_event(row_id, engine=self.engine, settings=self.settings).status
         self.report.outcomes[outcome] = self.report.outcomes.get(outcome, 0) + 1
         self.report.applied += outcome == "processed"
-        self.report.failed += outcome in ("failed", "dead")
+        self.report.failed += outcome in REPLAYABLE_STATUSES
 
     def _store(self, event_id: str, payment: dict[str, Any], read_at: dt.datetime) -> str:
         """The payment's state as one inbox row; its `occurredAt` is when the API was read (the time of the

@@ -23,11 +23,11 @@ from ingest.config.database import default_engine
 from ingest.config.settings import get_settings
 from models.db import transaction
 from models.ledger import reconciliation as rec
-from models.locks import try_job_lock
+from workers.jobs.runner import Job, run_job
 
 log = logging.getLogger(__name__)
 
-LOCK_NAME = "reconcile"
+JOB = Job("reconcile", "reconcile", log)
 MAX_REPORTED = 1000  # drift rows kept for the CLI table; counts and sums cover everything
 
 
@@ -67,21 +67,15 @@ def reconcile(
     """One pass over every balance (or one user's). `dry_run` writes nothing, not even opening rows."""
     engine = engine or default_engine()
     report = ReconcileReport(run_id=secrets.token_hex(6))
-    started = time.perf_counter()
-    if not use_lock:
+
+    def work() -> None:
+        started = time.perf_counter()
         _run(engine, report, fix, clerk_user_id, page_size, dry_run, lock_timeout_ms)
-    else:
-        with try_job_lock(engine, LOCK_NAME) as held:
-            if not held:
-                report.status = "skipped_locked"
-                log.info("reconcile skipped: another run holds the lock")
-                return report
-            _run(engine, report, fix, clerk_user_id, page_size, dry_run, lock_timeout_ms)
-    report.seconds = round(time.perf_counter() - started, 3)
-    if clerk_user_id is None and not dry_run:
-        _publish(report)
-    log.info("reconcile %s", report.status, extra=report.summary())
-    return report
+        report.seconds = round(time.perf_counter() - started, 3)
+        if clerk_user_id is None and not dry_run:
+            _publish(report)
+
+    return run_job(JOB, report, work, engine=engine if use_lock else None)
 
 
 def _publish(report: ReconcileReport) -> None:

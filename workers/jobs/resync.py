@@ -17,14 +17,14 @@ from sqlalchemy import Engine
 from ingest.config.database import default_engine
 from ingest.config.settings import Settings, get_settings
 from models.db import transaction
-from models.locks import try_job_lock
 from workers.handlers.clerk_payloads import ClerkUser
 from workers.handlers.clerk_users import apply_clerk_user
+from workers.jobs.runner import Job, run_job
 from workers.providers.clerk_api import ClerkApiError, ClerkUnauthorized, ClerkUsersApi
 
 log = logging.getLogger(__name__)
 
-LOCK_NAME = "resync_users"
+JOB = Job("resync_users", "resync", log)
 
 
 @dataclass
@@ -43,32 +43,28 @@ def resync_users(
     """Page through Clerk's users and apply each; a run that stops early has applied what it read."""
     settings = settings or get_settings()
     report = ResyncReport()
-    if api is None:
-        if settings.clerk_secret_key is None:
-            log.info("resync skipped: CLERK_SECRET_KEY is not set")
-            report.status = "skipped_no_key"
-            return report
+    if api is None and settings.clerk_secret_key is not None:
         api = ClerkUsersApi(settings.clerk_api_url, settings.clerk_secret_key.get_secret_value())
+    if api is None:
+        return run_job(JOB, report, lambda: None, missing_key="CLERK_SECRET_KEY")
+    clerk = api
     engine = engine or default_engine()
-    with try_job_lock(engine, LOCK_NAME) as held:
-        if not held:
-            log.info("resync skipped: another run holds the lock")
-            report.status = "skipped_locked"
-            return report
-        source = f"resync:{secrets.token_hex(6)}"
-        try:
-            for page in api.pages():
-                report.pages += 1
-                for raw in page:
-                    _apply_one(engine, raw, source, settings.signup_credits, report)
-        except ClerkUnauthorized as error:
-            report.status = "unauthorized"
-            log.error("resync stopped: %s", error)
-        except ClerkApiError as error:
-            report.status = "failed"
-            log.error("resync stopped: %s", error)
-    log.info("resync %s", report.status, extra=report.__dict__)
-    return report
+    return run_job(JOB, report, lambda: _run(engine, clerk, settings.signup_credits, report), engine=engine)
+
+
+def _run(engine: Engine, api: ClerkUsersApi, signup_credits: int, report: ResyncReport) -> None:
+    source = f"resync:{secrets.token_hex(6)}"
+    try:
+        for page in api.pages():
+            report.pages += 1
+            for raw in page:
+                _apply_one(engine, raw, source, signup_credits, report)
+    except ClerkUnauthorized as error:
+        report.status = "unauthorized"
+        log.error("resync stopped: %s", error)
+    except ClerkApiError as error:
+        report.status = "failed"
+        log.error("resync stopped: %s", error)
 
 
 def _apply_one(engine: Engine, raw: object, source: str, signup_credits: int, report: ResyncReport) -> None:

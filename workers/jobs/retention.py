@@ -16,11 +16,11 @@ from sqlalchemy import Engine
 from ingest.config.database import default_engine
 from models import inbox
 from models.base import utcnow
-from models.locks import try_job_lock
+from workers.jobs.runner import Job, run_job
 
 log = logging.getLogger(__name__)
 
-LOCK_NAME = "retention"
+JOB = Job("retention", "retention", log)
 
 
 @dataclass
@@ -34,16 +34,13 @@ def prune_payloads(*, days: float, engine: Engine | None = None, batch: int = 50
     engine = engine or default_engine()
     report = RetentionReport()
     cutoff = utcnow() - dt.timedelta(days=days)
-    with try_job_lock(engine, LOCK_NAME) as held:
-        if not held:
-            report.status = "skipped_locked"
-            log.info("retention skipped: another run holds the lock")
-            return report
-        while True:
-            with engine.begin() as connection:
-                changed = inbox.drop_old_payloads(connection, cutoff, batch)
-            report.pruned += changed
-            if changed < batch:
-                break
-    log.info("retention %s", report.status, extra=report.__dict__)
-    return report
+    return run_job(JOB, report, lambda: _prune(engine, cutoff, batch, report), engine=engine)
+
+
+def _prune(engine: Engine, cutoff: dt.datetime, batch: int, report: RetentionReport) -> None:
+    while True:
+        with engine.begin() as connection:
+            changed = inbox.drop_old_payloads(connection, cutoff, batch)
+        report.pruned += changed
+        if changed < batch:
+            return

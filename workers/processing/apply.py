@@ -28,7 +28,6 @@ killed, the task redelivered and the attempt counted as lost, like any crashed w
 from __future__ import annotations
 
 import logging
-import random
 import time
 from dataclasses import dataclass
 
@@ -41,11 +40,12 @@ from ingest.config.settings import Settings, get_settings
 from ingest.observability.error_origin import error_origin
 from models import inbox
 from models.db import transaction
-from models.tables import FINAL_STATUSES, EventStatus
+from models.status import FINAL_STATUSES, REPLAYABLE_STATUSES, EventStatus, Failure
 from workers.handlers import HANDLERS, HandlerContext
 from workers.processing import telemetry
-from workers.processing.errors import IgnoredByPolicy, PermanentError, is_transient, never_succeeds
+from workers.processing.errors import IgnoredByPolicy, NeedsLookup, PermanentError, is_transient, never_succeeds
 from workers.processing.failure_reasons import reason_for
+from workers.providers.retry import backoff
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +68,6 @@ class SeenEvent:
     eventType: str
     receivedAt: object
     processedAt: object = None
-
-
-def backoff_seconds(attempt: int, cap: float) -> float:
-    """Exponential backoff with full jitter: 1, 2, 4… seconds, capped, spread to avoid thundering herds."""
-    return random.uniform(0.5, 1.0) * min(cap, 2.0 ** max(attempt - 1, 0))
 
 
 def max_attempts(settings: Settings) -> int:
@@ -103,15 +98,15 @@ def process_event(
         _record(engine, settings, row_id, EventStatus.FAILED, error.code, error.detail)
         outcome = Outcome("failed")
     except ValidationError as error:
-        _record(engine, settings, row_id, EventStatus.FAILED, "invalid_payload", _describe_validation(error))
+        _record(engine, settings, row_id, EventStatus.FAILED, Failure.INVALID_PAYLOAD, _describe_validation(error))
         outcome = Outcome("failed")
     except Exception as error:
         origin = error_origin(error)  # for developers; never the message: it may quote payload values
         if never_succeeds(error):
             detail = "the database refused one of this event's values; a retry cannot succeed"
-            _record(engine, settings, row_id, EventStatus.FAILED, "invalid_payload", detail)
+            _record(engine, settings, row_id, EventStatus.FAILED, Failure.INVALID_PAYLOAD, detail)
             outcome = Outcome("failed")
-            reason_code = "invalid_payload"
+            reason_code = Failure.INVALID_PAYLOAD
         else:
             reason = reason_for(error)
             reason_code = reason.code
@@ -119,20 +114,35 @@ def process_event(
             if status == EventStatus.DEAD:
                 outcome = Outcome("dead")
             else:  # also when the failure could not be recorded (database down): the row decides next time
-                outcome = Outcome("retry", retry_in=backoff_seconds(attempt, settings.retry_backoff_max))
-            outcome = Outcome(outcome.status, outcome.retry_in, timed_out=reason.code == "time_limit")
-        log.log(
-            logging.WARNING if is_transient(error) else logging.ERROR,
-            "handler raised" if reason_code == "handler_error" else "attempt failed",
-            extra={"event_row": row_id, "code": reason_code, "attempt": attempt, "error_type": origin.error_type,
-                   "error_at": origin.location},
-        )  # fmt: skip
+                outcome = Outcome("retry", retry_in=backoff(attempt, cap=settings.retry_backoff_max))
+            outcome = Outcome(outcome.status, outcome.retry_in, timed_out=reason.code == Failure.TIME_LIMIT)
+        fields = {"event_row": row_id, "code": reason_code, "attempt": attempt, "error_type": origin.error_type}
+        message = "handler raised" if reason_code == Failure.HANDLER_ERROR else "attempt failed"
+        level = logging.WARNING if is_transient(error) else logging.ERROR
+        log.log(level, message, extra={**fields, "error_at": origin.location})
     row = seen[0] if seen else None
     telemetry.event_finished(engine, row_id, outcome.status, attempt, time.perf_counter() - started, row)
     return outcome
 
 
+MAX_LOOKUPS = 4  # provider values one event may need; each costs one rolled-back attempt
+
+
 def _apply(row_id: str, engine: Engine, settings: Settings, seen: list[SeenEvent]) -> Outcome:
+    """Apply in one transaction; a handler's `NeedsLookup` is served between two transactions (see errors)."""
+    lookups: dict[str, object] = {}
+    while True:
+        try:
+            return _apply_once(row_id, engine, HandlerContext(settings, lookups), seen)
+        except NeedsLookup as need:
+            if need.key in lookups or len(lookups) >= MAX_LOOKUPS:
+                raise RuntimeError("a handler asked again for a value it was given") from None
+            seen.clear()
+            lookups[need.key] = need.lookup(settings)  # no transaction is open here
+
+
+def _apply_once(row_id: str, engine: Engine, context: HandlerContext, seen: list[SeenEvent]) -> Outcome:
+    settings = context.settings
     with transaction(engine) as session:
         bound_transaction(session, settings)
         event = inbox.lock(session, row_id)
@@ -141,7 +151,7 @@ def _apply(row_id: str, engine: Engine, settings: Settings, seen: list[SeenEvent
         seen.append(SeenEvent(event.provider, event.eventId, event.eventType, event.receivedAt, event.processedAt))
         if event.status in FINAL_STATUSES:
             return Outcome("already_done")
-        if event.status in (EventStatus.FAILED, EventStatus.DEAD):
+        if event.status in REPLAYABLE_STATUSES:
             return Outcome(f"skipped_{event.status}")  # only `replay` makes these pending again
         handler = HANDLERS.get((event.provider, event.eventType))
         if handler is None:
@@ -149,7 +159,7 @@ def _apply(row_id: str, engine: Engine, settings: Settings, seen: list[SeenEvent
             seen[0].processedAt = event.processedAt
             return Outcome("ignored")
         try:
-            handler(session, event, HandlerContext(settings=settings))
+            handler(session, event, context)
         except IgnoredByPolicy as ignored:  # raised before any credit change; logs and links written commit
             inbox.finish(session, event, EventStatus.IGNORED, (ignored.code, ignored.detail))
             seen[0].processedAt = event.processedAt

@@ -1,6 +1,6 @@
-"""Why an attempt did not apply, as an operator reads it: a stable code and one plain sentence.
+"""Why an attempt did not apply: its code (`models.status.Failure`) and this event's detail.
 
-The code goes to `lastError` (for filters, alerts and metrics), the sentence to `lastErrorDetail` (shown by
+The code goes to `lastError` (for filters, alerts and metrics), the detail to `lastErrorDetail` (shown by
 `events list/show`). Neither carries payload values. Where in the code an unexpected error came from (its
 type and place) is for developers: it goes to the worker's log line, not into the reason.
 """
@@ -12,32 +12,33 @@ from dataclasses import dataclass
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from models.status import Failure
 from workers.processing.errors import PermanentError, TransientError
 
 
 @dataclass(frozen=True)
 class Reason:
-    code: str
+    code: Failure
     sentence: str
 
+    @classmethod
+    def of(cls, code: Failure) -> Reason:
+        return cls(code, code.sentence)
 
-TIME_LIMIT = Reason(
-    "time_limit", "the event took longer than TASK_SOFT_TIME_LIMIT to apply; its changes were rolled back"
-)
-HANDLER_ERROR = Reason("handler_error", "the handler failed unexpectedly (a bug); the worker log says where")
+
+TIME_LIMIT = Reason.of(Failure.TIME_LIMIT)
+HANDLER_ERROR = Reason.of(Failure.HANDLER_ERROR)
 
 # PostgreSQL SQLSTATEs worth naming: https://www.postgresql.org/docs/current/errcodes-appendix.html
 _BY_SQLSTATE = {
-    "55P03": Reason(
-        "lock_timeout", "a row this event needs stayed locked by another transaction past DB_LOCK_TIMEOUT_MS"
-    ),
-    "57014": Reason("statement_timeout", "a database statement ran longer than DB_STATEMENT_TIMEOUT_MS"),
-    "40001": Reason("serialization_failure", "a concurrent transaction changed the same rows"),
-    "40P01": Reason("deadlock", "the database broke a deadlock with another transaction"),
-    "57P01": Reason("database_unavailable", "the database was restarting or shutting down"),
-    "53300": Reason("database_unavailable", "the database had no free connection"),
+    "55P03": Reason.of(Failure.LOCK_TIMEOUT),
+    "57014": Reason.of(Failure.STATEMENT_TIMEOUT),
+    "40001": Reason.of(Failure.SERIALIZATION_FAILURE),
+    "40P01": Reason.of(Failure.DEADLOCK),
+    "57P01": Reason(Failure.DATABASE_UNAVAILABLE, "the database was restarting or shutting down"),
+    "53300": Reason(Failure.DATABASE_UNAVAILABLE, "the database had no free connection"),
 }
-_UNREACHABLE = Reason("database_unavailable", "the database could not be reached or dropped the connection")
+_UNREACHABLE = Reason(Failure.DATABASE_UNAVAILABLE, "the database could not be reached or dropped the connection")
 
 
 def reason_for(error: BaseException) -> Reason:

@@ -1,17 +1,17 @@
 """A small client for the Asaas API v3 (payments, installments, webhooks), polite under the account's limits.
 
 Every request goes through the shared `AsaasLimiter` (slots, quota, pauses in Redis) and counts against the
-run's budget. 429 pauses every process for `RateLimit-Reset` seconds; an exhausted `RateLimit-Remaining`
-does the same before the next request; 5xx and connection errors back off exponentially with jitter and
-then give up (`AsaasUnavailable`) so the caller can save its position. 401/403 stop at once. The key is
-sent in the `access_token` header with a `User-Agent` (required for accounts created since June 2024) and
+run's budget. 429 pauses every process for `RateLimit-Reset` seconds (or a `Retry-After`, seconds or HTTP
+date, capped: `workers.providers.retry`); an exhausted `RateLimit-Remaining` does the same before the next
+request; 5xx and connection errors back off exponentially with jitter and then give up (`AsaasUnavailable`)
+so the caller can save its position. 401/403 stop at once. The key is sent in the `access_token` header
+with a `User-Agent` (required for accounts created since June 2024) and
 never appears in a message or a log line.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,8 +21,8 @@ from typing import Any
 import requests
 
 from ingest.formats.money import MoneyError, parse_money
-from workers.processing.errors import TransientError
 from workers.providers.asaas_limiter import AsaasLimiter, LimiterTimeout, QuotaExhausted
+from workers.providers.retry import backoff, header_wait
 
 log = logging.getLogger(__name__)
 
@@ -46,16 +46,7 @@ class AsaasBudgetSpent(AsaasApiError):
     """This run made as many requests as it was allowed to."""
 
 
-def reset_seconds(headers: Any, default: float) -> float:
-    """`RateLimit-Reset` (seconds until the limit resets, per Asaas), else `Retry-After` in seconds."""
-    for name in ("RateLimit-Reset", "Retry-After"):
-        value = headers.get(name)
-        if value:
-            try:
-                return max(0.0, float(value))
-            except ValueError:
-                continue
-    return default
+WAIT_HEADERS = ("RateLimit-Reset", "Retry-After")  # Asaas sends the first (seconds); proxies may send the second
 
 
 class AsaasApi:
@@ -72,6 +63,7 @@ class AsaasApi:
         backoff_base: float = 1.0,
         backoff_cap: float = 60.0,
         max_wait: float = 120.0,
+        max_pause: float = 3600.0,
         timeout: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -82,6 +74,7 @@ class AsaasApi:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.max_wait = max_wait
+        self.max_pause = max_pause
         self.timeout = timeout
         self.sleep = sleep
         self.requests_made = 0
@@ -158,11 +151,11 @@ class AsaasApi:
             return self._backoff(attempt), type(error).__name__
         status = response.status_code
         if response.headers.get("RateLimit-Remaining") == "0":
-            self.limiter.pause_for(reset_seconds(response.headers, self.backoff_base))
+            self._pause(response.headers, self.backoff_base)
         if status in (401, 403):
             raise AsaasUnauthorized(f"Asaas answered {status} to {method} {path}: check ASAAS_API_KEY / ASAAS_API_URL")
         if status == 429:
-            self.limiter.pause_for(reset_seconds(response.headers, self._backoff(attempt)))
+            self._pause(response.headers, self._backoff(attempt))
             return 0.0, "429 rate limited"  # the shared pause makes every process (this one too) wait
         if status >= 500:
             return self._backoff(attempt), f"{status} server error"
@@ -174,7 +167,13 @@ class AsaasApi:
             raise AsaasApiError(f"Asaas answered 200 with a body that is not JSON to {method} {path}") from None
 
     def _backoff(self, attempt: int) -> float:
-        return random.uniform(0.5, 1.0) * min(self.backoff_cap, self.backoff_base * 2 ** min(attempt - 1, 10))
+        return backoff(attempt, cap=self.backoff_cap, base=self.backoff_base)
+
+    def _pause(self, headers: Any, fallback: float) -> None:
+        """Every process waits as long as the answer asks, at most `max_pause` (a broken header must not stop the
+        account's calls for days), or `fallback` seconds when it names no usable wait."""
+        wait = header_wait(headers, WAIT_HEADERS, cap=self.max_pause)
+        self.limiter.pause_for(fallback if wait is None else wait)
 
 
 def api_from_settings(settings: Any, *, budget: int | None = None, **options: Any) -> AsaasApi | None:
@@ -197,15 +196,15 @@ def installment_total(settings: Any, installment_id: str) -> Decimal | None:
     """An installment purchase's total (`GET /installments/{id}`), None when no key is set or Asaas does not
     know the id. Webhooks carry each installment's value but not the purchase's total, and the share an
     installment's refund or chargeback reverses is its value over that total; the caller falls back to the
-    sum of the installments seen. Called inside a handler's transaction: one quick attempt, no backoff
-    (a failure is a transient error, retried by the task)."""
+    sum of the installments seen. Called between two attempts of the event (never inside its transaction):
+    one quick attempt, no backoff: `AsaasUnavailable` or `AsaasUnauthorized` when Asaas did not answer."""
     api = api_from_settings(settings, budget=1, max_attempts=1, max_wait=5.0, timeout=5.0)
     if api is None:
         return None
     try:
         found = api.get_installment(installment_id)
-    except (AsaasUnavailable, AsaasUnauthorized) as error:
-        raise TransientError(f"the Asaas API did not give the installment total: {error}") from None
+    except (AsaasUnavailable, AsaasUnauthorized):
+        raise
     except AsaasApiError:  # 400/404: Asaas does not know this id
         return None
     try:

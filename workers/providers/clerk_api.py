@@ -7,15 +7,14 @@ error message or a log line.
 
 from __future__ import annotations
 
-import datetime as dt
-import email.utils
 import logging
-import random
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import requests
+
+from workers.providers.retry import backoff, parse_wait
 
 log = logging.getLogger(__name__)
 
@@ -29,21 +28,6 @@ class ClerkApiError(Exception):
 
 class ClerkUnauthorized(ClerkApiError):
     """401/403: the key is wrong, revoked or lacks access."""
-
-
-def retry_after_seconds(value: str | None, default: float) -> float:
-    """`Retry-After` as seconds: an integer, or an HTTP date."""
-    if not value:
-        return default
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return default
-    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
 
 
 class ClerkUsersApi:
@@ -92,8 +76,11 @@ class ClerkUsersApi:
                 return users
             if attempt == self.max_attempts:
                 raise ClerkApiError(f"GET {USERS_PATH} failed after {attempt} attempts (last: {reason})")
-            backoff = random.uniform(0.5, 1.0) * min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
-            wait = backoff if retry_after is None else min(retry_after, self.max_retry_after)
+            wait = (
+                retry_after
+                if retry_after is not None
+                else backoff(attempt, cap=self.backoff_cap, base=self.backoff_base)
+            )
             log.warning("clerk api: %s; retrying in %.1fs", reason, wait, extra={"offset": offset, "attempt": attempt})
             self.sleep(wait)
         raise AssertionError("unreachable")
@@ -108,7 +95,8 @@ class ClerkUsersApi:
         if status in (401, 403):
             raise ClerkUnauthorized(f"Clerk answered {status}: check CLERK_SECRET_KEY")
         if status == 429:
-            return None, retry_after_seconds(response.headers.get("Retry-After"), self.backoff_base), "429 rate limited"
+            retry_after = parse_wait(response.headers.get("Retry-After"), cap=self.max_retry_after)
+            return None, retry_after, "429 rate limited"
         if status >= 500:
             return None, None, f"{status} server error"
         if status != 200:

@@ -30,7 +30,8 @@ from models.base import utcnow
 from models.db import transaction
 from models.inbox import browser as event_browser
 from models.reports import user_report
-from models.tables import EventStatus, WebhookEvent
+from models.status import EventStatus, reason_of
+from models.tables import WebhookEvent
 
 log = logging.getLogger("pedro_ingest.console")
 console = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
@@ -181,7 +182,7 @@ def event_detail(row_id: str):
         effects = event_browser.effects(db, event)
         outcome = user_report.event_outcome(db, row_id)
         payload = json.dumps(event.payload, indent=2, ensure_ascii=False, sort_keys=True) if event.payload else None
-    reason = user_report.reason_of(event.lastError)
+    reason = reason_of(event.lastError)
     return render_template("event.html", event=event, effects=effects, outcome=outcome, payload=payload, reason=reason)
 
 
