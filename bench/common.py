@@ -33,6 +33,18 @@ REDIS_URL = os.environ.get("PEDRO_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 SECRET = "whsec_" + base64.b64encode(b"pedro-ingest-benchmark-secret-32").decode()
 
 
+def drop_queue(queue: str) -> None:
+    """Remove a run's queue and kombu's bindings for it, so a benchmark leaves nothing in Redis."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        for key in client.scan_iter(match=f"*{queue}*", count=1000):
+            client.delete(key)
+    finally:
+        client.close()
+
+
 # ---- databases ---------------------------------------------------------------------------------------
 
 

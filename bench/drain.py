@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg2  # noqa: E402
 
-from bench.common import REDIS_URL, ThrowawayDatabase, clerk_user_payload, software  # noqa: E402
+from bench.common import REDIS_URL, ThrowawayDatabase, clerk_user_payload, drop_queue, software  # noqa: E402
 from bench.raw_effects import drain as raw_drain  # noqa: E402
 
 FINAL = "('processed', 'ignored')"
@@ -181,6 +181,7 @@ def run_pedro(url: str, order: list[str], args: argparse.Namespace) -> tuple[flo
     finally:
         worker.terminate()
         worker.wait(30)
+        drop_queue(queue)
     done, seconds = rate_from_rows(url)
     return done / seconds if seconds else 0.0, time.monotonic() - started
 

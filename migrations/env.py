@@ -29,7 +29,7 @@ def run_online() -> None:
     if connection is not None:
         run_with(connection)
         return
-    engine = make_engine(config.get_main_option("sqlalchemy.url"), pool_size=1)
+    engine = make_engine(config.get_main_option("sqlalchemy.url", ""), pool_size=1)
     try:
         with engine.connect() as connection, migration_lock(connection):
             run_with(connection)

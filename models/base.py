@@ -23,7 +23,7 @@ NAMING_CONVENTION = {
 
 def new_id() -> str:
     """A cuid, the id format Prisma's `@default(cuid())` generates on the client side."""
-    return cuid.cuid()
+    return str(cuid.cuid())
 
 
 def utcnow() -> dt.datetime:

@@ -133,13 +133,13 @@ def resolve_asaas(
 ) -> tuple[Payer | None, PlanRef | None]:
     """User and plan of an Asaas payment or subscription, in the documented order (either may be None)."""
     link = subscription_link(session, subscription_id)
-    references = [parse_external_reference(external_reference)]
+    parsed = [parse_external_reference(external_reference)]
     if link is not None:
-        references.append(parse_external_reference(link.externalReference))
-    references = [ref for ref in references if ref is not None]
+        parsed.append(parse_external_reference(link.externalReference))
+    references = [ref for ref in parsed if ref is not None]
 
     payer = next((found for ref in references if (found := find_user(session, ref.user))), None)
-    plan = next((found for ref in references if (found := find_plan(session, ref.plan))), None)
+    plan = next((found_plan for ref in references if (found_plan := find_plan(session, ref.plan))), None)
     if payer is None and link is not None:
         payer = find_user(session, link.userId)
     if plan is None and link is not None and link.planId:

@@ -44,10 +44,11 @@ def upsert_from_clerk(session: Session, clerk_id: str, *, email: str | None, nam
     Lock order: both rows first, in `clerkId` order (see `_LOCK_AFFECTED`).
     """
     statement = _UPSERT if email is None else _LOCK_RELEASE_UPSERT
-    return session.execute(
+    user_id: str = session.execute(
         statement,
         {"id": new_id(), "clerk_id": clerk_id, "email": email, "name": name, "active": active, "now": utcnow()},
     ).scalar_one()
+    return user_id
 
 
 def deactivate_and_erase(session: Session, clerk_id: str) -> str | None:

@@ -1,4 +1,5 @@
-"""Test session: real PostgreSQL (a throw-away database per run) and real Redis (a queue per run)."""
+"""Test session: real PostgreSQL (a throw-away database per pytest process) and real Redis (a database
+number per xdist worker, queues and keys named after this process's namespace, deleted at the end)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from tests.support.clerk import CLERK_SECRET
 from tests.support.fake_asaas import API_KEY as FAKE_ASAAS_KEY
 from tests.support.fake_asaas import FakeAsaas
 from tests.support.processes import Process, cli_argv, serving
-from tests.support.servers import REDIS_URL, create_database, drop_database
+from tests.support.servers import NAMESPACE, REDIS_URL, clean_redis, create_database, drop_database
 
 OWN_TABLES = [
     "WebhookEvent",
@@ -33,10 +34,13 @@ PRISMA_TABLES = ["SubscriptionEvent", "StorageObject", "UsageHistory", "CreditBa
 
 
 @pytest.fixture(scope="session", autouse=True)
-def running_services() -> None:
+def running_services() -> Iterator[None]:
+    """Set up first, so torn down last: after every worker process stopped, this session's Redis keys go."""
     problems = services.ensure_services()
     if problems:
         pytest.exit("; ".join(problems), returncode=3)
+    yield
+    clean_redis()
 
 
 @pytest.fixture(scope="session")
@@ -55,18 +59,9 @@ def database() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def queue_name() -> Iterator[str]:
+def queue_name() -> str:
     """A queue of this session's own; its Redis keys (lists, kombu bindings) are removed at the end."""
-    name = f"pedro-test-{secrets.token_hex(4)}"
-    yield name
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        for key in client.scan_iter(match=f"*{name}*", count=1000):
-            client.delete(key)
-    finally:
-        client.close()
+    return NAMESPACE
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ from tests.support.asaas import asaas_payment_event, deliver_asaas
 from tests.support.fake_asaas import FakeAsaas, asaas_api_payment, asaas_api_webhook
 from tests.support.ledger import balance, grant_rows, make_plan, make_user, settle
 from tests.support.processes import Process, cli_argv, free_port, wait_for
-from tests.support.servers import REDIS_URL
+from tests.support.servers import REDIS_URL, own_queue
 from workers.jobs.asaas_queue_watch import JOB as watch_job
 from workers.jobs.asaas_queue_watch import watch_asaas_queue
 from workers.jobs.payment_sync import today_in_sao_paulo
@@ -161,7 +161,7 @@ def test_a_worker_runs_the_beat_tasks_resume_and_backfill(
     reference = f"{clerk_id}|plan:{make_plan(engine, CREDITS)}"
     fake.payments = [asaas_api_payment("pay_worker", external_reference=reference, payment_date=None,
                                        date_created=today_in_sao_paulo().isoformat())]  # fmt: skip
-    queue = f"pedro-asaas-{secrets.token_hex(3)}"
+    queue = own_queue("asaas")
     env = {**service_env, "CELERY_QUEUE": queue, "ASAAS_API_KEY": fake.api_key, "ASAAS_API_URL": fake.url,
            "ASAAS_WEBHOOK_ID": "wh_ours", "ASAAS_RESUME_QUEUE": "true",
            "RECEIVER_READY_URL": f"{receiver_ops_url}/readyz", "WORKER_METRICS_PORT": "0"}  # fmt: skip

@@ -3,6 +3,7 @@ work was really done; they assert nothing about speed (figures belong in the ben
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -10,13 +11,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.servers import ADMIN_URL, REDIS_URL
+
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # each run makes its own database, servers or workers
 
 
 def run_bench(script: str, *args: str) -> dict[str, str]:
+    """Runs on the servers the tests use (this process's Redis database, not the benchmarks' default 0)."""
+    env = os.environ | {"PEDRO_BENCH_REDIS_URL": REDIS_URL, "PEDRO_BENCH_ADMIN_URL": ADMIN_URL}
     result = subprocess.run(
         [sys.executable, str(ROOT / "bench" / script), *args],
-        capture_output=True, text=True, timeout=600, check=False, cwd=ROOT,
+        capture_output=True, text=True, timeout=600, check=False, cwd=ROOT, env=env,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     summary = re.search(r"^SUMMARY (.*)$", result.stdout, re.MULTILINE)

@@ -9,11 +9,12 @@ import secrets
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from ingest.broker.publisher import CeleryPublisher
 from ingest.broker.replay import replay_ids
 from tests.support.asaas import asaas_payment_event, asaas_subscription_event, deliver_asaas
+from tests.support.factories import make_spend
 from tests.support.ledger import assert_balance_matches_ledger, balance, grant_rows, make_plan, make_user, settle
 from tests.support.processes import Process, cli_argv, wait_for
 from tests.support.servers import REDIS_URL, rows, scalar
@@ -209,19 +210,7 @@ def test_reversal_never_takes_the_balance_below_zero(engine, worker, receiver_ur
     deliver_asaas(receiver_url, asaas_payment_event("PAYMENT_RECEIVED", pay, external_reference=reference))
     settle(engine, 1)
     spent = OPENING + CREDITS - 100  # the web app spends most credits (its own ledger row)
-    with engine.begin() as connection:
-        connection.execute(
-            text("""UPDATE "CreditBalance" SET "creditsRemaining" = "creditsRemaining" - :n WHERE "userId" = :u"""),
-            {"n": spent, "u": user_id},
-        )
-        connection.execute(
-            text(
-                """INSERT INTO "UsageHistory" (id, "userId", "creditBalanceId", "operationType", "creditsUsed")
-                   SELECT 'use_' || md5(random()::text), "userId", id, 'AI_TEXT_CHAT', :n
-                   FROM "CreditBalance" WHERE "userId" = :u"""
-            ),
-            {"n": spent, "u": user_id},
-        )
+    make_spend(engine, user_id, spent)
     deliver_asaas(receiver_url, asaas_payment_event("PAYMENT_CHARGEBACK_REQUESTED", pay, external_reference=reference))
     settle(engine, 2)
 

@@ -26,6 +26,8 @@ from tests.support.private_services import PrivateRedis
 from tests.support.processes import Process, cli_argv, serving, wait_for
 from tests.support.servers import REDIS_URL, rows, scalar
 
+pytestmark = pytest.mark.slow  # private Redis servers restarted and shut down under load
+
 ROOT = Path(__file__).resolve().parent.parent
 FINAL = ("processed", "ignored")
 

@@ -24,6 +24,8 @@ from tests.support.processes import serving
 from tests.support.servers import scalar
 from workers.jobs.reconcile import reconcile
 
+pytestmark = pytest.mark.slow  # Chromium
+
 PASSWORD = "browser-test-password-1"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [

@@ -6,7 +6,6 @@ invariant and reconciliation are checked after every race.
 
 from __future__ import annotations
 
-import secrets
 import threading
 from collections.abc import Callable
 from fractions import Fraction
@@ -17,10 +16,9 @@ from sqlalchemy import Engine, text
 
 from models import OperationType, ledger
 from models.db import transaction
-from tests.support.ledger import live_lots, make_plan
+from tests.support.factories import make_pedro_user, make_plan
+from tests.support.ledger import live_lots
 from tests.support.servers import rows, scalar
-from workers.handlers.clerk_payloads import ClerkUser
-from workers.handlers.clerk_users import apply_clerk_user
 from workers.jobs import reconcile as service
 
 DEDUCT_SQL = "SELECT ok, credits_remaining, reason FROM pedro_deduct_credits(%s, %s, %s, %s, %s)"
@@ -28,10 +26,8 @@ DEDUCT_SQL = "SELECT ok, credits_remaining, reason FROM pedro_deduct_credits(%s,
 
 def pedro_user(engine: Engine, credits: int) -> tuple[str, str]:
     """A user opened by pedro-ingest with `credits` (signup grant); returns (User.id, clerkId)."""
-    clerk_id = f"user_{secrets.token_hex(6)}"
-    with transaction(engine) as session:
-        apply_clerk_user(session, ClerkUser(id=clerk_id, updated_at=1), 1, None, credits)
-    return scalar(engine, 'SELECT id FROM "User" WHERE "clerkId" = :c', c=clerk_id), clerk_id
+    user_id, clerk_id, _ = make_pedro_user(engine, credits)
+    return user_id, clerk_id
 
 
 def libpq(engine: Engine) -> str:
@@ -100,7 +96,7 @@ def run_together(calls: list[Callable[[], object]]) -> list[object]:
 
 
 def test_fifty_concurrent_deductions_with_credits_for_twenty(engine: Engine) -> None:
-    user_id, clerk_id = pedro_user(engine, 100)
+    user_id, clerk_id, _ = make_pedro_user(engine, 100)
     connections = [psycopg2.connect(libpq(engine)) for _ in range(50)]
 
     def call(index: int) -> Callable[[], tuple]:
@@ -131,7 +127,7 @@ def test_fifty_concurrent_deductions_with_credits_for_twenty(engine: Engine) -> 
 @pytest.mark.parametrize("first_commits", [True, False])
 def test_the_same_key_from_two_connections_at_once_deducts_once(engine: Engine, first_commits: bool) -> None:
     """The second call waits on the first one's claim; it then returns that result, or deducts if it rolled back."""
-    user_id, clerk_id = pedro_user(engine, 100)
+    user_id, clerk_id, _ = make_pedro_user(engine, 100)
     first = psycopg2.connect(libpq(engine))
     second = psycopg2.connect(libpq(engine))
     try:
@@ -170,7 +166,7 @@ def test_the_same_key_from_two_connections_at_once_deducts_once(engine: Engine, 
 
 def test_deduction_racing_a_plan_grant_and_a_reversal_keeps_balance_equal_to_ledger(engine: Engine) -> None:
     for round_ in range(4):
-        user_id, clerk_id = pedro_user(engine, 10)
+        user_id, clerk_id, _ = make_pedro_user(engine, 10)
         plan_id = make_plan(engine, 300)
         key = f"test:race-deduct:{round_}"
 
@@ -208,7 +204,7 @@ def test_deduction_racing_a_plan_grant_and_a_reversal_keeps_balance_equal_to_led
 
 
 def test_refused_deductions_change_nothing_and_say_why(engine: Engine) -> None:
-    user_id, clerk_id = pedro_user(engine, 50)
+    user_id, clerk_id, _ = make_pedro_user(engine, 50)
     assert deduct(engine, clerk_id, 0, "k0") == ledger.DeductionResult(False, None, "invalid_amount")
     assert deduct(engine, clerk_id, -5, "k1") == ledger.DeductionResult(False, None, "invalid_amount")
     assert deduct(engine, clerk_id, 51, "k2") == ledger.DeductionResult(False, 50, "insufficient_credits")
@@ -225,7 +221,7 @@ def test_refused_deductions_change_nothing_and_say_why(engine: Engine) -> None:
 
 
 def test_refund_gives_a_deduction_back_once(engine: Engine) -> None:
-    user_id, clerk_id = pedro_user(engine, 100)
+    user_id, clerk_id, _ = make_pedro_user(engine, 100)
     assert deduct(engine, clerk_id, 25, "ai-call-1", {"model": "flux", "prompt": "a cat"}).credits_remaining == 75
     assert deduct(engine, clerk_id, 10, "ai-call-2", {"model": "gpt"}).credits_remaining == 65
 
@@ -263,7 +259,7 @@ def test_programming_errors_raise_a_clear_error(engine: Engine, arguments: tuple
 
 
 def test_a_key_reused_for_another_deduction_is_an_error(engine: Engine) -> None:
-    user_id, clerk_id = pedro_user(engine, 100)
+    user_id, clerk_id, _ = make_pedro_user(engine, 100)
     deduct(engine, clerk_id, 10, "reused")
     with pytest.raises(Exception, match="was used for another deduction"):
         deduct(engine, clerk_id, 11, "reused")

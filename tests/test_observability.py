@@ -20,6 +20,7 @@ from ingest.http.app import create_app
 from ingest.http.operations_app import create_operations_app
 from tests.support.clerk import CLERK_SECRET, OTHER_SECRET, clerk_user_event, signed_clerk
 from tests.support.processes import Process, cli_argv, free_port, wait_for, wait_for_receiver
+from tests.support.servers import own_queue
 
 
 def samples(exposition: str) -> dict[tuple[str, frozenset], float]:
@@ -129,7 +130,7 @@ def stack(service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
     """`serve` (gunicorn, 2 processes) and `worker` (prefork) on a queue of their own, JSON logs, metrics on."""
     logs = tmp_path_factory.mktemp("observability")
     port, ops_port, metrics_port = free_port(), free_port(), free_port()
-    env = {**service_env, "CELERY_QUEUE": f"pedro-obs-{secrets.token_hex(4)}", "LOG_FORMAT": "json",
+    env = {**service_env, "CELERY_QUEUE": own_queue("obs"), "LOG_FORMAT": "json",
            "WORKER_METRICS_PORT": str(metrics_port), "OPS_PORT": str(ops_port), "OPS_CACHE_SECONDS": "0"}  # fmt: skip
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     receiver = Process(cli_argv("serve", "--port", str(port), "--workers", "2"), env, logs / "receiver.log")

@@ -12,11 +12,11 @@ import secrets
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
-from models.base import new_id
 from tests.support.asaas import post_asaas
 from tests.support.clerk import post_clerk
+from tests.support.factories import make_bare_user, make_subscription_link
 from tests.support.fixtures import FIXTURES
 from tests.support.ledger import assert_no_drift, ledger_sum, live_lots, make_plan, settle
 from tests.support.processes import Process, cli_argv
@@ -32,15 +32,7 @@ EXPECTED_BALANCES = [("user_2g7np7Hrk0SN6kj5EDMLDaKNL0S", 600), (PAYER, 0)]
 
 
 def _seed(engine: Engine) -> None:
-    user_id = new_id()
-    with engine.begin() as connection:
-        connection.execute(text("""INSERT INTO "User" (id, "clerkId", "updatedAt") VALUES (:id, :c, now())"""),
-                           {"id": user_id, "c": PAYER})  # fmt: skip
-        connection.execute(
-            text("""INSERT INTO "AsaasSubscriptionLink" (id, "asaasSubscriptionId", "userId", "updatedAt")
-                    VALUES (:id, :s, :u, now())"""),
-            {"id": new_id(), "s": ASAAS_SUBSCRIPTION, "u": user_id},
-        )
+    make_subscription_link(engine, make_bare_user(engine, PAYER), ASAAS_SUBSCRIPTION)
     make_plan(engine, 500, clerkId=CLERK_PLAN, clerkName="pro-plan", asaasId=ASAAS_SUBSCRIPTION)
 
 

@@ -3,38 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
-import secrets
 
 import pytest
 from sqlalchemy import Engine, text
 
 from models.base import utcnow
+from tests.support.factories import make_inbox_event
 from tests.support.processes import Process, cli_argv, wait_for
 from tests.test_reconcile import adjustments, invariant_breaks, pedro_user, tamper, webapp_user
 from workers.jobs.retention import prune_payloads
 
 
 def inbox_row(engine: Engine, status: str, processed_days_ago: float | None) -> str:
-    row_id = f"w{secrets.token_hex(8)}"
     processed = None if processed_days_ago is None else utcnow() - dt.timedelta(days=processed_days_ago)
-    with engine.begin() as c:
-        c.execute(
-            text(
-                """INSERT INTO "WebhookEvent" (id, provider, "eventId", "eventType", payload, status, "processedAt",
-                                               "receivedAt", "updatedAt")
-                   VALUES (:id, 'clerk', :eid, 'user.created', CAST(:p AS jsonb), :s, :pa, :ra, now())"""
-            ),
-            {
-                "id": row_id,
-                "eid": f"msg_{row_id}",
-                "p": json.dumps({"data": {"email": "someone@example.org"}}),
-                "s": status,
-                "pa": processed,
-                "ra": processed or utcnow() - dt.timedelta(days=90),
-            },
-        )
-    return row_id
+    received = processed or utcnow() - dt.timedelta(days=90)
+    return make_inbox_event(engine, status=status, processed_at=processed, received_at=received)
 
 
 def payload_kept(engine: Engine) -> dict[str, bool]:

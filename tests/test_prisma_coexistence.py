@@ -25,6 +25,8 @@ from tests.support.processes import Process, cli_argv, serving, wait_for
 from tests.support.servers import create_database, drop_database, run_sql
 from workers.jobs import reconcile
 
+pytestmark = pytest.mark.slow  # the Prisma CLI, minutes
+
 PRISMA_ROWS = """
 INSERT INTO "User" (id, "clerkId", email, "updatedAt")
 VALUES ('ckuserprisma0000000000001', 'user_webapp', 'w@example.org', now());

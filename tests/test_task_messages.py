@@ -20,7 +20,7 @@ from models.inbox import NewEvent
 from models.status import EventStatus
 from tests.support.clerk import clerk_user_event
 from tests.support.processes import free_port, wait_for
-from tests.support.servers import REDIS_URL
+from tests.support.servers import REDIS_URL, own_queue
 
 PER_MESSAGE = {"id", "root_id", "origin", "correlation_id", "reply_to", "delivery_tag", "argsrepr"}
 
@@ -44,7 +44,7 @@ def without_per_message_values(section: dict) -> dict:
 
 
 def test_message_matches_what_celery_send_task_writes_field_by_field() -> None:
-    queue = f"pedro-test-shape-{secrets.token_hex(4)}"
+    queue = own_queue("shape")
     args = [["row_a", "row_b"]]
     reference = celery_message(PROCESS_EVENTS_TASK, args, queue)
     ours = json.loads(task_message(PROCESS_EVENTS_TASK, args, queue))

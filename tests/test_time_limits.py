@@ -19,7 +19,7 @@ from models.status import Failure
 from tests.support.clerk import clerk_subscription_event, clerk_user_event
 from tests.support.inbox import store_event
 from tests.support.processes import Process, cli_argv, wait_for
-from tests.support.servers import REDIS_URL, rows, scalar
+from tests.support.servers import REDIS_URL, own_queue, rows, scalar
 from workers.processing import apply as processing
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,7 +58,7 @@ def slow_insert(engine: Engine) -> Iterator:
 
 
 def private_worker(service_env: dict[str, str], tmp_path: Path, **settings: str) -> tuple[Process, CeleryPublisher]:
-    queue = f"pedro-limits-{secrets.token_hex(4)}"
+    queue = own_queue("limits")
     env = service_env | {"CELERY_QUEUE": queue, "WORKER_METRICS_PORT": "0", "PYTHONPATH": str(ROOT), **settings}
     argv = cli_argv("worker", "-c", "1", "--without-gossip", "--without-mingle", "--without-heartbeat",
                     "-n", f"limits-{secrets.token_hex(3)}@%h")  # fmt: skip
@@ -67,6 +67,7 @@ def private_worker(service_env: dict[str, str], tmp_path: Path, **settings: str)
     return process, CeleryPublisher(REDIS_URL, queue)
 
 
+@pytest.mark.slow
 def test_an_event_over_the_soft_time_limit_is_rolled_back_retried_and_dead_after_its_budget(
     engine: Engine, service_env: dict[str, str], tmp_path: Path, slow_insert
 ) -> None:
@@ -88,6 +89,7 @@ def test_an_event_over_the_soft_time_limit_is_rolled_back_retried_and_dead_after
     assert '"code": "time_limit"' in worker.output()
 
 
+@pytest.mark.slow
 def test_a_worker_stuck_on_a_row_lock_gives_up_after_the_lock_timeout_and_applies_once_the_lock_is_gone(
     engine: Engine, service_env: dict[str, str], tmp_path: Path
 ) -> None:

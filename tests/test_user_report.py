@@ -7,11 +7,11 @@ import secrets
 import subprocess
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
-from models.base import new_id
 from tests.support.asaas import asaas_payment_event, deliver_asaas
 from tests.support.clerk import clerk_user_event, deliver_clerk
+from tests.support.factories import make_spend
 from tests.support.ledger import make_plan, settle
 from tests.support.processes import cli_argv
 from tests.support.servers import scalar
@@ -19,23 +19,6 @@ from tests.support.servers import scalar
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(cli_argv(*args), env=env, capture_output=True, text=True, timeout=60, check=False)
-
-
-def deduct(engine: Engine, clerk_id: str, credits: int) -> None:
-    """What the web app does when a user spends credits: balance down, a usage row, one transaction."""
-    with engine.begin() as connection:
-        user_id, balance_id = connection.execute(
-            text('UPDATE "CreditBalance" SET "creditsRemaining" = "creditsRemaining" - :n WHERE "clerkUserId" = :c '
-                 'RETURNING "userId", id'),
-            {"n": credits, "c": clerk_id},
-        ).one()  # fmt: skip
-        connection.execute(
-            text(
-                """INSERT INTO "UsageHistory" (id, "userId", "creditBalanceId", "operationType", "creditsUsed")
-                   VALUES (:id, :u, :b, 'AI_TEXT_CHAT', :n)"""
-            ),
-            {"id": new_id(), "u": user_id, "b": balance_id, "n": credits},
-        )
 
 
 @pytest.fixture
@@ -55,7 +38,7 @@ def user_with_history(engine: Engine, worker, receiver_url: str) -> dict[str, st
     settle(engine, before + 4)
     deliver_asaas(receiver_url, asaas_payment_event("PAYMENT_REFUNDED", refunded, external_reference=reference))
     settle(engine, before + 5)
-    deduct(engine, clerk_id, 30)
+    make_spend(engine, scalar(engine, 'SELECT id FROM "User" WHERE "clerkId" = :c', c=clerk_id), 30)
     failed_row = scalar(engine, 'SELECT id FROM "WebhookEvent" WHERE "eventId" = :e', e=failed["id"])
     return {"clerk_id": clerk_id, "email": email, "paid": paid, "refunded": refunded, "failed_row": failed_row,
             "failed_event": failed["id"]}  # fmt: skip

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from ingest.broker import task_names
 from ingest.broker.redis_client import PRIORITY_SUFFIXES, redis_client
@@ -24,7 +25,7 @@ UNACKED_KEY = "unacked"  # kombu's Redis transport default (`unacked_key`)
 _PAGE = 1000
 
 
-def _row_ids(envelope: object) -> Iterator[str]:
+def _row_ids(envelope: Any) -> Iterator[str]:
     """The inbox row ids a task message carries (`process_event(id)` or `process_events([ids])`)."""
     try:
         task = envelope["headers"]["task"]
@@ -42,7 +43,7 @@ def _row_ids(envelope: object) -> Iterator[str]:
         yield from (row_id for row_id in args[0] if isinstance(row_id, str))
 
 
-def _loads(raw: bytes) -> object:
+def _loads(raw: bytes | str) -> Any:
     try:
         return json.loads(raw)
     except ValueError:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import time
 
+from redis.typing import EncodableT, FieldT
+
 from ingest.broker.redis_client import redis_client
 
 FIELDS = ("drifted_balances", "drift_credits", "finished_at")
@@ -22,7 +24,11 @@ def record_reconcile(broker_url: str, queue: str, *, drifted_balances: int, drif
     """Store a complete run's unfixed drift; raises when the broker does not answer."""
     client = redis_client(broker_url, timeout)
     try:
-        values = {"drifted_balances": drifted_balances, "drift_credits": drift_credits, "finished_at": time.time()}
+        values: dict[FieldT, EncodableT] = {
+            "drifted_balances": drifted_balances,
+            "drift_credits": drift_credits,
+            "finished_at": time.time(),
+        }
         client.hset(_key(queue), mapping=values)
     finally:
         client.close()
@@ -49,7 +55,9 @@ def record_expiry(broker_url: str, queue: str, *, lots: int, credits: int, timeo
     client = redis_client(broker_url, timeout)
     try:
         with client.pipeline() as pipe:
-            pipe.hincrby(_expiry_key(queue), "lots", lots).hincrby(_expiry_key(queue), "credits", credits).execute()
+            pipe.hincrby(_expiry_key(queue), "lots", lots)
+            pipe.hincrby(_expiry_key(queue), "credits", credits)
+            pipe.execute()
     finally:
         client.close()
 

@@ -103,7 +103,7 @@ def _downgrade(database_url: str, revision: str) -> None:
     click.echo(f"downgraded to {revision}")
 
 
-def first_line(error: BaseException) -> str:
+def first_line(error: BaseException | None) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import click
 
@@ -183,7 +183,9 @@ def replay(row_ids: tuple[str, ...], status: str | None, since: dt.datetime | No
         else:
             from models.status import EventStatus
 
-            result = replay_matching(engine, publisher, status=EventStatus(status), since=since, event_type=event_type)
+            result = replay_matching(
+                engine, publisher, status=EventStatus(cast(str, status)), since=since, event_type=event_type
+            )
     except OperationalError as error:
         _database_unreachable(error)
         return

@@ -7,7 +7,8 @@ from flask import Blueprint, current_app, request
 from ingest.http.request_log import remember_event
 from ingest.http.responses import json_response
 from ingest.receiver.errors import WebhookRejected
-from ingest.receiver.receiving import Accepted, Receiver
+from ingest.receiver.inbox_writer import Accepted
+from ingest.receiver.receiving import Receiver
 
 webhooks = Blueprint("webhooks", __name__)
 

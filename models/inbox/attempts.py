@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from models.db import Trips
 from models.inbox.rows import FINISH_ROW, LOCK_ROW, LockedEvent, marked
-from models.tables import EventStatus
+from models.status import EventStatus
 
 _BOUND_LOCK = text(
     "SELECT set_config('lock_timeout', :lock_timeout, true),"

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, Row, func, select, text
 from sqlalchemy.orm import Session, defer
 
 from models.tables import WebhookEvent
@@ -41,7 +42,7 @@ def enqueued_untouched_since(connection: Connection, untouched_since: dt.datetim
     )
 
 
-def summary(connection: Connection, row_id: str):
+def summary(connection: Connection, row_id: str) -> Row[Any] | None:
     """Identity and timing of one row (for the per-event log line and the lag histogram), or None."""
     return connection.execute(_SUMMARY, {"id": row_id}).one_or_none()
 

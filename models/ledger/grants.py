@@ -162,7 +162,9 @@ def grant_once(
     return CreditChange(applied=True, added=amount - removed)
 
 
-def _renew(session: Session, user_id: str, balance_id: str, key: str, terms: lots.LotTerms, details: dict) -> None:
+def _renew(
+    session: Session, user_id: str, balance_id: str, key: str, terms: lots.LotTerms, details: dict[str, Any]
+) -> None:
     """Carry the older periods' rest into this one; a late renewal's regrant is its own ledger row."""
     moved = lots.rollover(session, balance_id=balance_id, grant_key=key, cap=terms.rollover)
     if moved.regranted:
@@ -213,7 +215,7 @@ def _remove(
             "shortfall": intended - removed,
         },
     )
-    return removed
+    return int(removed)
 
 
 def reverse_once(
@@ -254,7 +256,7 @@ def reverse_once(
             return CreditChange(applied=claimed is not None, before_grant=True)
         granted = session.execute(_LOCK_GRANT, {"key": grant_key}).scalar_one()
     pending = granted is None
-    granted = max(pending_base if pending else granted, 0)
+    granted = max((pending_base if pending else granted) or 0, 0)  # pending: pending_base is set (above)
     already = session.execute(_REVERSED_SO_FAR, {"n": len(charge_prefix), "prefix": charge_prefix}).scalar_one()
     left = granted - session.execute(_REVERSED_SO_FAR, {"n": len(everything), "prefix": everything}).scalar_one()
     target = granted if fraction >= 1 else math.floor(granted * max(fraction, Fraction(0)))

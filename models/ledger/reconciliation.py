@@ -30,8 +30,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Row, text
 from sqlalchemy.orm import Session
 
 from models import ledger
@@ -137,7 +138,7 @@ class BalanceState:
         return self.has_origin and self.drift == 0 and self.lot_drift == 0 and not self.debt_drift
 
 
-def _states(rows: Sequence) -> list[BalanceState]:
+def _states(rows: Sequence[Row[Any]]) -> list[BalanceState]:
     return [
         BalanceState(
             r.id, r.userId, r.clerkUserId, int(r.balance), int(r.ledger), bool(r.has_origin), int(r.lots), int(r.debt)

@@ -205,10 +205,10 @@ def restore_once(
 def _removed_by_deletions(session: Session, grant_key: str, user_id: str) -> int:
     """Credits the deletions of this grant really removed, minus what restores already gave back."""
     prefix = grant_key + REVERSAL_SUFFIX
-    removed = session.execute(
+    removed: int = session.execute(
         _REMOVED_BY, {"user_id": user_id, "n": len(prefix + DELETED_INFIX), "prefix": prefix + DELETED_INFIX}
     ).scalar_one()
-    given_back = -session.execute(
+    given_back: int = -session.execute(
         _GIVEN_BACK, {"user_id": user_id, "n": len(prefix + RESTORED_INFIX), "prefix": prefix + RESTORED_INFIX}
     ).scalar_one()
     return int(removed - given_back)

@@ -1,55 +1,17 @@
-"""Users, plans, balances and the ledger invariant, written and read with plain SQL; waiting for events to settle."""
+"""Balances and the ledger invariant, read with plain SQL; waiting for events to settle. (The users and plans
+the tests start from are made in `tests.support.factories`; `make_user` and `make_plan` are imported here too.)"""
 
 from __future__ import annotations
 
-import secrets
+from sqlalchemy import Engine
 
-from sqlalchemy import Engine, text
-
-from models.base import new_id
+from tests.support.factories import make_plan as make_plan  # re-exported: tests import them from here too
+from tests.support.factories import make_user as make_user
+from tests.support.factories import make_webapp_user as make_webapp_user
 from tests.support.processes import wait_for
 from tests.support.servers import rows, scalar
 
 FINAL = ("processed", "ignored", "failed", "dead")
-
-
-def make_user(engine: Engine, opening: int = 40) -> tuple[str, str]:
-    """A user whose balance the web app created (`opening` credits, no ledger row); returns (User.id, clerkId)."""
-    user_id, clerk_id, _ = make_webapp_user(engine, opening)
-    return user_id, clerk_id
-
-
-def make_webapp_user(engine: Engine, credits: int) -> tuple[str, str, str]:
-    """A user and balance the web app created by itself (no ledger row); returns (User.id, clerkId, balance id)."""
-    user_id, clerk_id, balance_id = new_id(), f"user_{secrets.token_hex(8)}", new_id()
-    with engine.begin() as connection:
-        connection.execute(
-            text("""INSERT INTO "User" (id, "clerkId", "updatedAt") VALUES (:id, :clerk, now())"""),
-            {"id": user_id, "clerk": clerk_id},
-        )
-        connection.execute(
-            text(
-                """INSERT INTO "CreditBalance" (id, "userId", "clerkUserId", "creditsRemaining", "updatedAt")
-                   VALUES (:id, :user, :clerk, :credits, now())"""
-            ),
-            {"id": balance_id, "user": user_id, "clerk": clerk_id, "credits": credits},
-        )
-    return user_id, clerk_id, balance_id
-
-
-def make_plan(engine: Engine, credits: int = 500, *, plan_id: str | None = None, **columns: str) -> str:
-    plan_id = plan_id or new_id()
-    names = ", ".join(f'"{name}"' for name in columns)
-    values = ", ".join(f":{name}" for name in columns)
-    with engine.begin() as connection:
-        connection.execute(
-            text(
-                f"""INSERT INTO "Plan" (id, name, credits, "updatedAt"{", " + names if columns else ""})
-                    VALUES (:id, 'Pro', :credits, now(){", " + values if columns else ""})"""
-            ),
-            {"id": plan_id, "credits": credits, **columns},
-        )
-    return plan_id
 
 
 def balance(engine: Engine, user_id: str) -> int:

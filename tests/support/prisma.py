@@ -6,6 +6,7 @@ Prisma runs its JS schema engine over `tests/prisma/wrapped-adapter.js`, so it d
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
@@ -27,14 +28,19 @@ BACK_RELATIONS = "  creditGrants           CreditGrant[]\n  asaasSubscriptionLin
 
 
 def install() -> None:
-    """`npm ci` unless the installed tree is the one package-lock.json describes."""
-    installed = KIT / "node_modules" / ".package-lock.json"
-    if CLI.exists() and installed.exists() and installed.stat().st_mtime >= (KIT / "package-lock.json").stat().st_mtime:
-        return
-    npm = shutil.which("npm")
-    assert npm, "the Prisma tests need Node.js 20+ and npm on PATH"
-    done = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=KIT, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, f"npm ci failed:\n{done.stdout}\n{done.stderr}"
+    """`npm ci` unless the installed tree is the one package-lock.json describes. Under a file lock: parallel
+    test processes would otherwise run `npm ci` in the same folder at once, each deleting the other's tree."""
+    with open(KIT / ".install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        installed = KIT / "node_modules" / ".package-lock.json"
+        lock_file = KIT / "package-lock.json"
+        if CLI.exists() and installed.exists() and installed.stat().st_mtime >= lock_file.stat().st_mtime:
+            return
+        npm = shutil.which("npm")
+        assert npm, "the Prisma tests need Node.js 20+ and npm on PATH"
+        argv = [npm, "ci", "--no-audit", "--no-fund"]
+        done = subprocess.run(argv, cwd=KIT, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, f"npm ci failed:\n{done.stdout}\n{done.stderr}"
 
 
 def environment(database_url: str, schema_path: Path) -> dict[str, str]:

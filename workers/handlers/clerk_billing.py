@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from models import billing_links, ledger, subscription_log
-from models.billing_links import Payer
+from models.billing_links import Payer, PlanRef
 from models.inbox import LockedEvent
 from models.ledger import CreditFact
 from models.status import Failure
@@ -79,7 +79,9 @@ def _payer(session: Session, *candidates: ClerkPayer | None) -> Payer:
     return payer
 
 
-def _grant_item(session: Session, event: LockedEvent, context: HandlerContext, payer: Payer, item) -> str | None:
+def _grant_item(
+    session: Session, event: LockedEvent, context: HandlerContext, payer: Payer, item: ClerkSubscriptionItem
+) -> str | None:
     """Grant one item's period once; returns the plan key (Plan.id, else Clerk's slug or id)."""
     clerk_plan_id, slug = item.plan_ids
     plan = billing_links.find_clerk_plan(session, clerk_plan_id, slug)
@@ -108,7 +110,14 @@ def _grant_item(session: Session, event: LockedEvent, context: HandlerContext, p
     return plan_key
 
 
-def _grant_trial(session: Session, event: LockedEvent, context: HandlerContext, payer: Payer, item, plan) -> None:
+def _grant_trial(
+    session: Session,
+    event: LockedEvent,
+    context: HandlerContext,
+    payer: Payer,
+    item: ClerkSubscriptionItem,
+    plan: PlanRef | None,
+) -> None:
     credits = context.settings.clerk_trial_credits
     if credits <= 0:
         return
@@ -136,7 +145,9 @@ def _billable(item: ClerkSubscriptionItem, paid: bool) -> bool:
     return status == "active" or (paid and status not in NOT_BILLABLE)
 
 
-def _log(session: Session, event: LockedEvent, payer: Payer, plan_key: str | None, status: str, ids: dict) -> None:
+def _log(
+    session: Session, event: LockedEvent, payer: Payer, plan_key: str | None, status: str, ids: dict[str, Any]
+) -> None:
     subscription_log.record(
         session,
         clerk_user_id=payer.clerk_id,

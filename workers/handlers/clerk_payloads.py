@@ -6,6 +6,8 @@ milliseconds (Clerk sends seconds in its examples, milliseconds live; see `inges
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from workers.handlers.bounds import Email, EpochMillis, Name, ProviderId, Text
@@ -54,7 +56,7 @@ class ClerkDeletedObject(ClerkModel):
 class ClerkEnvelope(ClerkModel):
     type: Text
     timestamp: EpochMillis | None = None  # milliseconds, whatever unit Clerk sent
-    data: dict
+    data: dict[str, Any]
 
 
 # ---- Clerk Billing (beta: fields are optional where Clerk has changed them) ----

@@ -236,4 +236,7 @@ class _Applier:
             self.report.stored += 1
             return stored[new.key]
         with self.engine.connect() as connection:  # a concurrent run stored it first
-            return inbox.find_by_event_id(connection, SYNC_PROVIDER, event_id)[0]
+            found = inbox.find_by_event_id(connection, SYNC_PROVIDER, event_id)
+        if found is None:  # neither stored nor there: the insert's conflict was with a row deleted since
+            raise RuntimeError(f"Asaas payment event {event_id} was neither stored nor found")
+        return found[0]

@@ -47,12 +47,10 @@ class SyncState:
 
     def watermark(self) -> dt.date | None:
         """The São Paulo date on which the last complete run started."""
-        raw = self.redis.get(f"{self.prefix}:watermark")
-        return dt.date.fromisoformat(raw.decode()) if raw else None
+        return _date(self.redis.get(f"{self.prefix}:watermark"))
 
     def pending(self) -> dt.date | None:
-        raw = self.redis.get(f"{self.prefix}:pending_since")
-        return dt.date.fromisoformat(raw.decode()) if raw else None
+        return _date(self.redis.get(f"{self.prefix}:pending_since"))
 
     def request(self, since: dt.date) -> None:
         """Ask the next run to cover back to `since` (the earliest request wins)."""
@@ -67,3 +65,10 @@ class SyncState:
         pending = self.pending()
         if pending is not None and pending >= covered_since:
             self.redis.delete(f"{self.prefix}:pending_since")
+
+
+def _date(raw: bytes | str | None) -> dt.date | None:
+    """A stored ISO date (bytes from a client without `decode_responses`), or None when unset."""
+    if not raw:
+        return None
+    return dt.date.fromisoformat(raw.decode() if isinstance(raw, bytes) else raw)

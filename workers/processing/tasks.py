@@ -32,15 +32,16 @@ def process_events(self, row_ids: list[str]) -> None:
     """
     if (self.request.delivery_info or {}).get("redelivered"):
         for row_id in row_ids:
-            process_event.apply_async(args=[row_id])
+            process_event.apply_async(args=(row_id,))
         return
     for index, row_id in enumerate(row_ids):
         outcome = processing.process_event(row_id, attempt=1)
         if outcome.retry_in is not None:
-            process_event.apply_async(args=[row_id], countdown=outcome.retry_in, retries=1)
+            # `retries` is a message option Celery passes on (the retry count); celery-types does not list it
+            process_event.apply_async(args=(row_id,), countdown=outcome.retry_in, retries=1)  # type: ignore[call-arg]
         if outcome.timed_out:  # the batch's time is spent: the others continue as tasks of their own
             for rest in row_ids[index + 1 :]:
-                process_event.apply_async(args=[rest])
+                process_event.apply_async(args=(rest,))
             return
 
 

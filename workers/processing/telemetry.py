@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 from celery.signals import setup_logging, worker_init, worker_process_shutdown, worker_shutdown
 from sqlalchemy import Engine
@@ -22,9 +23,7 @@ log = logging.getLogger("pedro_ingest.event")
 LAGGED_OUTCOMES = frozenset({"processed", "ignored"})
 
 
-def event_finished(
-    engine: Engine, row_id: str, outcome: str, attempt: int, duration_s: float, row: object | None = None
-) -> None:
+def event_finished(engine: Engine, row_id: str, outcome: str, attempt: int, duration_s: float, row: Any = None) -> None:
     """One log line and the metrics for one attempt; never raises (observability must not fail work).
 
     `row`: anything with provider, eventId, eventType, receivedAt, processedAt (the locked inbox row).

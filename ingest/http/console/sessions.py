@@ -73,7 +73,7 @@ class SessionKeys:
         with client.pipeline() as pipe:
             while True:
                 try:
-                    pipe.watch(self.key_name)  # type: ignore[no-untyped-call]
+                    pipe.watch(self.key_name)
                     stored = pipe.hgetall(self.key_name)
                     key, tag = stored.get(b"key"), stored.get(b"tag", b"")
                     if isinstance(key, bytes) and isinstance(tag, bytes) and tag.decode() == self._tag(key):

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import flask
 import redis
 from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
@@ -43,7 +44,7 @@ def ctx() -> Console:
 
 
 @console.before_request
-def require_operator() -> Response | None:
+def require_operator() -> ResponseReturnValue | None:
     g.csp_nonce = secrets.token_urlsafe(16)
     refuse_nul_bytes()
     if request.endpoint in ("console.login", "console.login_form"):
@@ -93,7 +94,7 @@ def login():
     password = request.form.get("password", "")
     try:
         if not wait and ctx().auth.password_matches(password):
-            current_app.session_interface.check()  # type: ignore[attr-defined]
+            current_app.session_interface.check()
     except redis.RedisError:
         message = "sign-in needs Redis (sessions are kept there) and it does not answer; HTTP Basic still works"
         return render_template("login.html", error=message, next=_safe_next(None)), 503
