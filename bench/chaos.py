@@ -27,6 +27,7 @@ import argparse
 import base64
 import contextlib
 import json
+import math
 import os
 import random
 import secrets
@@ -249,6 +250,7 @@ class Chaos:
         self.services: list[Service] = []
         self.workers: list[Service] = []
         self.sent = 0
+        self.gate_at = math.inf  # see `chaos`
         self.total = 0
         self.responses: Counter[str] = Counter()
         self.acknowledged: set[str] = set()
@@ -376,6 +378,8 @@ class Chaos:
         return "/webhooks/clerk", svix_headers(delivery.body, secret=SECRET, msg_id=delivery.msg_id)
 
     def send(self, session: requests.Session, url: str, delivery: Delivery) -> None:
+        while self.sent >= self.gate_at:  # a chaos action is due: it runs before sending goes on
+            time.sleep(0.01)
         deadline = time.monotonic() + 180
         while True:
             path, headers = self.request(delivery)
@@ -428,13 +432,18 @@ class Chaos:
     def chaos(self, done: threading.Event) -> None:
         plan = [(0.08, "kill_worker"), (0.2, "kill_child"), (0.3, "restart_redis"), (0.45, "kill_worker"),
                 (0.6, "restart_postgres"), (0.72, "kill_child"), (0.85, "kill_worker")]  # fmt: skip
+        # Senders wait at a gate a little past each action's point until the action has run, so a short run
+        # (or a fast worker) cannot finish sending before every kill and restart has landed mid-run.
+        slack = max(self.args.senders, self.total // 100)
         for at, action in plan:
+            self.gate_at = at * self.total + slack
             while not done.is_set() and self.sent < at * self.total:
                 time.sleep(0.02)
             if done.is_set():
-                return
+                break
             with contextlib.suppress(Exception):
                 self.act(action)
+        self.gate_at = math.inf
 
     def act(self, action: str) -> None:
         started = time.monotonic()
