@@ -38,6 +38,7 @@ from bench.common import (  # noqa: E402
     SignedRequests,
     ThrowawayDatabase,
     clerk_user_payload,
+    receiver_env,
     run_open_loop,
     software,
     stop,
@@ -227,8 +228,7 @@ def main() -> None:
     rates: list[tuple[float, float, int]] = []
     raw_rates: list[tuple[float, float, int]] = []
     with ThrowawayDatabase("pedro_burst") as database:
-        env = {**os.environ, "DATABASE_URL": database.url, "CELERY_BROKER_URL": REDIS_URL, "CELERY_QUEUE": queue,
-               "CLERK_WEBHOOK_SECRET": SECRET, "LOG_LEVEL": "INFO", "PYTHONPATH": str(Path.cwd())}  # fmt: skip
+        env = receiver_env(database.url, queue)
         receiver, receiver_url = running("ingest.http.server.wsgi:app", env, args)
         worker_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics), "WORKER_METRICS_PORT": "0"}
         worker = subprocess.Popen(

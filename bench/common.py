@@ -33,6 +33,12 @@ REDIS_URL = os.environ.get("PEDRO_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 SECRET = "whsec_" + base64.b64encode(b"pedro-ingest-benchmark-secret-32").decode()
 
 
+def receiver_env(database_url: str, queue: str) -> dict[str, str]:
+    """The environment a benchmarked receiver (and its workers) runs with: this run's database and queue."""
+    return {**os.environ, "DATABASE_URL": database_url, "CELERY_BROKER_URL": REDIS_URL, "CELERY_QUEUE": queue,
+            "CLERK_WEBHOOK_SECRET": SECRET, "LOG_LEVEL": "INFO", "PYTHONPATH": str(Path.cwd())}  # fmt: skip
+
+
 def drop_queue(queue: str) -> None:
     """Remove a run's queue and kombu's bindings for it, so a benchmark leaves nothing in Redis."""
     import redis

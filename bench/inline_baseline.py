@@ -10,7 +10,6 @@ scheduled time, so a server that falls behind shows its backlog.
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import sys
 from pathlib import Path
@@ -21,11 +20,11 @@ import redis  # noqa: E402
 
 from bench.common import (  # noqa: E402
     REDIS_URL,
-    SECRET,
     SignedRequests,
     ThrowawayDatabase,
     describe_server,
     free_port,
+    receiver_env,
     run_open_loop,
     software,
     start_gunicorn,
@@ -55,8 +54,7 @@ def main() -> None:
     total = int(sum(seconds * rate for _, seconds, rate in phases)) + 10
     queue = f"pedro-bench-{secrets.token_hex(4)}"
     with ThrowawayDatabase() as database:
-        env = {**os.environ, "DATABASE_URL": database.url, "CELERY_BROKER_URL": REDIS_URL, "CELERY_QUEUE": queue,
-               "CLERK_WEBHOOK_SECRET": SECRET, "LOG_LEVEL": "INFO", "PYTHONPATH": str(Path.cwd())}  # fmt: skip
+        env = receiver_env(database.url, queue)
         inline = measure("bench.inline_app:app", env, SignedRequests(total), phases, args.workers)
         receiver = measure("ingest.http.server.wsgi:app", env, SignedRequests(total), phases, args.workers)
         redis.Redis.from_url(REDIS_URL).delete(queue)

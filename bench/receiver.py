@@ -24,13 +24,13 @@ import redis  # noqa: E402
 
 from bench.common import (  # noqa: E402
     REDIS_URL,
-    SECRET,
     LoadResult,
     SignedRequests,
     ThrowawayDatabase,
     describe_server,
     free_port,
     have_wrk,
+    receiver_env,
     run_open_loop,
     run_python,
     run_wrk,
@@ -96,8 +96,7 @@ def main() -> None:
 
     queue = f"pedro-bench-{secrets.token_hex(4)}"
     with ThrowawayDatabase() as database:
-        env = {**os.environ, "DATABASE_URL": database.url, "CELERY_BROKER_URL": REDIS_URL, "CELERY_QUEUE": queue,
-               "CLERK_WEBHOOK_SECRET": SECRET, "LOG_LEVEL": "INFO", "PYTHONPATH": str(Path.cwd())}  # fmt: skip
+        env = receiver_env(database.url, queue)
         # Every receiver drive gets deliveries of its own: a repeated svix-id would be a (cheaper) duplicate.
         batches = [SignedRequests(max(2000, 8000 * args.seconds)) for _ in range(args.rounds + 2)]
         requests = batches[0]

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import REDIS_URL, SECRET, SignedRequests, ThrowawayDatabase, software, stop  # noqa: E402
+from bench.common import REDIS_URL, SignedRequests, ThrowawayDatabase, receiver_env, software, stop  # noqa: E402
 from bench.receiver import drive, running, server_cpu_seconds  # noqa: E402
 
 # (stage, markers): a sample belongs to the first stage one of whose markers is in one of its frames.
@@ -118,8 +118,7 @@ def main() -> None:
 
     queue = f"pedro-bench-{secrets.token_hex(4)}"
     with ThrowawayDatabase() as database:
-        env = {**os.environ, "DATABASE_URL": database.url, "CELERY_BROKER_URL": REDIS_URL, "CELERY_QUEUE": queue,
-               "CLERK_WEBHOOK_SECRET": SECRET, "LOG_LEVEL": "INFO", "PYTHONPATH": str(Path.cwd())}  # fmt: skip
+        env = receiver_env(database.url, queue)
         bare, bare_url = running("bench.bare_app:app", env, args)
         receiver, receiver_url = running("ingest.http.server.wsgi:app", env, args)
         try:

@@ -26,10 +26,10 @@ import redis  # noqa: E402
 
 from bench.common import (  # noqa: E402
     REDIS_URL,
-    SECRET,
     LoadResult,
     SignedRequests,
     ThrowawayDatabase,
+    receiver_env,
     run_python,
     software,
     stop,
@@ -71,8 +71,7 @@ def main() -> None:
 
     queue = f"pedro-bench-{secrets.token_hex(4)}"
     with ThrowawayDatabase() as database:
-        env = {**os.environ, "DATABASE_URL": database.url, "CELERY_BROKER_URL": REDIS_URL, "CELERY_QUEUE": queue,
-               "CLERK_WEBHOOK_SECRET": SECRET, "LOG_LEVEL": "INFO", "PYTHONPATH": str(Path.cwd())}  # fmt: skip
+        env = receiver_env(database.url, queue)
         bare, bare_url = running("bench.bare_app:app", env, args)
         receiver, receiver_url = running("ingest.http.server.wsgi:app", env, args)
         rounds, floors = [], []
